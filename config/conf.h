@@ -1,0 +1,123 @@
+/*
+ * The configuration: what the parser fills, what conf.c checks and prints.
+ * See recluse.conf(5) for the grammar.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONF_DEFAULT_FILE	"/etc/recluse/recluse.conf"
+#define CONF_DEFAULT_USER	"recluse"
+#define CONF_DEFAULT_KEYUSER	"recluse-key"
+#define CONF_DEFAULT_CHROOT	"/var/lib/recluse/empty"
+#define CONF_DEFAULT_MAXCONN	4096
+#define CONF_DEFAULT_HANDSHAKE	10
+#define CONF_DEFAULT_IDLE	300
+#define CONF_DEFAULT_CONNECT	5
+#define CONF_DEFAULT_DRAIN	30
+#define CONF_DEFAULT_PROTOCOLS	"tlsv1.2,tlsv1.3"
+/* ECDHE only: keyproc signs and never decrypts; TLS 1.3 suites are fixed. */
+#define CONF_DEFAULT_CIPHERS	"ECDHE-ECDSA-AES256-GCM-SHA384:" \
+				"ECDHE-RSA-AES256-GCM-SHA384:" \
+				"ECDHE-ECDSA-CHACHA20-POLY1305:" \
+				"ECDHE-RSA-CHACHA20-POLY1305:" \
+				"ECDHE-ECDSA-AES128-GCM-SHA256:" \
+				"ECDHE-RSA-AES128-GCM-SHA256"
+
+#define CONF_ERR_MAX		512	/* size of an error message buffer */
+
+/* Where a value came from, for FILE:LINE messages. */
+struct conf_where {
+	char		*file;		/* the file actually read (include) */
+	int		 line;		/* 0: a default, not from a file */
+};
+
+/* One "listen HOST:PORT" line; a host name may resolve to several. */
+struct conf_listen {
+	char			*host;	/* as written, without [] */
+	unsigned short		 port;
+	struct sockaddr_storage	*addrs;	/* resolved at load time */
+	socklen_t		*addrlens;
+	size_t			 naddrs;
+	struct conf_where	 where;
+};
+
+enum conf_backend_type {
+	CONF_BACKEND_TCP,
+	CONF_BACKEND_UNIX
+};
+
+/* One "backend HOST:PORT" or "backend unix PATH" line. */
+struct conf_backend {
+	enum conf_backend_type	 type;
+	char			*host;	/* TCP: as written, without [] */
+	unsigned short		 port;	/* TCP */
+	char			*path;	/* UNIX */
+	struct sockaddr_storage	*addrs;	/* TCP: resolved; UNIX: one */
+	socklen_t		*addrlens;
+	size_t			 naddrs;
+	struct conf_where	 where;
+};
+
+struct conf_listener {
+	char			*name;
+	struct conf_listen	*listens;
+	size_t			 nlistens;
+	char			*certificate;	/* PEM chain, leaf first */
+	char			*key;		/* PEM private key */
+	char			*protocols;	/* NULL: CONF_DEFAULT_PROTOCOLS */
+	char			*ciphers;	/* NULL: CONF_DEFAULT_CIPHERS */
+	struct conf_backend	*backends;	/* tried in order */
+	size_t			 nbackends;
+	struct conf_where	 where;		/* the "listener" line */
+	struct conf_where	 certificate_where, key_where;
+	struct conf_where	 protocols_where, ciphers_where;
+};
+
+struct conf {
+	char			*file;		/* top-level file */
+	char			*user;		/* connection children */
+	char			*keyproc_user;
+	char			*chroot;
+	uid_t			 uid, keyproc_uid;	/* resolved */
+	gid_t			 gid, keyproc_gid;
+	long			 max_connections;
+	int			 timeout_handshake;	/* seconds */
+	int			 timeout_idle;
+	int			 timeout_connect;
+	int			 timeout_drain;
+	struct conf_listener	*listeners;
+	size_t			 nlisteners;
+	struct conf_where	 user_where, keyproc_user_where, chroot_where;
+	char			**files;	/* every file read, files[0] == file; */
+	size_t			 nfiles;	/* each where.file points here */
+};
+
+/*
+ * conf_load(path, errbuf, errlen):
+ * Read, parse and check the configuration file path (and its includes):
+ * grammar, values, host names, users, chroot directory, certificate files
+ * (present, PEM) and key files (present, readable; never parsed).  Return
+ * a new struct conf, or NULL with "FILE:LINE: message" in errbuf.
+ */
+struct conf	*conf_load(const char *path, char *errbuf, size_t errlen);
+
+/*
+ * conf_dump(conf, fp):
+ * Print conf in normalised form to fp; reading that output back gives an
+ * equal configuration.  Return 0 or -1 on a write error.
+ */
+int		 conf_dump(const struct conf *conf, FILE *fp);
+
+/*
+ * conf_free(conf):
+ * Free conf and everything it owns.  conf_free(NULL) does nothing.
+ */
+void		 conf_free(struct conf *conf);
+
+#endif

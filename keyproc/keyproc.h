@@ -1,0 +1,81 @@
+/*
+ * keyproc: the one process that holds every private key.
+ *
+ * The parent starts it with kp_ctl_spawn() (fork + exec of this binary under
+ * the name KEYPROC_ARGV0), sends each key file as an open fd with
+ * kp_ctl_send_key(), then kp_ctl_send_start(); keyproc loads and checks the
+ * keys, drops privileges and answers KP_CTL_READY.  For every connection
+ * child the parent makes a socketpair and hands one end to keyproc with
+ * kp_ctl_send_child().
+ */
+#ifndef KEYPROC_H
+#define KEYPROC_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef __dead
+#define __dead	__attribute__((__noreturn__))
+#endif
+
+#define KEYPROC_ARGV0	"recluse-keyproc"
+
+/*
+ * keyproc_main():
+ * The key process itself: called by main() when argv[0] is KEYPROC_ARGV0,
+ * with the control channel on fd KP_CTL_FD.  Never returns.
+ */
+__dead void	keyproc_main(void);
+
+/*
+ * kp_ctl_spawn(pidp, fdp):
+ * Fork and exec keyproc.  Return 0 with its pid in *pidp and the parent's
+ * end of the control channel in *fdp (close-on-exec), or -1.
+ */
+int	kp_ctl_spawn(pid_t *pidp, int *fdp);
+
+/*
+ * kp_ctl_send_key(fd, listener, key, spki, spkilen, path, keyfd):
+ * Give keyproc key number `key` of listener number `listener`: the open
+ * key file keyfd (read with pread from offset 0, so the parent may keep and
+ * resend it), the certificate's public key as DER SubjectPublicKeyInfo
+ * (keyproc refuses a key that does not match it) and the file name for its
+ * messages.  Return 0 or -1.
+ */
+int	kp_ctl_send_key(int fd, uint32_t listener, uint32_t key,
+	    const uint8_t *spki, size_t spkilen, const char *path, int keyfd);
+
+/*
+ * kp_ctl_send_start(fd, uid, gid, verbose, chroot):
+ * Tell keyproc that all keys were sent: it loads them, chroots, becomes
+ * uid/gid and starts serving.  Return 0 or -1.
+ */
+int	kp_ctl_send_start(int fd, uid_t uid, gid_t gid, int verbose,
+	    const char *chroot);
+
+/*
+ * kp_ctl_wait_ready(fd, err, errlen):
+ * Block until keyproc answers KP_CTL_START, relaying its log lines.
+ * Return 0 when it is serving, or -1 with its reason in err.
+ */
+int	kp_ctl_wait_ready(int fd, char *err, size_t errlen);
+
+/*
+ * kp_ctl_send_child(fd, pid, listener, chanfd):
+ * Hand keyproc its end of a new child's channel: the child with process id
+ * pid may use the keys of listener number `listener` only.  The caller
+ * closes chanfd afterwards.  Return 0 or -1.
+ */
+int	kp_ctl_send_child(int fd, pid_t pid, uint32_t listener, int chanfd);
+
+/*
+ * kp_ctl_read(fd):
+ * Read one message keyproc sent on the control channel after it became
+ * ready (log lines, relayed to stderr).  Return 0, or -1 when keyproc is
+ * gone (EOF, error, or a message that breaks the protocol).
+ */
+int	kp_ctl_read(int fd);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * The "keyproc" OpenSSL 3 provider: lets stock libtls use a private key that
+ * lives in keyproc.  The parent builds, for every certificate, a key
+ * reference PEM (kp_ref_from_cert()) and gives it to libtls as if it were
+ * the key; the provider's decoder turns it into a key whose signatures are
+ * requests to keyproc on the calling process's channel.
+ */
+#ifndef KP_PROVIDER_H
+#define KP_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KP_PROVIDER_NAME	"keyproc"
+
+/*
+ * kp_provider_load():
+ * Load the "default" provider and then this one into the default library
+ * context (in that order, with "?provider=default" as default properties,
+ * so ordinary operations keep working).  Call once in the parent before
+ * any tls_configure().  Return 0 or -1.
+ */
+int	kp_provider_load(void);
+
+/*
+ * kp_provider_set_channel(fd):
+ * Set the socket to keyproc that signatures of this process go through
+ * (a connection child's own channel); -1 makes every signature fail.
+ */
+void	kp_provider_set_channel(int fd);
+
+/*
+ * kp_ref_from_cert(cert, certlen, key, refp, reflenp, spkip, spkilenp,
+ *     err, errlen):
+ * From a PEM certificate chain (leaf first), build the key reference PEM
+ * for key index `key` (malloc'ed in *refp, *reflenp bytes) and the leaf's
+ * public key as DER SubjectPublicKeyInfo (malloc'ed in *spkip, *spkilenp
+ * bytes).  Return 0, or -1 with a message in err.
+ */
+int	kp_ref_from_cert(const uint8_t *cert, size_t certlen, uint32_t key,
+	    char **refp, size_t *reflenp, uint8_t **spkip, size_t *spkilenp,
+	    char *err, size_t errlen);
+
+#endif

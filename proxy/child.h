@@ -1,0 +1,37 @@
+/*
+ * A connection child: forked by the parent ahead of time, it drops its
+ * privileges, waits for one connection on its listener's sockets, does the
+ * TLS handshake, proxies to a backend, logs one line and exits.
+ */
+#ifndef CHILD_H
+#define CHILD_H
+
+#include <stddef.h>
+
+#include "config/conf.h"
+
+#ifndef __dead
+#define __dead	__attribute__((__noreturn__))
+#endif
+
+struct tls;
+
+struct child_args {
+	const struct conf		*conf;
+	const struct conf_listener	*listener;
+	struct tls			*tls;	/* the listener's server context */
+	int				 kpfd;	/* channel to keyproc */
+	int				 parentfd;	/* struct chan_msg channel */
+	const int			*listenfds;	/* the listener's sockets */
+	size_t				 nlistenfds;
+};
+
+/*
+ * child_main(args):
+ * Run one connection child.  The caller has already closed every file
+ * descriptor not in args (and stdin/stdout/stderr are /dev/null or the
+ * parent's stderr).  Never returns.
+ */
+__dead void	child_main(const struct child_args *args);
+
+#endif

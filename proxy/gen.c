@@ -1,0 +1,119 @@
+/*
+ * Generations: see gen.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/gen.h"
+
+static unsigned int	gen_next_id = 1;
+
+static void
+gen_free(struct gen *g)
+{
+	struct gen_listener *gl;
+	size_t i;
+
+	if (g == NULL)
+		return;
+	for (i = 0; i < g->nlisteners; i++) {
+		gl = &g->listeners[i];
+		tlsconf_clear(&gl->tc);
+		listen_close(&gl->socks);
+		if (gl->keyfd != -1)
+			close(gl->keyfd);
+	}
+	free(g->listeners);
+	conf_free(g->conf);
+	free(g);
+}
+
+/* The previous generation's sockets, as one array for listen_open(). */
+static struct listen_set *
+prev_sockets(const struct gen *prev, size_t *np)
+{
+	struct listen_set *sets;
+	size_t i;
+
+	*np = 0;
+	if (prev == NULL)
+		return NULL;
+	if ((sets = calloc(prev->nlisteners, sizeof(*sets))) == NULL)
+		return NULL;
+	for (i = 0; i < prev->nlisteners; i++)
+		sets[i] = prev->listeners[i].socks;
+	*np = prev->nlisteners;
+	return sets;
+}
+
+static int
+gen_listener_build(struct gen_listener *gl, const struct conf_listener *l,
+    const struct listen_set *prev, size_t nprev, char *err, size_t errlen)
+{
+	gl->conf = l;
+	gl->spares = 0;
+	if ((gl->keyfd = open(l->key, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		snprintf(err, errlen, "%s:%d: key %s: %s", l->key_where.file,
+		    l->key_where.line, l->key, strerror(errno));
+		return -1;
+	}
+	if (tlsconf_build(l, &gl->tc, err, errlen) == -1)
+		return -1;
+	return listen_open(l, prev, nprev, &gl->socks, err, errlen);
+}
+
+struct gen *
+gen_load(const char *path, const struct gen *prev, char *err, size_t errlen)
+{
+	struct listen_set *prevsocks;
+	struct gen *g;
+	size_t i, nprev;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	g->refs = 1;
+	if ((g->conf = conf_load(path, err, errlen)) == NULL) {
+		free(g);
+		return NULL;
+	}
+	g->listeners = calloc(g->conf->nlisteners, sizeof(*g->listeners));
+	if (g->listeners == NULL) {
+		snprintf(err, errlen, "out of memory");
+		gen_free(g);
+		return NULL;
+	}
+	for (i = 0; i < g->conf->nlisteners; i++)
+		g->listeners[i].keyfd = -1;
+	g->nlisteners = g->conf->nlisteners;
+	prevsocks = prev_sockets(prev, &nprev);
+	for (i = 0; i < g->nlisteners; i++) {
+		if (gen_listener_build(&g->listeners[i], &g->conf->listeners[i],
+		    prevsocks, nprev, err, errlen) == -1) {
+			free(prevsocks);
+			gen_free(g);
+			return NULL;
+		}
+	}
+	free(prevsocks);
+	g->id = gen_next_id++;
+	return g;
+}
+
+void
+gen_ref(struct gen *g)
+{
+	g->refs++;
+}
+
+void
+gen_unref(struct gen *g)
+{
+	if (--g->refs == 0)
+		gen_free(g);
+}

@@ -1,0 +1,49 @@
+/*
+ * A generation: one loaded configuration and everything the parent built
+ * from it (libtls contexts, listening sockets, open key files).  A reload
+ * makes a new generation; the old one lives on until its last child exits.
+ */
+#ifndef GEN_H
+#define GEN_H
+
+#include <stddef.h>
+
+#include "config/conf.h"
+#include "proxy/listen.h"
+#include "proxy/tlsconf.h"
+
+struct gen_listener {
+	const struct conf_listener	*conf;
+	struct tlsconf			 tc;
+	struct listen_set		 socks;
+	int				 keyfd;	/* for keyproc; never read here */
+	size_t				 idle;	/* spare children waiting */
+	size_t				 spares;	/* how many spares to keep */
+};
+
+struct gen {
+	struct conf		*conf;
+	struct gen_listener	*listeners;
+	size_t			 nlisteners;
+	unsigned int		 refs;	/* live children, +1 while current */
+	unsigned int		 id;	/* 1, 2, ... in load order */
+};
+
+/*
+ * gen_load(path, prev, err, errlen):
+ * Load the configuration file path and build a generation from it, reusing
+ * prev's listening sockets where the address is the same (prev may be
+ * NULL).  The new generation has one reference.  Return it, or NULL with a
+ * message (FILE:LINE: ...) in err.
+ */
+struct gen	*gen_load(const char *path, const struct gen *prev, char *err,
+		    size_t errlen);
+
+/*
+ * gen_ref(g), gen_unref(g):
+ * Take or drop a reference; the last gen_unref() frees g.
+ */
+void		 gen_ref(struct gen *g);
+void		 gen_unref(struct gen *g);
+
+#endif

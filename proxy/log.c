@@ -1,0 +1,169 @@
+/*
+ * Logging: see log.h.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/log.h"
+
+static char	 log_role[32] = "recluse";
+static int	 log_level = LOG_LEVEL_INFO;
+static int	 log_fd = -1;
+
+void
+log_init(const char *role, int verbose, int fd)
+{
+	snprintf(log_role, sizeof(log_role), "%s", role);
+	log_level = LOG_LEVEL_INFO + verbose;
+	log_fd = fd;
+}
+
+int
+log_verbose(void)
+{
+	return log_level - LOG_LEVEL_INFO;
+}
+
+void
+log_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+	unsigned char c;
+
+	if (dstlen == 0)
+		return;
+	for (i = 0; i < srclen; i++) {
+		c = (unsigned char)src[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			if (dstlen - o < 2)
+				break;
+			dst[o++] = (char)c;
+		} else {
+			if (dstlen - o < 5)
+				break;
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 0xf];
+		}
+	}
+	dst[o] = '\0';
+}
+
+/* One write(2) per line, so lines of several roles never interleave. */
+static void
+log_print(const char *role, const char *line)
+{
+	char buf[LOG_LINE_MAX * 4 + 64];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%s: %s\n", role, line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	(void)write(STDERR_FILENO, buf, (size_t)n);
+}
+
+static void
+log_vemit(int level, const char *fmt, va_list ap, int errnum)
+{
+	char line[LOG_LINE_MAX], msg[sizeof(struct log_msg_hdr) + LOG_LINE_MAX];
+	struct log_msg_hdr hdr;
+	size_t len;
+
+	if (level > log_level)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (errnum != 0) {
+		len = strlen(line);
+		snprintf(line + len, sizeof(line) - len, ": %s",
+		    strerror(errnum));
+	}
+	if (log_fd == -1) {
+		log_print(log_role, line);
+		return;
+	}
+	hdr.type = LOG_MSG_TYPE;
+	hdr.level = (uint32_t)level;
+	len = strlen(line);
+	memcpy(msg, &hdr, sizeof(hdr));
+	memcpy(msg + sizeof(hdr), line, len);
+	(void)send(log_fd, msg, sizeof(hdr) + len, MSG_NOSIGNAL);
+}
+
+void
+log_relay(const char *role, const char *msg, size_t len)
+{
+	char line[LOG_LINE_MAX * 4 + 1];
+	struct log_msg_hdr hdr;
+
+	if (len < sizeof(hdr))
+		return;
+	memcpy(&hdr, msg, sizeof(hdr));
+	if (hdr.type != LOG_MSG_TYPE || hdr.level > LOG_LEVEL_DEBUG ||
+	    (int)hdr.level > log_level)
+		return;
+	len -= sizeof(hdr);
+	if (len > LOG_LINE_MAX)
+		len = LOG_LINE_MAX;
+	log_escape(line, sizeof(line), msg + sizeof(hdr), len);
+	log_print(role, line);
+}
+
+#define LOG_FN(name, level, witherr)				\
+void								\
+name(const char *fmt, ...)					\
+{								\
+	int saved = errno;					\
+	va_list ap;						\
+								\
+	va_start(ap, fmt);					\
+	log_vemit(level, fmt, ap, witherr ? saved : 0);		\
+	va_end(ap);						\
+	errno = saved;						\
+}
+
+LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
+LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
+LOG_FN(log_info, LOG_LEVEL_INFO, 0)
+LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
+
+static __dead void
+vfatal(const char *fmt, va_list ap, int errnum)
+{
+	char line[LOG_LINE_MAX];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (errnum != 0)
+		log_warnx("fatal: %s: %s", line, strerror(errnum));
+	else
+		log_warnx("fatal: %s", line);
+	exit(1);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfatal(fmt, ap, saved);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfatal(fmt, ap, 0);
+}

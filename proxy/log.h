@@ -1,0 +1,86 @@
+/*
+ * Logging for every role.  The parent writes lines to stderr (the journal
+ * under systemd); keyproc and the connection children have no stderr worth
+ * trusting after chroot, so their lines travel to the parent as datagrams on
+ * the channel given to log_init() and the parent prints them with the
+ * sender's role as prefix.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef __dead
+#define __dead	__attribute__((__noreturn__))
+#endif
+
+enum log_level {
+	LOG_LEVEL_WARN = 0,	/* always shown */
+	LOG_LEVEL_INFO = 1,	/* shown by default */
+	LOG_LEVEL_DEBUG = 2	/* -v */
+};
+
+/* Largest line a role may send to the parent, prefix excluded. */
+#define LOG_LINE_MAX	1024
+
+/*
+ * A log line sent to the parent is one datagram: this header, then the text
+ * (no NUL).  The type value is reserved on every channel to the parent.
+ */
+#define LOG_MSG_TYPE	18
+struct log_msg_hdr {
+	uint32_t	type;	/* LOG_MSG_TYPE */
+	uint32_t	level;	/* enum log_level */
+};
+_Static_assert(sizeof(struct log_msg_hdr) == 8, "wire size");
+
+/*
+ * log_init(role, verbose, fd):
+ * Set the prefix of every line ("parent", "keyproc", "child 1234"), the
+ * verbosity (number of -v) and where lines go: -1 for stderr, or a
+ * SOCK_SEQPACKET fd whose peer is the parent (one struct log_msg_hdr and
+ * the text per datagram).
+ */
+void	log_init(const char *role, int verbose, int fd);
+
+/*
+ * log_verbose():
+ * Return the verbosity given to log_init().
+ */
+int	log_verbose(void);
+
+/*
+ * log_relay(role, msg, len):
+ * In the parent: print one LOG_MSG_TYPE datagram of len bytes received from
+ * another role, filtered by the parent's verbosity, with non-printable
+ * bytes escaped.  Malformed datagrams are dropped.
+ */
+void	log_relay(const char *role, const char *msg, size_t len);
+
+/*
+ * log_warn(fmt, ...), log_warnx(fmt, ...), log_info(fmt, ...),
+ * log_debug(fmt, ...):
+ * Log one line; log_warn appends strerror(errno).
+ */
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * fatal(fmt, ...), fatalx(fmt, ...):
+ * Log "fatal: ..." (fatal appends strerror(errno)) and exit 1.
+ */
+__dead void fatal(const char *, ...) __attribute__((format(printf, 1, 2)));
+__dead void fatalx(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * log_escape(dst, dstlen, src, srclen):
+ * Copy src into dst as printable text (\xNN for anything else), always
+ * NUL-terminated, truncated to fit.  For peer-supplied strings.
+ */
+void	log_escape(char *, size_t, const char *, size_t);
+
+#endif

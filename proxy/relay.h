@@ -1,0 +1,38 @@
+/*
+ * Moving bytes between the TLS client and the plaintext backend of one
+ * connection child, with libevent.
+ */
+#ifndef RELAY_H
+#define RELAY_H
+
+#include <stdint.h>
+
+/* Bytes buffered per direction: a slow reader never makes this grow. */
+#define RELAY_BUFSZ	16384
+
+struct event_base;
+struct tls;
+
+struct relay_stats {
+	uint64_t	 from_client;	/* plaintext bytes written to the backend */
+	uint64_t	 to_client;	/* plaintext bytes written to the client */
+	const char	*end;		/* how it ended, for the access log */
+};
+
+/*
+ * relay_run(base, tls, cfd, bfd, idle, st):
+ * Proxy between the client (tls, handshake done, on the nonblocking socket
+ * cfd) and the backend (nonblocking connected socket bfd) on base, both
+ * directions at once, until both directions are closed, an error, or idle
+ * seconds without a byte moving either way.  A client close_notify or EOF
+ * becomes shutdown(SHUT_WR) on the backend once the bytes before it are
+ * written; a backend EOF becomes a close_notify to the client, after which
+ * the client is still read until it is done.  Neither socket is closed.
+ * Fill st (st->end is a static string such as "client-close",
+ * "backend-eof", "idle-timeout", "client-error").  Return 0 if both
+ * directions ended cleanly, -1 otherwise.
+ */
+int	relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
+	    int idle, struct relay_stats *st);
+
+#endif

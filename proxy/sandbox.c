@@ -1,0 +1,165 @@
+/*
+ * Privilege drop and seccomp allow-lists: see sandbox.h.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/sandbox.h"
+
+/* System calls every sandboxed role needs: memory, time, exit, signals. */
+static const int sandbox_common[] = {
+	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
+	SCMP_SYS(madvise), SCMP_SYS(mprotect), SCMP_SYS(futex),
+	SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(getrandom),
+	SCMP_SYS(getpid), SCMP_SYS(gettid),
+	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction),
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
+	SCMP_SYS(close), SCMP_SYS(fcntl), SCMP_SYS(newfstatat), SCMP_SYS(fstat),
+	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait),
+	SCMP_SYS(epoll_pwait), SCMP_SYS(poll), SCMP_SYS(ppoll),
+	SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(sendto),
+	SCMP_SYS(recvfrom),
+};
+
+/* A connection child: its client, its backend, its two channels. */
+static const int sandbox_child[] = {
+	SCMP_SYS(accept4), SCMP_SYS(connect), SCMP_SYS(shutdown),
+	SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(getsockname),
+	SCMP_SYS(getpeername),
+};
+
+/* keyproc: only its channels, received over the control channel. */
+static const int sandbox_keyproc[] = {
+	SCMP_SYS(getsockopt),
+};
+
+static int
+sandbox_setlimit(int resource, rlim_t value)
+{
+	struct rlimit rl;
+
+	rl.rlim_cur = rl.rlim_max = value;
+	return setrlimit(resource, &rl);
+}
+
+int
+sandbox_drop(const char *root, uid_t uid, gid_t gid, size_t nofile,
+    char *err, size_t errlen)
+{
+	const char *what;
+
+	what = "chroot";
+	if (chroot(root) == -1 || chdir("/") == -1)
+		goto err;
+	what = "setgroups";
+	if (setgroups(1, &gid) == -1)
+		goto err;
+	what = "setresgid";
+	if (setresgid(gid, gid, gid) == -1)
+		goto err;
+	what = "setresuid";
+	if (setresuid(uid, uid, uid) == -1)
+		goto err;
+	what = "privileges still regainable";
+	errno = EPERM;
+	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
+		goto err;
+	what = "prctl";
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		goto err;
+	what = "setrlimit";
+	if (sandbox_setlimit(RLIMIT_NPROC, 0) == -1 ||
+	    sandbox_setlimit(RLIMIT_CORE, 0) == -1 ||
+	    sandbox_setlimit(RLIMIT_NOFILE, (rlim_t)nofile) == -1)
+		goto err;
+	return 0;
+err:
+	snprintf(err, errlen, "sandbox: %s: %s", what, strerror(errno));
+	return -1;
+}
+
+static int
+sandbox_allow(scmp_filter_ctx ctx, const int *calls, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0) < 0)
+			return -1;
+	return 0;
+}
+
+/* socket(2) only for TCP over IPv4 and IPv6: no UNIX, raw or netlink. */
+static int
+sandbox_allow_tcp_socket(scmp_filter_ctx ctx)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	size_t i;
+
+	for (i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)) < 0)
+			return -1;
+	return 0;
+}
+
+/* kill(2) and tgkill(2) only aimed at ourselves (abort(3) uses them). */
+static int
+sandbox_allow_self_signal(scmp_filter_ctx ctx)
+{
+	scmp_datum_t self = (scmp_datum_t)getpid();
+
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+	    SCMP_A0(SCMP_CMP_EQ, self)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+	    SCMP_A0(SCMP_CMP_EQ, self)) < 0)
+		return -1;
+	return 0;
+}
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+int
+sandbox_seccomp(enum sandbox_role role, char *err, size_t errlen)
+{
+	scmp_filter_ctx ctx;
+	int rc = -1;
+
+	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL) {
+		snprintf(err, errlen, "sandbox: seccomp_init failed");
+		return -1;
+	}
+	if (sandbox_allow(ctx, sandbox_common, NELEM(sandbox_common)) == -1 ||
+	    sandbox_allow_self_signal(ctx) == -1)
+		goto out;
+	switch (role) {
+	case SANDBOX_CHILD:
+		if (sandbox_allow(ctx, sandbox_child, NELEM(sandbox_child)) == -1 ||
+		    sandbox_allow_tcp_socket(ctx) == -1)
+			goto out;
+		break;
+	case SANDBOX_KEYPROC:
+		if (sandbox_allow(ctx, sandbox_keyproc,
+		    NELEM(sandbox_keyproc)) == -1)
+			goto out;
+		break;
+	}
+	rc = seccomp_load(ctx) < 0 ? -1 : 0;
+out:
+	if (rc == -1)
+		snprintf(err, errlen, "sandbox: cannot install seccomp filter");
+	seccomp_release(ctx);
+	return rc;
+}

@@ -1,0 +1,560 @@
+/*
+ * The pool of connection children: see spawn.h.
+ *
+ * Each child gets two SOCK_SEQPACKET socketpairs made here at fork: one to
+ * keyproc (the other end goes to keyproc over the control channel and is
+ * closed here) and one to the parent (struct chan_msg: log lines, "I hold a
+ * connection", UNIX-socket backend connects).  No end is ever shared by two
+ * processes.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "keyproc/keyproc.h"
+#include "proxy/chan.h"
+#include "proxy/child.h"
+#include "proxy/log.h"
+#include "proxy/spawn.h"
+
+#define SPARES_MIN	4	/* spares per listener when quiet */
+#define SPARES_MAX	256	/* spares per listener under load */
+#define DECAY_SECONDS	10	/* halve an unused spare target this often */
+#define FAIL_BACKOFF_MAX 16	/* seconds between spawns after failures */
+#define CONNECTS_MAX	8	/* UNIX backend connects one child may ask */
+#define HASH_SIZE	4096
+
+struct child {
+	LIST_ENTRY(child)	 hash;
+	pid_t			 pid;
+	struct gen		*gen;
+	size_t			 listener;
+	int			 fd;	/* our end of the chan; -1 after EOF */
+	struct event		*ev;
+	int			 busy;	/* holds a connection */
+	int			 retired;	/* told to exit if idle */
+	int			 connects;
+};
+
+static struct {
+	struct event_base	*base;
+	struct gen		*gen;	/* current generation */
+	int			 kpfd;	/* keyproc control channel, or -1 */
+	int			 draining;
+	int			 devnull;
+	size_t			 count, busy;
+	unsigned int		 failures;	/* children dead before work */
+	struct event		*retry;	/* spawn_fill() after a backoff */
+	struct event		*decay;
+	LIST_HEAD(, child)	 table[HASH_SIZE];
+} pool = { .kpfd = -1, .devnull = -1 };
+
+static void	chan_cb(evutil_socket_t, short, void *);
+
+static struct child *
+child_lookup(pid_t pid)
+{
+	struct child *c;
+
+	LIST_FOREACH(c, &pool.table[(unsigned)pid % HASH_SIZE], hash)
+		if (c->pid == pid)
+			return c;
+	return NULL;
+}
+
+static void
+child_close_chan(struct child *c)
+{
+	if (c->fd == -1)
+		return;
+	event_free(c->ev);
+	c->ev = NULL;
+	close(c->fd);
+	c->fd = -1;
+}
+
+static void
+chan_send(struct child *c, uint32_t type, uint32_t arg, int fd)
+{
+	struct chan_msg m = { .type = type, .arg = arg };
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cmsgbuf;
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cmsg;
+
+	if (c->fd == -1)
+		return;
+	if (fd != -1) {
+		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
+		msg.msg_control = cmsgbuf.buf;
+		msg.msg_controllen = sizeof(cmsgbuf.buf);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	}
+	if (sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
+		log_warn("child %d: send", (int)c->pid);
+}
+
+static void
+child_retire(struct child *c)
+{
+	if (c->busy || c->retired)
+		return;
+	c->retired = 1;
+	c->gen->listeners[c->listener].idle--;
+	chan_send(c, CHAN_RETIRE, 0, -1);
+}
+
+static void
+retire_idle(struct gen *only)
+{
+	struct child *c;
+	size_t i;
+
+	for (i = 0; i < HASH_SIZE; i++)
+		LIST_FOREACH(c, &pool.table[i], hash)
+			if (only == NULL || c->gen == only)
+				child_retire(c);
+}
+
+/* Close every descriptor but those in keep (sorted ascending). */
+static void
+close_all_but(const int *keep, size_t n)
+{
+	unsigned int from = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned int)keep[i] > from)
+			close_range(from, (unsigned int)keep[i] - 1, 0);
+		from = (unsigned int)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
+static int
+int_cmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* In the new child: keep only its own descriptors, reset signals, run. */
+static __dead void
+child_start(struct gen *g, size_t li, int kpfd, int chanfd)
+{
+	struct gen_listener *gl = &g->listeners[li];
+	struct child_args args;
+	int keep[64 + 5];
+	size_t n = 0, i;
+	sigset_t none;
+
+	if (gl->socks.n > 64)
+		_exit(1);
+	dup2(pool.devnull, STDIN_FILENO);
+	dup2(pool.devnull, STDOUT_FILENO);
+	keep[n++] = STDIN_FILENO;
+	keep[n++] = STDOUT_FILENO;
+	keep[n++] = STDERR_FILENO;
+	keep[n++] = kpfd;
+	keep[n++] = chanfd;
+	for (i = 0; i < gl->socks.n; i++)
+		keep[n++] = gl->socks.fds[i];
+	qsort(keep, n, sizeof(keep[0]), int_cmp);
+	close_all_but(keep, n);
+
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	log_init("child", log_verbose(), chanfd);
+
+	memset(&args, 0, sizeof(args));
+	args.conf = g->conf;
+	args.listener = gl->conf;
+	args.tls = gl->tc.tls;
+	args.kpfd = kpfd;
+	args.parentfd = chanfd;
+	args.listenfds = gl->socks.fds;
+	args.nlistenfds = gl->socks.n;
+	child_main(&args);
+}
+
+static int
+child_register(struct gen *g, size_t li, pid_t pid, int chanfd)
+{
+	struct child *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	c->pid = pid;
+	c->gen = g;
+	c->listener = li;
+	c->fd = chanfd;
+	c->ev = event_new(pool.base, chanfd, EV_READ | EV_PERSIST, chan_cb, c);
+	if (c->ev == NULL || event_add(c->ev, NULL) == -1) {
+		if (c->ev != NULL)
+			event_free(c->ev);
+		free(c);
+		return -1;
+	}
+	gen_ref(g);
+	g->listeners[li].idle++;
+	pool.count++;
+	LIST_INSERT_HEAD(&pool.table[(unsigned)pid % HASH_SIZE], c, hash);
+	return 0;
+}
+
+/* Fork one spare child for listener li of the current generation. */
+static int
+spawn_one(size_t li)
+{
+	int kp[2] = { -1, -1 }, ch[2] = { -1, -1 };
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) == -1 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) == -1) {
+		log_warn("socketpair");
+		goto err;
+	}
+	switch ((pid = fork())) {
+	case -1:
+		log_warn("fork");
+		goto err;
+	case 0:
+		child_start(pool.gen, li, kp[1], ch[1]);
+	}
+	close(kp[1]);
+	close(ch[1]);
+	kp[1] = ch[1] = -1;
+	if (kp_ctl_send_child(pool.kpfd, pid, (uint32_t)li, kp[0]) == -1)
+		log_warn("keyproc: cannot hand over the channel of child %d",
+		    (int)pid);
+	close(kp[0]);
+	if (child_register(pool.gen, li, pid, ch[0]) == -1) {
+		log_warnx("child %d: out of memory", (int)pid);
+		kill(pid, SIGKILL);
+		close(ch[0]);
+		return -1;
+	}
+	return 0;
+err:
+	if (kp[0] != -1) {
+		close(kp[0]);
+		close(kp[1]);
+	}
+	if (ch[0] != -1) {
+		close(ch[0]);
+		close(ch[1]);
+	}
+	return -1;
+}
+
+static long
+max_children(void)
+{
+	return pool.gen != NULL ? pool.gen->conf->max_connections : 0;
+}
+
+void
+spawn_fill(void)
+{
+	struct gen_listener *gl;
+	size_t i;
+	int progress = 1;
+
+	if (pool.gen == NULL || pool.kpfd == -1 || pool.draining ||
+	    evtimer_pending(pool.retry, NULL))
+		return;
+	/* Round-robin, so one listener's burst cannot starve the others. */
+	while (progress) {
+		progress = 0;
+		for (i = 0; i < pool.gen->nlisteners; i++) {
+			gl = &pool.gen->listeners[i];
+			if (gl->spares < SPARES_MIN)
+				gl->spares = SPARES_MIN;
+			if (gl->idle >= gl->spares ||
+			    (long)pool.count >= max_children())
+				continue;
+			if (spawn_one(i) == -1)
+				return;
+			progress = 1;
+		}
+	}
+}
+
+static void
+child_accepted(struct child *c)
+{
+	struct gen_listener *gl = &c->gen->listeners[c->listener];
+
+	if (c->busy)
+		return;
+	c->busy = 1;
+	pool.busy++;
+	pool.failures = 0;
+	if (!c->retired) {
+		gl->idle--;
+		/* The pool ran dry: keep more spares for this listener. */
+		if (gl->idle == 0 && gl->spares < SPARES_MAX)
+			gl->spares *= 2;
+	}
+	spawn_fill();
+}
+
+/* A UNIX-socket backend is outside the child's chroot: connect it here. */
+static void
+child_connect(struct child *c, uint32_t idx)
+{
+	const struct conf_listener *l = c->gen->listeners[c->listener].conf;
+	const struct conf_backend *b;
+	int fd, err = 0;
+
+	if (!c->busy || idx >= l->nbackends ||
+	    l->backends[idx].type != CONF_BACKEND_UNIX ||
+	    ++c->connects > CONNECTS_MAX) {
+		log_warnx("child %d: refused backend connect request %u",
+		    (int)c->pid, idx);
+		chan_send(c, CHAN_CONNECTED, EINVAL, -1);
+		return;
+	}
+	b = &l->backends[idx];
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, (const struct sockaddr *)&b->addrs[0],
+	    b->addrlens[0]) == -1)
+		err = errno;
+	if (err == 0)
+		chan_send(c, CHAN_CONNECTED, 0, fd);
+	else
+		chan_send(c, CHAN_CONNECTED, (uint32_t)err, -1);
+	if (fd != -1)
+		close(fd);
+}
+
+static void
+chan_dispatch(struct child *c, const char *buf, size_t len)
+{
+	struct chan_msg m;
+	char role[32];
+
+	if (len < sizeof(m)) {
+		log_warnx("child %d: short message", (int)c->pid);
+		child_close_chan(c);
+		return;
+	}
+	memcpy(&m, buf, sizeof(m));
+	switch (m.type) {
+	case CHAN_LOG:
+		snprintf(role, sizeof(role), "child %d", (int)c->pid);
+		log_relay(role, buf, len);
+		break;
+	case CHAN_ACCEPTED:
+		child_accepted(c);
+		break;
+	case CHAN_CONNECT:
+		if (len == sizeof(m)) {
+			child_connect(c, m.arg);
+			break;
+		}
+		/* FALLTHROUGH */
+	default:
+		log_warnx("child %d: bad message type %u", (int)c->pid, m.type);
+		child_close_chan(c);
+	}
+}
+
+static void
+chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct child *c = arg;
+	char buf[sizeof(struct log_msg_hdr) + LOG_LINE_MAX + 1];
+	ssize_t n;
+
+	/* A child has no business sending descriptors: MSG_CMSG_CLOEXEC and
+	 * no control buffer, so any that come are discarded by the kernel. */
+	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		child_close_chan(c);
+		return;
+	}
+	chan_dispatch(c, buf, (size_t)n);
+}
+
+static void
+fail_backoff(void)
+{
+	struct timeval tv = { 1, 0 };
+	unsigned int i;
+
+	for (i = 1; i < pool.failures && tv.tv_sec < FAIL_BACKOFF_MAX; i++)
+		tv.tv_sec *= 2;
+	if (pool.failures == 3 || tv.tv_sec == FAIL_BACKOFF_MAX)
+		log_warnx("children keep failing before taking a connection; "
+		    "spawning again in %ld s", (long)tv.tv_sec);
+	evtimer_add(pool.retry, &tv);
+}
+
+static void
+log_exit(const struct child *c, int status)
+{
+	if (WIFSIGNALED(status))
+		log_warnx("child %d killed by signal %d (%s)%s", (int)c->pid,
+		    WTERMSIG(status), strsignal(WTERMSIG(status)),
+		    WTERMSIG(status) == SIGSYS ? ": forbidden system call" : "");
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		log_debug("child %d exited with status %d", (int)c->pid,
+		    WEXITSTATUS(status));
+}
+
+int
+spawn_reaped(pid_t pid, int status)
+{
+	struct child *c;
+
+	if ((c = child_lookup(pid)) == NULL)
+		return 0;
+	LIST_REMOVE(c, hash);
+	child_close_chan(c);
+	log_exit(c, status);
+	pool.count--;
+	if (c->busy)
+		pool.busy--;
+	else if (!c->retired) {
+		/* Died before taking a connection: a setup failure. */
+		c->gen->listeners[c->listener].idle--;
+		if (++pool.failures >= 3)
+			fail_backoff();
+	}
+	gen_unref(c->gen);
+	free(c);
+	spawn_fill();
+	return 1;
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	spawn_fill();
+}
+
+static void
+decay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gen_listener *gl;
+	size_t i;
+
+	if (pool.gen == NULL)
+		return;
+	for (i = 0; i < pool.gen->nlisteners; i++) {
+		gl = &pool.gen->listeners[i];
+		if (gl->idle > gl->spares / 2 && gl->spares > SPARES_MIN)
+			gl->spares /= 2;
+	}
+}
+
+void
+spawn_init(struct event_base *base)
+{
+	struct timeval tv = { DECAY_SECONDS, 0 };
+
+	pool.base = base;
+	if ((pool.devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		fatal("/dev/null");
+	if ((pool.retry = evtimer_new(base, retry_cb, NULL)) == NULL ||
+	    (pool.decay = event_new(base, -1, EV_PERSIST, decay_cb,
+	    NULL)) == NULL || event_add(pool.decay, &tv) == -1)
+		fatalx("spawn_init: libevent");
+}
+
+static void
+close_listeners(struct gen *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->nlisteners; i++)
+		listen_close(&g->listeners[i].socks);
+}
+
+void
+spawn_set_gen(struct gen *g)
+{
+	struct gen *old = pool.gen;
+
+	gen_ref(g);
+	pool.gen = g;
+	pool.failures = 0;
+	if (old == NULL)
+		return;
+	retire_idle(old);
+	close_listeners(old);
+	gen_unref(old);
+}
+
+void
+spawn_set_keyproc(int fd)
+{
+	pool.kpfd = fd;
+	if (fd == -1)
+		retire_idle(NULL);
+}
+
+void
+spawn_drain(void)
+{
+	struct gen *g = pool.gen;
+
+	pool.draining = 1;
+	retire_idle(NULL);
+	if (g != NULL) {
+		close_listeners(g);
+		pool.gen = NULL;
+		gen_unref(g);
+	}
+	event_del(pool.decay);
+	event_del(pool.retry);
+}
+
+void
+spawn_kill_all(int sig)
+{
+	struct child *c;
+	size_t i;
+
+	for (i = 0; i < HASH_SIZE; i++)
+		LIST_FOREACH(c, &pool.table[i], hash)
+			kill(c->pid, sig);
+}
+
+size_t
+spawn_count(void)
+{
+	return pool.count;
+}
+
+size_t
+spawn_busy(void)
+{
+	return pool.busy;
+}

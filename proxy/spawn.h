@@ -1,0 +1,73 @@
+/*
+ * The parent's pool of connection children: spares forked ahead of time
+ * for every listener, replaced as they take connections, never more than
+ * max-connections alive at once.
+ */
+#ifndef SPAWN_H
+#define SPAWN_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#include "proxy/gen.h"
+
+struct event_base;
+
+/*
+ * spawn_init(base):
+ * Start the pool's timers on base.  Call once.
+ */
+void	spawn_init(struct event_base *base);
+
+/*
+ * spawn_set_gen(g):
+ * Make g the generation new children are forked from (taking a
+ * reference), retire the spare children of the previous one, close its
+ * listening sockets in the parent and drop the pool's reference to it.
+ */
+void	spawn_set_gen(struct gen *g);
+
+/*
+ * spawn_set_keyproc(fd):
+ * The control channel of the running keyproc, or -1 when keyproc is gone:
+ * then spare children (whose channels died with it) are retired and no new
+ * ones are forked until a new keyproc is set.
+ */
+void	spawn_set_keyproc(int fd);
+
+/*
+ * spawn_fill():
+ * Fork spare children until every listener of the current generation has
+ * its target number waiting, within max-connections.
+ */
+void	spawn_fill(void);
+
+/*
+ * spawn_reaped(pid, status):
+ * Account for an exited process.  Return 1 if it was a child of the pool,
+ * 0 otherwise.
+ */
+int	spawn_reaped(pid_t pid, int status);
+
+/*
+ * spawn_drain():
+ * Stop for good: retire every spare, close every listening socket in the
+ * parent and fork nothing more.  Busy children continue.
+ */
+void	spawn_drain(void);
+
+/*
+ * spawn_kill_all(sig):
+ * Send sig to every child still alive.
+ */
+void	spawn_kill_all(int sig);
+
+/*
+ * spawn_count(), spawn_busy():
+ * The number of live children, and of those holding a connection.
+ */
+size_t	spawn_count(void);
+size_t	spawn_busy(void);
+
+#endif

@@ -1,0 +1,177 @@
+# Shared helpers for the bats suite.  Every test keeps its state under
+# $BATS_TEST_TMPDIR, picks free ports, and kills only the pids it started.
+# shellcheck shell=bash
+
+TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+RECLUSE="$TOP/recluse"
+HELPERS="$TOP/tests/helpers"
+TEST_USER=recluse-test
+TEST_KEYUSER=recluse-testkey
+
+# common_setup: per-test temp dir, test users, an empty chroot.
+common_setup() {
+	T="$BATS_TEST_TMPDIR"
+	PIDS_FILE="$T/pids"
+	: > "$PIDS_FILE"
+	ensure_user "$TEST_USER"
+	ensure_user "$TEST_KEYUSER"
+	mkdir -p "$T/empty"
+	chmod 755 "$T/empty"
+}
+
+# common_teardown: on failure, show every log the test made; then kill what
+# the test started, by pid.
+common_teardown() {
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "---- $f" >&2
+			tail -n 200 "$f" >&2
+		done
+	fi
+	if [ -f "$PIDS_FILE" ]; then
+		while read -r pid; do
+			kill "$pid" 2>/dev/null || true
+		done < "$PIDS_FILE"
+		sleep 0.1
+		while read -r pid; do
+			kill -9 "$pid" 2>/dev/null || true
+		done < "$PIDS_FILE"
+	fi
+}
+
+# ensure_user NAME: create a system user with no login if it is missing.
+ensure_user() {
+	id -u "$1" >/dev/null 2>&1 && return 0
+	useradd --system --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin "$1" 2>/dev/null || id -u "$1" >/dev/null
+}
+
+# track PID: remember a pid to kill in teardown.
+track() {
+	echo "$1" >> "$PIDS_FILE"
+}
+
+# port_in_use PORT: true if something listens on TCP PORT.
+port_in_use() {
+	ss -Htanl "( sport = :$1 )" 2>/dev/null | grep -q .
+}
+
+# free_port: print a TCP port nobody listens on (callers still retry on a
+# bind failure, since another process may take it first).
+free_port() {
+	local p
+	while :; do
+		p=$(( (RANDOM * 32768 + RANDOM) % 30000 + 20000 ))
+		port_in_use "$p" || { echo "$p"; return 0; }
+	done
+}
+
+# wait_port PORT [HOST]: wait up to 10 s until PORT accepts connections.
+wait_port() {
+	local i
+	for i in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "port $1 never opened" >&2
+	return 1
+}
+
+# wait_for CMD...: retry a command for up to 10 s.
+wait_for() {
+	local i
+	for i in $(seq 1 100); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# make_ca: a throwaway CA in $T/ca.crt, $T/ca.key.
+make_ca() {
+	[ -f "$T/ca.crt" ] && return 0
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/ca.key" -out "$T/ca.crt" -days 2 -subj "/CN=recluse test CA" \
+	    2>/dev/null
+}
+
+# make_key TYPE FILE: a private key; TYPE is rsa2048, rsa3072, rsa4096, ec256
+# or ec384.
+make_key() {
+	case "$1" in
+	rsa*)	openssl genpkey -algorithm RSA -pkeyopt "rsa_keygen_bits:${1#rsa}" \
+		    -out "$2" 2>/dev/null ;;
+	ec256)	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+		    -out "$2" 2>/dev/null ;;
+	ec384)	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 \
+		    -out "$2" 2>/dev/null ;;
+	*)	echo "make_key: unknown type $1" >&2; return 1 ;;
+	esac
+}
+
+# make_cert NAME TYPE [CN]: $T/NAME.key and $T/NAME.crt (leaf + CA chain),
+# signed by the test CA, for CN (default localhost) and 127.0.0.1/::1.
+make_cert() {
+	local name=$1 type=$2 cn=${3:-localhost}
+	make_ca
+	make_key "$type" "$T/$name.key" || return 1
+	openssl req -new -key "$T/$name.key" -subj "/CN=$cn" -out "$T/$name.csr" \
+	    2>/dev/null
+	printf 'subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1\n' "$cn" \
+	    > "$T/$name.ext"
+	openssl x509 -req -in "$T/$name.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" \
+	    -CAcreateserial -days 2 -extfile "$T/$name.ext" -out "$T/$name.leaf" \
+	    2>/dev/null
+	cat "$T/$name.leaf" "$T/ca.crt" > "$T/$name.crt"
+	chmod 600 "$T/$name.key"
+}
+
+# globals_conf: the global lines every test config starts with.
+globals_conf() {
+	cat <<EOC
+user "$TEST_USER"
+keyproc-user "$TEST_KEYUSER"
+chroot "$T/empty"
+EOC
+}
+
+# start_echod MODE PORT|PATH [ARGS...]: start the test backend
+# (tests/helpers/echod) and wait until it listens; its pid in ECHOD_PID.
+start_echod() {
+	"$HELPERS/echod" "$@" >> "$T/echod.log" 2>&1 &
+	ECHOD_PID=$!
+	track "$ECHOD_PID"
+	case "$2" in
+	/*)	wait_for test -S "$2" ;;
+	*)	wait_port "$2" ;;
+	esac
+}
+
+# start_recluse CONF [ARGS...]: run recluse in the foreground of a background
+# job, log in $T/recluse.log, pid in RECLUSE_PID; wait until it says ready.
+start_recluse() {
+	local conf=$1
+	shift
+	"$RECLUSE" -f "$conf" "$@" >> "$T/recluse.log" 2>&1 &
+	RECLUSE_PID=$!
+	track "$RECLUSE_PID"
+	wait_for grep -q "ready" "$T/recluse.log" || {
+		echo "recluse did not become ready" >&2
+		return 1
+	}
+}
+
+# tls_get PORT [OPENSSL ARGS...]: open a TLS connection to 127.0.0.1:PORT
+# with openssl s_client, send stdin, print what comes back.
+tls_get() {
+	local port=$1
+	shift
+	openssl s_client -connect "127.0.0.1:$port" -CAfile "$T/ca.crt" \
+	    -verify_return_error -quiet "$@" 2>>"$T/s_client.log"
+}
+
+# children_of PID: the pids of PID's direct children.
+children_of() {
+	ps -o pid= --ppid "$1" | tr -d ' '
+}
