@@ -37,6 +37,13 @@ __dead void	keyproc_main(void);
 int	kp_ctl_spawn(pid_t *pidp, int *fdp);
 
 /*
+ * kp_ctl_spawn_exe(exe, pidp, fdp):
+ * kp_ctl_spawn() with the program exe in place of /proc/self/exe (for
+ * test drivers and benchmarks that start the recluse binary as keyproc).
+ */
+int	kp_ctl_spawn_exe(const char *exe, pid_t *pidp, int *fdp);
+
+/*
  * kp_ctl_send_key(fd, listener, key, spki, spkilen, path, keyfd):
  * Give keyproc key number `key` of listener number `listener`: the open
  * key file keyfd (read with pread from offset 0, so the parent may keep and

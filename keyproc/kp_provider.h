@@ -14,6 +14,15 @@
 #define KP_PROVIDER_NAME	"keyproc"
 
 /*
+ * The key reference PEM: a block with this label (and no header lines)
+ * whose body is KP_REF_MAGIC, the key index as 4 bytes big-endian, and
+ * the certificate's public key as DER SubjectPublicKeyInfo.
+ */
+#define KP_REF_PEM_LABEL	"RECLUSE KEY REFERENCE"
+#define KP_REF_MAGIC		"RKR1"
+#define KP_REF_HDRLEN		8	/* magic + key index */
+
+/*
  * kp_provider_load():
  * Load the "default" provider and then this one into the default library
  * context (in that order, with "?provider=default" as default properties,

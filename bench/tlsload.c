@@ -1,0 +1,527 @@
+/*
+ * tlsload: the TLS client of bench/run.  Loopback only (127.0.0.1), one
+ * process, epoll, non-blocking OpenSSL; it never verifies the server's
+ * certificate chain (the handshake signature is still checked by OpenSSL)
+ * and never resumes a session.
+ *
+ * tlsload handshake -p PORT [-c INFLIGHT] [-d SECONDS] [-u PATH]
+ *	Full handshakes: each connection does a TLS handshake, sends
+ *	"GET PATH" with "Connection: close", reads the whole reply and then
+ *	reads until the proxy closes.  INFLIGHT connections at a time for
+ *	SECONDS, then waits (at most 10 s) for those still open.  Prints
+ *	"connections N failed F seconds S".
+ *
+ * tlsload hold -p PORT -n N [-c INFLIGHT] [-t SECONDS] [-u PATH]
+ *	Opens N connections, INFLIGHT at a time, and does one keep-alive
+ *	request on each; prints "open ok N failed F seconds S", then "ready",
+ *	and holds them.  A line or EOF on stdin ends the wait: one more request
+ *	goes out on every connection still open and every reply is checked;
+ *	prints "round ok N failed F dropped D seconds S" and exits.  Each phase
+ *	ends after SECONDS at most; what is unfinished then counts as failed.
+ *
+ * Exit status 0 if nothing failed, 1 otherwise, 2 on a usage error.
+ */
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <err.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#define RESP_MAX	2048
+#define EVENTS_MAX	256
+#define CLOSE_GRACE	10	/* seconds for the last handshakes to end */
+
+enum state { S_FREE, S_HANDSHAKE, S_WRITE, S_READ, S_DRAIN, S_IDLE };
+enum result { R_MORE, R_DONE, R_FAIL };
+
+struct conn {
+	int		 fd;
+	SSL		*ssl;
+	enum state	 state;
+	int		 close_mode;	/* Connection: close, read to EOF */
+	size_t		 got;
+	char		 buf[RESP_MAX];
+};
+
+static SSL_CTX		*ctx;
+static int		 epfd;
+static struct sockaddr_in sin_server;
+static char		 request_close[256], request_keep[256];
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static __attribute__((noreturn)) void
+usage(void)
+{
+	fprintf(stderr, "usage: tlsload handshake -p port [-c inflight] "
+	    "[-d seconds] [-u path]\n"
+	    "       tlsload hold -p port -n conns [-c inflight] "
+	    "[-t seconds] [-u path]\n");
+	exit(2);
+}
+
+static long
+number(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+		usage();
+	return v;
+}
+
+static void
+raise_nofile(long want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		err(1, "getrlimit");
+	if (rl.rlim_cur >= (rlim_t)want)
+		return;
+	if (rl.rlim_max < (rlim_t)want)
+		rl.rlim_max = (rlim_t)want;	/* works as root */
+	rl.rlim_cur = (rlim_t)want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		err(1, "cannot raise the descriptor limit to %ld", want);
+}
+
+static void
+ctx_init(void)
+{
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		errx(1, "SSL_CTX_new");
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+}
+
+static void
+watch(struct conn *c, int op, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+
+	if (epoll_ctl(epfd, op, c->fd, &ev) == -1)
+		err(1, "epoll_ctl");
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->ssl != NULL)
+		SSL_free(c->ssl);
+	if (c->fd != -1)
+		close(c->fd);	/* also leaves the epoll set */
+	c->ssl = NULL;
+	c->fd = -1;
+	c->state = S_FREE;
+}
+
+/* Start a connection: the TCP connect and the handshake go on in conn_step. */
+static int
+conn_open(struct conn *c, int close_mode)
+{
+	int one = 1;
+
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd == -1) {
+		warn("socket");
+		return -1;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (struct sockaddr *)&sin_server,
+	    sizeof(sin_server)) == -1 && errno != EINPROGRESS) {
+		warn("connect");
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
+		errx(1, "SSL_new");
+	SSL_set_connect_state(c->ssl);
+	SSL_set_tlsext_host_name(c->ssl, "localhost");
+	c->state = S_HANDSHAKE;
+	c->close_mode = close_mode;
+	c->got = 0;
+	watch(c, EPOLL_CTL_ADD, EPOLLOUT);
+	return 0;
+}
+
+/* After an SSL call returned r <= 0: wait for the socket, or fail. */
+static enum result
+want(struct conn *c, int r)
+{
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		watch(c, EPOLL_CTL_MOD, EPOLLIN);
+		return R_MORE;
+	case SSL_ERROR_WANT_WRITE:
+		watch(c, EPOLL_CTL_MOD, EPOLLOUT);
+		return R_MORE;
+	default:
+		ERR_clear_error();
+		return R_FAIL;
+	}
+}
+
+/* A whole HTTP/1.1 200 reply with a Content-Length in buf? */
+static int
+reply_complete(struct conn *c, int *ok)
+{
+	const char *end, *cl;
+	long len;
+
+	c->buf[c->got] = '\0';
+	if ((end = strstr(c->buf, "\r\n\r\n")) == NULL)
+		return 0;
+	*ok = strncmp(c->buf, "HTTP/1.1 200 ", 13) == 0;
+	if ((cl = strcasestr(c->buf, "\r\ncontent-length:")) == NULL ||
+	    cl > end) {
+		*ok = 0;
+		return 1;
+	}
+	len = strtol(cl + 17, NULL, 10);
+	return (size_t)(end + 4 - c->buf) + (size_t)len <= c->got;
+}
+
+static enum result
+step_read(struct conn *c)
+{
+	char junk[4096];
+	int r, ok = 0;
+
+	if (c->state == S_DRAIN || c->state == S_IDLE) {
+		r = SSL_read(c->ssl, junk, sizeof(junk));
+		if (r > 0)
+			return c->state == S_IDLE ? R_FAIL : R_MORE;
+		if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ)
+			return R_MORE;
+		/* EOF: the end of a Connection: close exchange. */
+		ERR_clear_error();
+		return c->state == S_DRAIN ? R_DONE : R_FAIL;
+	}
+	if (c->got >= sizeof(c->buf) - 1)
+		return R_FAIL;
+	r = SSL_read(c->ssl, c->buf + c->got, (int)(sizeof(c->buf) - 1 - c->got));
+	if (r <= 0)
+		return want(c, r);
+	c->got += (size_t)r;
+	if (!reply_complete(c, &ok))
+		return R_MORE;
+	if (!ok)
+		return R_FAIL;
+	if (c->close_mode) {
+		c->state = S_DRAIN;
+		return R_MORE;
+	}
+	c->state = S_IDLE;
+	watch(c, EPOLL_CTL_MOD, EPOLLIN);
+	return R_DONE;
+}
+
+/* Move c on as far as it goes without blocking. */
+static enum result
+conn_step(struct conn *c)
+{
+	const char *req;
+	enum result res;
+	int r;
+
+	for (;;) {
+		switch (c->state) {
+		case S_HANDSHAKE:
+			if ((r = SSL_connect(c->ssl)) != 1)
+				return want(c, r);
+			c->state = S_WRITE;
+			break;
+		case S_WRITE:
+			req = c->close_mode ? request_close : request_keep;
+			if ((r = SSL_write(c->ssl, req, (int)strlen(req))) <= 0)
+				return want(c, r);
+			c->state = S_READ;
+			c->got = 0;
+			watch(c, EPOLL_CTL_MOD, EPOLLIN);
+			break;
+		case S_READ:
+		case S_DRAIN:
+		case S_IDLE:
+			if ((res = step_read(c)) != R_MORE)
+				return res;
+			if (SSL_pending(c->ssl) == 0)
+				return R_MORE;
+			break;
+		default:
+			return R_FAIL;
+		}
+	}
+}
+
+static int
+wait_events(struct epoll_event *evs, double deadline)
+{
+	double left = deadline - now();
+	int n, ms;
+
+	if (left <= 0)
+		return 0;
+	ms = left > 0.1 ? 100 : (int)(left * 1000) + 1;
+	if ((n = epoll_wait(epfd, evs, EVENTS_MAX, ms)) == -1) {
+		if (errno == EINTR)
+			return 0;
+		err(1, "epoll_wait");
+	}
+	return n;
+}
+
+static int
+run_handshake(long inflight, long seconds)
+{
+	struct epoll_event evs[EVENTS_MAX];
+	struct conn *conns, *c;
+	long busy = 0, done = 0, failed = 0, i;
+	double start = now(), stop = start + (double)seconds, t;
+	int n, k;
+
+	if ((conns = calloc((size_t)inflight, sizeof(*conns))) == NULL)
+		err(1, NULL);
+	for (i = 0; i < inflight; i++)
+		conns[i].fd = -1;
+	while ((t = now()) < stop + CLOSE_GRACE && (busy > 0 || t < stop)) {
+		for (i = 0; t < stop && busy < inflight && i < inflight; i++) {
+			if (conns[i].state != S_FREE)
+				continue;
+			if (conn_open(&conns[i], 1) == -1)
+				failed++;
+			else
+				busy++;
+		}
+		n = wait_events(evs, stop + CLOSE_GRACE);
+		for (k = 0; k < n; k++) {
+			c = evs[k].data.ptr;
+			switch (conn_step(c)) {
+			case R_MORE:
+				continue;
+			case R_DONE:
+				done++;
+				break;
+			case R_FAIL:
+				failed++;
+				break;
+			}
+			conn_close(c);
+			busy--;
+		}
+	}
+	failed += busy;
+	printf("connections %ld failed %ld seconds %.3f\n", done, failed,
+	    now() - start);
+	return failed == 0 ? 0 : 1;
+}
+
+/* Run every connection in todo to R_DONE or R_FAIL; return the failures. */
+static long
+run_phase(struct conn *conns, long nconns, long inflight, double deadline,
+    int opening, long *okp)
+{
+	struct epoll_event evs[EVENTS_MAX];
+	struct conn *c;
+	long next = 0, busy = 0, failed = 0, ok = 0;
+	int n, k;
+
+	while (now() < deadline && (next < nconns || busy > 0)) {
+		for (; next < nconns && busy < inflight; next++) {
+			c = &conns[next];
+			if (opening) {
+				if (conn_open(c, 0) == -1) {
+					failed++;
+					continue;
+				}
+			} else {
+				if (c->state != S_IDLE)
+					continue;
+				c->state = S_WRITE;
+				watch(c, EPOLL_CTL_MOD, EPOLLOUT);
+			}
+			busy++;
+		}
+		n = wait_events(evs, deadline);
+		for (k = 0; k < n; k++) {
+			c = evs[k].data.ptr;
+			if (c->state == S_IDLE) {
+				/* An idle connection woke: data or EOF. */
+				if (conn_step(c) == R_FAIL) {
+					conn_close(c);
+					failed++;
+				}
+				continue;
+			}
+			switch (conn_step(c)) {
+			case R_MORE:
+				continue;
+			case R_DONE:
+				ok++;
+				break;
+			case R_FAIL:
+				conn_close(c);
+				failed++;
+				break;
+			}
+			busy--;
+		}
+	}
+	/* What is still in flight at the deadline failed. */
+	for (k = 0; k < nconns; k++) {
+		c = &conns[k];
+		if (c->state != S_FREE && c->state != S_IDLE) {
+			conn_close(c);
+			failed++;
+		}
+	}
+	*okp = ok;
+	return failed;
+}
+
+/* Check the held connections while waiting for stdin; return drops. */
+static long
+hold(void)
+{
+	struct epoll_event evs[EVENTS_MAX], ev = { .events = EPOLLIN };
+	struct conn *c;
+	long dropped = 0;
+	int n, k;
+
+	ev.data.ptr = NULL;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == -1)
+		err(1, "epoll_ctl stdin");
+	for (;;) {
+		if ((n = epoll_wait(epfd, evs, EVENTS_MAX, -1)) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(1, "epoll_wait");
+		}
+		for (k = 0; k < n; k++) {
+			if ((c = evs[k].data.ptr) == NULL) {
+				epoll_ctl(epfd, EPOLL_CTL_DEL, STDIN_FILENO,
+				    NULL);
+				return dropped;
+			}
+			if (conn_step(c) == R_FAIL) {
+				conn_close(c);
+				dropped++;
+			}
+		}
+	}
+}
+
+static int
+run_hold(long nconns, long inflight, long seconds)
+{
+	struct conn *conns;
+	long failed, ok, dropped, i;
+	double start;
+
+	raise_nofile(nconns + 64);
+	if ((conns = calloc((size_t)nconns, sizeof(*conns))) == NULL)
+		err(1, NULL);
+	for (i = 0; i < nconns; i++)
+		conns[i].fd = -1;
+	start = now();
+	failed = run_phase(conns, nconns, inflight, start + (double)seconds, 1,
+	    &ok);
+	printf("open ok %ld failed %ld seconds %.3f\nready\n", ok, failed,
+	    now() - start);
+	fflush(stdout);
+	dropped = hold();
+	start = now();
+	failed += run_phase(conns, nconns, inflight, start + (double)seconds, 0,
+	    &ok);
+	printf("round ok %ld failed %ld dropped %ld seconds %.3f\n", ok,
+	    failed, dropped, now() - start);
+	return ok == nconns ? 0 : 1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *mode, *path = "/small";
+	long port = 0, inflight = 16, seconds = 10, nconns = 0, limit = 60;
+	int ch;
+
+	if (argc < 2)
+		usage();
+	mode = argv[1];
+	argc--;
+	argv++;
+	while ((ch = getopt(argc, argv, "c:d:n:p:t:u:")) != -1) {
+		switch (ch) {
+		case 'c':
+			inflight = number(optarg, 1, 100000);
+			break;
+		case 'd':
+			seconds = number(optarg, 1, 3600);
+			break;
+		case 'n':
+			nconns = number(optarg, 1, 1000000);
+			break;
+		case 'p':
+			port = number(optarg, 1, 65535);
+			break;
+		case 't':
+			limit = number(optarg, 1, 3600);
+			break;
+		case 'u':
+			path = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (port == 0 || optind != argc || strlen(path) > 100)
+		usage();
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	memset(&sin_server, 0, sizeof(sin_server));
+	sin_server.sin_family = AF_INET;
+	sin_server.sin_port = htons((uint16_t)port);
+	sin_server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	snprintf(request_close, sizeof(request_close), "GET %s HTTP/1.1\r\n"
+	    "Host: localhost\r\nConnection: close\r\n\r\n", path);
+	snprintf(request_keep, sizeof(request_keep), "GET %s HTTP/1.1\r\n"
+	    "Host: localhost\r\n\r\n", path);
+	ctx_init();
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		err(1, "epoll_create1");
+	if (strcmp(mode, "handshake") == 0)
+		return run_handshake(inflight, seconds);
+	if (strcmp(mode, "hold") == 0 && nconns > 0)
+		return run_hold(nconns, inflight > nconns ? nconns : inflight,
+		    limit);
+	usage();
+}

@@ -1,0 +1,880 @@
+/*
+ * The configuration grammar: see parse.h and recluse.conf(5).
+ *
+ *	file      = { statement }
+ *	statement = KEYWORD { ARG } ( NEWLINE | "{" { statement } "}" )
+ *	ARG       = bare-word | "quoted string"
+ *
+ * "#" starts a comment anywhere outside a quoted string.  A quoted string
+ * knows two escapes, \" and \\, and does not span lines.
+ *
+ * Every statement starts with a keyword of the one sorted table below,
+ * which says where the keyword may appear (top level, listener block),
+ * how many arguments it takes and whether it opens a block.  The grammar
+ * grows by table entries, so files that are valid today keep their meaning:
+ * "alpn", "proxy-protocol" or "client-ca" become listener statements; a
+ * per-name "server NAME { certificate; key; backend }" becomes a block
+ * keyword allowed in a listener, with its own context bit, whose block
+ * accepts the listener keywords it overrides.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/parse.h"
+
+#define PARSE_FILE_MAX	(1024 * 1024)	/* bytes in one configuration file */
+#define PARSE_TOKEN_MAX	4096		/* bytes in one word or string */
+#define PARSE_WORDS_MAX	8		/* words kept of one statement */
+#define PARSE_DEPTH_MAX	16		/* nested includes */
+#define PARSE_NAME_MAX	63		/* listener names (systemd fd names) */
+
+enum tok {
+	TOK_WORD,
+	TOK_EOL,
+	TOK_LBRACE,
+	TOK_RBRACE,
+	TOK_EOF
+};
+
+/* Where a keyword may appear. */
+enum ctx {
+	CTX_TOP = 1,
+	CTX_LISTENER = 2,
+	CTX_TIMEOUT = 4,	/* the word after "timeout" */
+	CTX_BACKEND = 8		/* the word after "backend" */
+};
+
+/* One configuration file being read. */
+struct lexer {
+	const char	*file;		/* owned by conf->files */
+	char		*buf;
+	size_t		 len, pos;
+	int		 line;
+	dev_t		 dev;
+	ino_t		 ino;
+	struct lexer	*up;		/* the file that included this one */
+};
+
+/* One statement: its words and the token that ended it. */
+struct stmt {
+	char			*word[PARSE_WORDS_MAX];	/* word[0]: keyword */
+	int			 nwords;
+	int			 overflow;	/* more words than kept */
+	enum tok		 end;
+	struct conf_where	 where;
+};
+
+struct parser {
+	struct conf		*conf;
+	char			*err;
+	size_t			 errlen;
+	struct lexer		*lex;
+	int			 depth;
+	struct conf_listener	*listener;	/* the block being read */
+};
+
+struct keyword {
+	const char	*name;
+	int		 ctx;		/* enum ctx bits */
+	int		 minargs, maxargs;
+	int		 block;		/* context of the block it opens, or 0 */
+	int		(*handler)(struct parser *, struct stmt *);
+	size_t		 off;		/* CTX_TIMEOUT: the int in struct conf */
+};
+
+static int	kw_backend(struct parser *, struct stmt *);
+static int	kw_certificate(struct parser *, struct stmt *);
+static int	kw_chroot(struct parser *, struct stmt *);
+static int	kw_ciphers(struct parser *, struct stmt *);
+static int	kw_include(struct parser *, struct stmt *);
+static int	kw_key(struct parser *, struct stmt *);
+static int	kw_keyproc_user(struct parser *, struct stmt *);
+static int	kw_listen(struct parser *, struct stmt *);
+static int	kw_listener(struct parser *, struct stmt *);
+static int	kw_max_connections(struct parser *, struct stmt *);
+static int	kw_protocols(struct parser *, struct stmt *);
+static int	kw_timeout(struct parser *, struct stmt *);
+static int	kw_user(struct parser *, struct stmt *);
+
+static int	parse_block(struct parser *, int, const struct stmt *);
+
+#define TIMEOUT(f)	CTX_TIMEOUT, 0, 0, 0, NULL, offsetof(struct conf, f)
+
+/* Every word of the grammar, sorted by strcmp() for bsearch(). */
+static const struct keyword keywords[] = {
+	{ "backend",		CTX_LISTENER, 1, 2, 0, kw_backend, 0 },
+	{ "certificate",	CTX_LISTENER, 1, 1, 0, kw_certificate, 0 },
+	{ "chroot",		CTX_TOP, 1, 1, 0, kw_chroot, 0 },
+	{ "ciphers",		CTX_LISTENER, 1, 1, 0, kw_ciphers, 0 },
+	{ "connect",		TIMEOUT(timeout_connect) },
+	{ "drain",		TIMEOUT(timeout_drain) },
+	{ "handshake",		TIMEOUT(timeout_handshake) },
+	{ "idle",		TIMEOUT(timeout_idle) },
+	{ "include",		CTX_TOP, 1, 1, 0, kw_include, 0 },
+	{ "key",		CTX_LISTENER, 1, 1, 0, kw_key, 0 },
+	{ "keyproc-user",	CTX_TOP, 1, 1, 0, kw_keyproc_user, 0 },
+	{ "listen",		CTX_LISTENER, 1, 1, 0, kw_listen, 0 },
+	{ "listener",		CTX_TOP, 1, 1, CTX_LISTENER, kw_listener, 0 },
+	{ "max-connections",	CTX_TOP, 1, 1, 0, kw_max_connections, 0 },
+	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
+	{ "timeout",		CTX_TOP, 2, 2, 0, kw_timeout, 0 },
+	{ "unix",		CTX_BACKEND, 0, 0, 0, NULL, 0 },
+	{ "user",		CTX_TOP, 1, 1, 0, kw_user, 0 },
+};
+
+int
+conf_vseterr(char *errbuf, size_t errlen, const struct conf_where *where,
+    const char *fmt, va_list ap)
+{
+	int n;
+
+	if (errlen == 0)
+		return -1;
+	if (where->line > 0)
+		n = snprintf(errbuf, errlen, "%s:%d: ", where->file,
+		    where->line);
+	else
+		n = snprintf(errbuf, errlen, "%s: ", where->file);
+	if (n >= 0 && (size_t)n < errlen)
+		vsnprintf(errbuf + n, errlen - (size_t)n, fmt, ap);
+	return -1;
+}
+
+int
+conf_seterr(char *errbuf, size_t errlen, const struct conf_where *where,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vseterr(errbuf, errlen, where, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int __attribute__((__format__(__printf__, 3, 4)))
+perr(struct parser *p, int line, const char *fmt, ...)
+{
+	struct conf_where w = { (char *)p->lex->file, line };
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vseterr(p->err, p->errlen, &w, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+nomem(struct parser *p, int line)
+{
+	return perr(p, line, "%s", strerror(ENOMEM));
+}
+
+static int
+kw_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct keyword *)elem)->name);
+}
+
+static const struct keyword *
+kw_find(const char *name)
+{
+	return bsearch(name, keywords, sizeof(keywords) / sizeof(keywords[0]),
+	    sizeof(keywords[0]), kw_cmp);
+}
+
+/*
+ * A strtonum(3) for decimal digits only: the value of s if it lies in
+ * [min, max], else 0 with *errstr "invalid", "too small" or "too large".
+ */
+static long long
+parse_number(const char *s, long long min, long long max,
+    const char **errstr)
+{
+	long long v;
+	char *end;
+
+	*errstr = "invalid";
+	if (!isdigit((unsigned char)s[0]))
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return 0;
+	if ((errno == ERANGE && v == LLONG_MAX) || v > max) {
+		*errstr = "too large";
+		return 0;
+	}
+	if (v < min) {
+		*errstr = "too small";
+		return 0;
+	}
+	*errstr = NULL;
+	return v;
+}
+
+/* The length of the directory part of path, its last "/" included. */
+static size_t
+dir_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash == NULL ? 0 : (size_t)(slash - path) + 1;
+}
+
+/* path relative to the directory of the file being read. */
+static char *
+path_near(const char *file, const char *path)
+{
+	size_t dlen = dir_len(file);
+	char *s;
+
+	if (path[0] == '/' || dlen == 0)
+		return strdup(path);
+	if (asprintf(&s, "%.*s%s", (int)dlen, file, path) == -1)
+		return NULL;
+	return s;
+}
+
+/* path made absolute against the directory of the file being read. */
+static char *
+path_abs(const char *file, const char *path)
+{
+	char cwd[PATH_MAX], *near, *s;
+
+	if ((near = path_near(file, path)) == NULL || near[0] == '/')
+		return near;
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		free(near);
+		return NULL;
+	}
+	if (asprintf(&s, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
+	    near) == -1)
+		s = NULL;
+	free(near);
+	return s;
+}
+
+/* Lexer. */
+
+static int
+lex_string(struct parser *p, char **word)
+{
+	struct lexer *lx = p->lex;
+	size_t i, n = 0;
+	char *s;
+	int c;
+
+	for (i = lx->pos + 1; i < lx->len; i++) {
+		c = (unsigned char)lx->buf[i];
+		if (c == '"' || c == '\n')
+			break;
+		if (c == '\\' && i + 1 < lx->len) {
+			c = (unsigned char)lx->buf[++i];
+			if (c != '"' && c != '\\')
+				return perr(p, lx->line, "bad escape in string: "
+				    "only \\\" and \\\\ are known");
+		} else if (iscntrl(c))
+			return perr(p, lx->line, "bad character 0x%02x in "
+			    "string", c);
+		if (++n > PARSE_TOKEN_MAX)
+			return perr(p, lx->line, "string too long");
+	}
+	if (i == lx->len || lx->buf[i] != '"')
+		return perr(p, lx->line, "unterminated string");
+	if ((s = malloc(n + 1)) == NULL)
+		return nomem(p, lx->line);
+	for (n = 0, i = lx->pos + 1; lx->buf[i] != '"'; i++) {
+		if (lx->buf[i] == '\\')
+			i++;
+		s[n++] = lx->buf[i];
+	}
+	s[n] = '\0';
+	lx->pos = i + 1;
+	*word = s;
+	return TOK_WORD;
+}
+
+static int
+lex_word(struct parser *p, char **word)
+{
+	struct lexer *lx = p->lex;
+	size_t i;
+	int c;
+
+	for (i = lx->pos; i < lx->len; i++) {
+		c = (unsigned char)lx->buf[i];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+		    c == '#' || c == '"' || c == '{' || c == '}')
+			break;
+		if (iscntrl(c))
+			return perr(p, lx->line, "bad character 0x%02x", c);
+	}
+	if (i - lx->pos > PARSE_TOKEN_MAX)
+		return perr(p, lx->line, "word too long");
+	if ((*word = strndup(lx->buf + lx->pos, i - lx->pos)) == NULL)
+		return nomem(p, lx->line);
+	lx->pos = i;
+	return TOK_WORD;
+}
+
+/* The next token; a word is returned in *word.  -1 on error. */
+static int
+lex_next(struct parser *p, char **word, int *line)
+{
+	struct lexer *lx = p->lex;
+	char c;
+
+	for (;;) {
+		while (lx->pos < lx->len && (lx->buf[lx->pos] == ' ' ||
+		    lx->buf[lx->pos] == '\t' || lx->buf[lx->pos] == '\r'))
+			lx->pos++;
+		if (lx->pos < lx->len && lx->buf[lx->pos] == '#') {
+			while (lx->pos < lx->len && lx->buf[lx->pos] != '\n')
+				lx->pos++;
+			continue;
+		}
+		break;
+	}
+	*line = lx->line;
+	if (lx->pos == lx->len)
+		return TOK_EOF;
+	switch ((c = lx->buf[lx->pos])) {
+	case '\n':
+		lx->pos++;
+		lx->line++;
+		return TOK_EOL;
+	case '{':
+		lx->pos++;
+		return TOK_LBRACE;
+	case '}':
+		lx->pos++;
+		return TOK_RBRACE;
+	case '"':
+		return lex_string(p, word);
+	default:
+		return lex_word(p, word);
+	}
+}
+
+/* Statements. */
+
+static void
+stmt_clear(struct stmt *st)
+{
+	int i;
+
+	for (i = 0; i < st->nwords; i++)
+		free(st->word[i]);
+	st->nwords = 0;
+}
+
+/* Take word i out of the statement, so stmt_clear() leaves it alone. */
+static char *
+take(struct stmt *st, int i)
+{
+	char *s = st->word[i];
+
+	st->word[i] = NULL;
+	return s;
+}
+
+static int
+read_stmt(struct parser *p, struct stmt *st)
+{
+	char *word = NULL;
+	int line, tok;
+
+	memset(st, 0, sizeof(*st));
+	st->where.file = (char *)p->lex->file;
+	for (;;) {
+		if ((tok = lex_next(p, &word, &line)) == -1)
+			return -1;
+		if (st->nwords == 0)
+			st->where.line = line;
+		if (tok != TOK_WORD) {
+			st->end = tok;
+			return 0;
+		}
+		if (st->nwords < PARSE_WORDS_MAX)
+			st->word[st->nwords++] = word;
+		else {
+			st->overflow = 1;
+			free(word);
+		}
+	}
+}
+
+static int __attribute__((__format__(__printf__, 3, 4)))
+serr(struct parser *p, const struct stmt *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vseterr(p->err, p->errlen, &st->where, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *
+ctx_name(int ctx)
+{
+	return ctx == CTX_TOP ? "at top level" : "in a listener block";
+}
+
+static int
+run_stmt(struct parser *p, int ctx, struct stmt *st)
+{
+	const struct keyword *kw;
+	int i, nargs = st->nwords - 1;
+
+	kw = kw_find(st->word[0]);
+	if (kw == NULL || kw->handler == NULL)
+		return serr(p, st, "unknown keyword \"%s\"", st->word[0]);
+	if ((kw->ctx & ctx) == 0)
+		return serr(p, st, "\"%s\" is not allowed %s", kw->name,
+		    ctx_name(ctx));
+	if (nargs < kw->minargs)
+		return serr(p, st, "missing argument to \"%s\"", kw->name);
+	if (nargs > kw->maxargs || st->overflow)
+		return serr(p, st, "too many arguments to \"%s\"", kw->name);
+	for (i = 1; i < st->nwords; i++)
+		if (st->word[i][0] == '\0')
+			return serr(p, st, "empty value for \"%s\"", kw->name);
+	if (kw->block && st->end != TOK_LBRACE)
+		return serr(p, st, "expected \"{\" after %s \"%s\"", kw->name,
+		    st->word[1]);
+	if (!kw->block && st->end == TOK_LBRACE)
+		return serr(p, st, "unexpected \"{\" after \"%s\"", kw->name);
+	if (kw->handler(p, st) == -1)
+		return -1;
+	if (kw->block) {
+		if (parse_block(p, kw->block, st) == -1)
+			return -1;
+		st->end = TOK_EOL;
+	}
+	return 0;
+}
+
+/* Statements until the end of the block opened by st (NULL: the file). */
+static int
+parse_block(struct parser *p, int ctx, const struct stmt *open)
+{
+	struct stmt st;
+	int rc;
+
+	for (;;) {
+		if (read_stmt(p, &st) == -1) {
+			stmt_clear(&st);
+			return -1;
+		}
+		rc = st.nwords > 0 ? run_stmt(p, ctx, &st) : 0;
+		stmt_clear(&st);
+		if (rc == -1)
+			return -1;
+		switch (st.end) {
+		case TOK_LBRACE:
+			return serr(p, &st, "unexpected \"{\"");
+		case TOK_RBRACE:
+			if (open == NULL)
+				return serr(p, &st, "unbalanced braces: \"}\" "
+				    "without \"{\"");
+			return 0;
+		case TOK_EOF:
+			if (open != NULL)
+				return conf_seterr(p->err, p->errlen,
+				    &open->where, "unbalanced braces: \"{\" of "
+				    "%s is never closed", open->word[0]);
+			return 0;
+		default:
+			break;
+		}
+	}
+}
+
+/* Files. */
+
+static int
+add_file(struct parser *p, char *path)
+{
+	struct conf *c = p->conf;
+	char **files;
+
+	files = reallocarray(c->files, c->nfiles + 1, sizeof(*files));
+	if (files == NULL) {
+		free(path);
+		return -1;
+	}
+	c->files = files;
+	c->files[c->nfiles++] = path;
+	c->file = c->files[0];
+	return 0;
+}
+
+static int
+read_fd(int fd, struct lexer *lx)
+{
+	struct stat sb;
+	ssize_t n;
+
+	if (fstat(fd, &sb) == -1)
+		return -1;
+	if (!S_ISREG(sb.st_mode)) {
+		errno = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
+		return -1;
+	}
+	lx->dev = sb.st_dev;
+	lx->ino = sb.st_ino;
+	if ((lx->buf = malloc(PARSE_FILE_MAX + 1)) == NULL)
+		return -1;
+	while (lx->len <= PARSE_FILE_MAX) {
+		n = read(fd, lx->buf + lx->len, PARSE_FILE_MAX + 1 - lx->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			return 0;
+		lx->len += (size_t)n;
+	}
+	errno = EFBIG;
+	return -1;
+}
+
+/*
+ * Read the file path (owned from here on) into the parser: as the top file
+ * when from is NULL, else as included by the statement from.
+ */
+static int
+parse_file(struct parser *p, char *path, const struct stmt *from)
+{
+	struct lexer lx, *up;
+	struct conf_where w;
+	int fd, rc = -1;
+
+	memset(&lx, 0, sizeof(lx));
+	if (add_file(p, path) == -1) {
+		if (from == NULL)
+			snprintf(p->err, p->errlen, "%s", strerror(ENOMEM));
+		return from == NULL ? -1 : serr(p, from, "%s",
+		    strerror(ENOMEM));
+	}
+	w.file = path;
+	w.line = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1 || read_fd(fd, &lx) == -1) {
+		if (from == NULL)
+			conf_seterr(p->err, p->errlen, &w, "%s",
+			    strerror(errno));
+		else
+			serr(p, from, "include \"%s\": %s", path,
+			    strerror(errno));
+		goto out;
+	}
+	for (up = p->lex; up != NULL; up = up->up)
+		if (up->dev == lx.dev && up->ino == lx.ino) {
+			serr(p, from, "include loop: \"%s\" is already being "
+			    "read", path);
+			goto out;
+		}
+	if (p->depth >= PARSE_DEPTH_MAX) {
+		serr(p, from, "includes nested too deeply");
+		goto out;
+	}
+	lx.file = path;
+	lx.line = 1;
+	lx.up = p->lex;
+	p->lex = &lx;
+	p->depth++;
+	rc = parse_block(p, CTX_TOP, NULL);
+	p->depth--;
+	p->lex = lx.up;
+out:
+	if (fd != -1)
+		close(fd);
+	free(lx.buf);
+	return rc;
+}
+
+int
+conf_parse(struct conf *conf, const char *path, char *errbuf, size_t errlen)
+{
+	struct parser p;
+	char *top;
+
+	memset(&p, 0, sizeof(p));
+	p.conf = conf;
+	p.err = errbuf;
+	p.errlen = errlen;
+	if ((top = strdup(path)) == NULL) {
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return parse_file(&p, top, NULL);
+}
+
+/* Handlers: one per keyword, called with the arity already checked. */
+
+static int
+set_string(struct parser *p, struct stmt *st, char **field,
+    struct conf_where *where)
+{
+	if (*field != NULL)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	*field = take(st, 1);
+	if (where != NULL)
+		*where = st->where;
+	return 0;
+}
+
+static int
+set_path(struct parser *p, struct stmt *st, char **field,
+    struct conf_where *where)
+{
+	char *abs;
+
+	if (*field != NULL)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	if ((abs = path_abs(p->lex->file, st->word[1])) == NULL)
+		return serr(p, st, "%s \"%s\": %s", st->word[0], st->word[1],
+		    strerror(errno));
+	free(st->word[1]);
+	st->word[1] = abs;
+	return set_string(p, st, field, where);
+}
+
+static int
+kw_user(struct parser *p, struct stmt *st)
+{
+	return set_string(p, st, &p->conf->user, &p->conf->user_where);
+}
+
+static int
+kw_keyproc_user(struct parser *p, struct stmt *st)
+{
+	return set_string(p, st, &p->conf->keyproc_user,
+	    &p->conf->keyproc_user_where);
+}
+
+static int
+kw_chroot(struct parser *p, struct stmt *st)
+{
+	return set_path(p, st, &p->conf->chroot, &p->conf->chroot_where);
+}
+
+static int
+kw_max_connections(struct parser *p, struct stmt *st)
+{
+	const char *errstr;
+	long long n;
+
+	if (p->conf->max_connections != 0)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	n = parse_number(st->word[1], 1, 1000000, &errstr);
+	if (errstr != NULL)
+		return serr(p, st, "max-connections \"%s\" is %s (1 to "
+		    "1000000)", st->word[1], errstr);
+	p->conf->max_connections = (long)n;
+	return 0;
+}
+
+static int
+kw_timeout(struct parser *p, struct stmt *st)
+{
+	const struct keyword *kw;
+	const char *errstr;
+	long long n;
+	int *field;
+
+	kw = kw_find(st->word[1]);
+	if (kw == NULL || kw->ctx != CTX_TIMEOUT)
+		return serr(p, st, "unknown timeout \"%s\": use handshake, "
+		    "idle, connect or drain", st->word[1]);
+	field = (int *)(void *)((char *)p->conf + kw->off);
+	if (*field != 0)
+		return serr(p, st, "duplicate \"timeout %s\"", kw->name);
+	n = parse_number(st->word[2], 1, 86400, &errstr);
+	if (errstr != NULL)
+		return serr(p, st, "timeout %s \"%s\" is %s (1 to 86400 "
+		    "seconds)", kw->name, st->word[2], errstr);
+	*field = (int)n;
+	return 0;
+}
+
+static int
+kw_include(struct parser *p, struct stmt *st)
+{
+	char *path;
+
+	if ((path = path_near(p->lex->file, st->word[1])) == NULL)
+		return serr(p, st, "%s", strerror(errno));
+	return parse_file(p, path, st);
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (!isalnum((unsigned char)s[n]) && strchr("-_.", s[n]) == NULL)
+			return 0;
+	return n <= PARSE_NAME_MAX;
+}
+
+static int
+kw_listener(struct parser *p, struct stmt *st)
+{
+	struct conf *c = p->conf;
+	struct conf_listener *l;
+
+	if (!valid_name(st->word[1]))
+		return serr(p, st, "bad listener name \"%s\": up to %d "
+		    "letters, digits, \"-\", \"_\" or \".\"", st->word[1],
+		    PARSE_NAME_MAX);
+	l = reallocarray(c->listeners, c->nlisteners + 1, sizeof(*l));
+	if (l == NULL)
+		return nomem(p, st->where.line);
+	c->listeners = l;
+	l = &c->listeners[c->nlisteners++];
+	memset(l, 0, sizeof(*l));
+	l->name = take(st, 1);
+	l->where = st->where;
+	p->listener = l;
+	return 0;
+}
+
+/*
+ * Split s, "HOST:PORT", "[IPV6]:PORT" or "*:PORT", into a new *host
+ * (without brackets) and *port.
+ */
+static int
+parse_hostport(struct parser *p, const struct stmt *st, const char *s,
+    int star, char **host, unsigned short *port)
+{
+	const char *h, *colon, *errstr;
+	size_t hlen;
+	long long n;
+
+	if (s[0] == '[') {
+		h = s + 1;
+		if ((colon = strchr(h, ']')) == NULL || colon[1] != ':')
+			return serr(p, st, "bad address \"%s\": expected "
+			    "[ADDRESS]:PORT", s);
+		hlen = (size_t)(colon - h);
+		colon++;
+	} else {
+		h = s;
+		if ((colon = strrchr(s, ':')) == NULL)
+			return serr(p, st, "bad address \"%s\": expected "
+			    "ADDRESS:PORT", s);
+		hlen = (size_t)(colon - h);
+		if (memchr(h, ':', hlen) != NULL)
+			return serr(p, st, "bad address \"%s\": write an IPv6 "
+			    "address in brackets, [ADDRESS]:PORT", s);
+	}
+	if (hlen == 0)
+		return serr(p, st, "bad address \"%s\": no host", s);
+	if (!star && hlen == 1 && h[0] == '*')
+		return serr(p, st, "bad address \"%s\": \"*\" is only for "
+		    "listen", s);
+	n = parse_number(colon + 1, 1, 65535, &errstr);
+	if (errstr != NULL)
+		return serr(p, st, "bad address \"%s\": port \"%s\" is %s "
+		    "(1 to 65535)", s, colon + 1, errstr);
+	if ((*host = strndup(h, hlen)) == NULL)
+		return nomem(p, st->where.line);
+	*port = (unsigned short)n;
+	return 0;
+}
+
+static int
+kw_listen(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+	struct conf_listen *cl;
+
+	cl = reallocarray(l->listens, l->nlistens + 1, sizeof(*cl));
+	if (cl == NULL)
+		return nomem(p, st->where.line);
+	l->listens = cl;
+	cl = &l->listens[l->nlistens];
+	memset(cl, 0, sizeof(*cl));
+	if (parse_hostport(p, st, st->word[1], 1, &cl->host, &cl->port) == -1)
+		return -1;
+	cl->where = st->where;
+	l->nlistens++;
+	return 0;
+}
+
+static int
+kw_certificate(struct parser *p, struct stmt *st)
+{
+	return set_path(p, st, &p->listener->certificate,
+	    &p->listener->certificate_where);
+}
+
+static int
+kw_key(struct parser *p, struct stmt *st)
+{
+	return set_path(p, st, &p->listener->key, &p->listener->key_where);
+}
+
+static int
+kw_protocols(struct parser *p, struct stmt *st)
+{
+	return set_string(p, st, &p->listener->protocols,
+	    &p->listener->protocols_where);
+}
+
+static int
+kw_ciphers(struct parser *p, struct stmt *st)
+{
+	return set_string(p, st, &p->listener->ciphers,
+	    &p->listener->ciphers_where);
+}
+
+static int
+kw_backend(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+	struct conf_backend *b;
+	const struct keyword *kw;
+	char *abs;
+
+	b = reallocarray(l->backends, l->nbackends + 1, sizeof(*b));
+	if (b == NULL)
+		return nomem(p, st->where.line);
+	l->backends = b;
+	b = &l->backends[l->nbackends];
+	memset(b, 0, sizeof(*b));
+	b->where = st->where;
+	if (st->nwords == 2) {
+		b->type = CONF_BACKEND_TCP;
+		if (parse_hostport(p, st, st->word[1], 0, &b->host,
+		    &b->port) == -1)
+			return -1;
+		l->nbackends++;
+		return 0;
+	}
+	kw = kw_find(st->word[1]);
+	if (kw == NULL || kw->ctx != CTX_BACKEND)
+		return serr(p, st, "bad backend: expected ADDRESS:PORT or "
+		    "unix \"PATH\"");
+	if ((abs = path_abs(p->lex->file, st->word[2])) == NULL)
+		return serr(p, st, "backend unix \"%s\": %s", st->word[2],
+		    strerror(errno));
+	b->type = CONF_BACKEND_UNIX;
+	b->path = abs;
+	l->nbackends++;
+	return 0;
+}

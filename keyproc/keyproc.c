@@ -1,0 +1,499 @@
+/*
+ * keyproc: the one process that holds the private keys (keyproc.h).
+ *
+ * Two phases.  Set-up: on the control channel (fd KP_CTL_FD) the parent
+ * sends KP_CTL_KEY messages, each with an open key file, then KP_CTL_START;
+ * keyproc loads and checks every key, drops its privileges and answers
+ * KP_CTL_READY (or KP_CTL_ERROR naming the file, and exits).  Serving: the
+ * parent sends KP_CTL_CHILD with one end of a new child's channel; keyproc
+ * answers that child's signature requests until the child closes it, and
+ * closes it itself at the first request that breaks the policy (kp_wire.h,
+ * policy.h).  EOF on the control channel: the parent is gone, exit 0.
+ */
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "keyproc/keyproc.h"
+#include "keyproc/kp_msg.h"
+#include "keyproc/kp_wire.h"
+#include "keyproc/policy.h"
+#include "keyproc/sign.h"
+#include "proxy/log.h"
+#include "proxy/sandbox.h"
+
+#define KP_NOFILE_MAX	(1 << 20)
+#define KP_ERR_MAX	512
+
+/* One key, as announced by the parent and then loaded. */
+struct kp_keyent {
+	uint32_t	 listener;
+	uint32_t	 key;
+	int		 fd;		/* until loaded */
+	char		*path;
+	uint8_t		*spki;
+	size_t		 spkilen;
+	struct sign_key	*sk;
+};
+
+/* One child's channel. */
+struct kp_chan {
+	TAILQ_ENTRY(kp_chan)	 entry;
+	struct event		*ev;
+	int			 fd;
+	pid_t			 pid;
+	uint32_t		 listener;
+	unsigned int		 nsigned;
+};
+
+static struct kp_keyent		*kp_keys;
+static size_t			 kp_nkeys;
+static TAILQ_HEAD(, kp_chan)	 kp_chans = TAILQ_HEAD_INITIALIZER(kp_chans);
+static struct event_base	*kp_base;
+static struct event		*kp_ctlev;
+
+static void
+kp_keys_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < kp_nkeys; i++) {
+		sign_key_free(kp_keys[i].sk);
+		if (kp_keys[i].fd != -1)
+			close(kp_keys[i].fd);
+		free(kp_keys[i].path);
+		free(kp_keys[i].spki);
+	}
+	free(kp_keys);
+	kp_keys = NULL;
+	kp_nkeys = 0;
+}
+
+static __dead void
+kp_exit(int status)
+{
+	struct kp_chan *c;
+
+	while ((c = TAILQ_FIRST(&kp_chans)) != NULL) {
+		TAILQ_REMOVE(&kp_chans, c, entry);
+		event_free(c->ev);
+		close(c->fd);
+		free(c);
+	}
+	kp_keys_free();
+	exit(status);
+}
+
+static void
+kp_send_ctl(uint32_t type, const char *text)
+{
+	struct kp_ctl_hdr hdr;
+	struct iovec iov[2];
+	size_t len = text != NULL ? strlen(text) : 0;
+
+	if (len > LOG_LINE_MAX)
+		len = LOG_LINE_MAX;
+	hdr.type = type;
+	hdr.len = (uint32_t)len;
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)text;
+	iov[1].iov_len = len;
+	if (kp_msg_send(KP_CTL_FD, iov, 2, -1) == -1)
+		kp_exit(1);
+}
+
+/* Set-up failed: tell the parent why, and go. */
+static __dead void
+kp_fail(const char *msg)
+{
+	kp_send_ctl(KP_CTL_ERROR, msg);
+	kp_exit(1);
+}
+
+/* ------------------------------------------------------------------ */
+/* set-up                                                              */
+
+static void
+kp_recv_key(const uint8_t *body, size_t len, int fd)
+{
+	struct kp_ctl_key m;
+	struct kp_keyent *e, *keys;
+
+	if (len < sizeof(m) || fd == -1)
+		fatalx("control: bad key message");
+	memcpy(&m, body, sizeof(m));
+	if (m.spkilen == 0 || m.spkilen > KP_SPKI_MAX || m.pathlen == 0 ||
+	    m.pathlen > KP_PATH_MAX ||
+	    len != sizeof(m) + m.spkilen + m.pathlen ||
+	    memchr(body + sizeof(m) + m.spkilen, '\0', m.pathlen) != NULL)
+		fatalx("control: bad key message");
+	if ((keys = reallocarray(kp_keys, kp_nkeys + 1,
+	    sizeof(*kp_keys))) == NULL)
+		fatal("control");
+	kp_keys = keys;
+	e = &kp_keys[kp_nkeys];
+	memset(e, 0, sizeof(*e));
+	e->fd = fd;
+	e->listener = m.listener;
+	e->key = m.key;
+	e->spkilen = m.spkilen;
+	if ((e->spki = malloc(m.spkilen)) == NULL ||
+	    (e->path = strndup((const char *)body + sizeof(m) + m.spkilen,
+	    m.pathlen)) == NULL)
+		fatal("control");
+	kp_nkeys++;
+	memcpy(e->spki, body + sizeof(m), m.spkilen);
+}
+
+static struct kp_keyent *
+kp_key_find(uint32_t listener, uint32_t key)
+{
+	size_t i;
+
+	for (i = 0; i < kp_nkeys; i++)
+		if (kp_keys[i].listener == listener && kp_keys[i].key == key &&
+		    kp_keys[i].sk != NULL)
+			return &kp_keys[i];
+	return NULL;
+}
+
+/*
+ * Load every key and sign once with it: the key works, and libcrypto's
+ * random generator is seeded before the sandbox closes.
+ */
+static void
+kp_load_keys(void)
+{
+	static const uint8_t probe[] = "recluse keyproc self-test";
+	char err[KP_ERR_MAX];
+	uint8_t sig[KP_SIG_MAX];
+	struct kp_keyent *e;
+	size_t i, siglen;
+	uint32_t alg;
+
+	for (i = 0; i < kp_nkeys; i++) {
+		e = &kp_keys[i];
+		if (kp_key_find(e->listener, e->key) != NULL) {
+			snprintf(err, sizeof(err), "%s: key %u of listener %u "
+			    "sent twice", e->path, e->key, e->listener);
+			kp_fail(err);
+		}
+		if ((e->sk = sign_key_load(e->fd, e->path, e->spki,
+		    e->spkilen, err, sizeof(err))) == NULL)
+			kp_fail(err);
+		close(e->fd);
+		e->fd = -1;
+		if (sign_key_size(e->sk) > KP_SIG_MAX) {
+			snprintf(err, sizeof(err), "%s: key too large",
+			    e->path);
+			kp_fail(err);
+		}
+		alg = sign_key_type(e->sk) == SIGN_KEY_RSA ?
+		    KP_ALG_RSA_PSS_SHA256 : KP_ALG_ECDSA_SHA256;
+		if (sign_key_sign(e->sk, alg, probe, sizeof(probe), sig,
+		    sizeof(sig), &siglen, err, sizeof(err)) == -1)
+			kp_fail(err);
+		log_debug("%s: %s key for listener %u, key %u", e->path,
+		    sign_key_type(e->sk) == SIGN_KEY_RSA ? "RSA" : "EC",
+		    e->listener, e->key);
+	}
+}
+
+/* As many channels as the hard limit allows: one per live child. */
+static size_t
+kp_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_max == RLIM_INFINITY ||
+	    rl.rlim_max > KP_NOFILE_MAX)
+		return KP_NOFILE_MAX;
+	return (size_t)rl.rlim_max;
+}
+
+static void
+kp_start(const uint8_t *body, size_t len)
+{
+	struct kp_ctl_start m;
+	char err[KP_ERR_MAX], *root;
+
+	if (len < sizeof(m))
+		fatalx("control: bad start message");
+	memcpy(&m, body, sizeof(m));
+	if (m.pathlen == 0 || m.pathlen > KP_PATH_MAX ||
+	    len != sizeof(m) + m.pathlen ||
+	    memchr(body + sizeof(m), '\0', m.pathlen) != NULL)
+		fatalx("control: bad start message");
+	if ((root = strndup((const char *)body + sizeof(m), m.pathlen)) == NULL)
+		fatal("control");
+	log_init("keyproc", (int)m.verbose, KP_CTL_FD);
+	kp_load_keys();
+	if ((kp_base = event_base_new()) == NULL)
+		kp_fail("keyproc: cannot make an event base");
+	if (sandbox_drop(root, (uid_t)m.uid, (gid_t)m.gid, kp_nofile(), err,
+	    sizeof(err)) == -1 ||
+	    sandbox_seccomp(SANDBOX_KEYPROC, err, sizeof(err)) == -1)
+		kp_fail(err);
+	free(root);
+	log_debug("%zu keys loaded, serving", kp_nkeys);
+	kp_send_ctl(KP_CTL_READY, NULL);
+}
+
+/* Until KP_CTL_START: key messages only; the parent is trusted. */
+static void
+kp_setup(void)
+{
+	uint8_t buf[sizeof(struct kp_ctl_hdr) + sizeof(struct kp_ctl_key) +
+	    KP_SPKI_MAX + KP_PATH_MAX];
+	struct kp_ctl_hdr hdr;
+	ssize_t n;
+	int fd;
+
+	for (;;) {
+		if ((n = kp_msg_recv(KP_CTL_FD, buf, sizeof(buf), &fd, 0)) == -1)
+			fatal("control");
+		if (n == 0)
+			kp_exit(0);
+		if ((size_t)n < sizeof(hdr))
+			fatalx("control: short message");
+		memcpy(&hdr, buf, sizeof(hdr));
+		if (hdr.len != (size_t)n - sizeof(hdr))
+			fatalx("control: bad message length");
+		switch (hdr.type) {
+		case KP_CTL_KEY:
+			kp_recv_key(buf + sizeof(hdr), hdr.len, fd);
+			break;
+		case KP_CTL_START:
+			if (fd != -1)
+				close(fd);
+			kp_start(buf + sizeof(hdr), hdr.len);
+			return;
+		default:
+			fatalx("control: unexpected message %u", hdr.type);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* serving                                                             */
+
+static void
+kp_chan_free(struct kp_chan *c)
+{
+	TAILQ_REMOVE(&kp_chans, c, entry);
+	event_free(c->ev);
+	close(c->fd);
+	free(c);
+}
+
+/*
+ * The policy, in order; the first failure is the reason.  Return the key
+ * to sign with, or NULL with the reason in reason.
+ */
+static struct kp_keyent *
+kp_check(struct kp_chan *c, const uint8_t *buf, size_t n,
+    struct kp_sign_req *req, char *reason, size_t reasonlen)
+{
+	struct kp_keyent *e;
+	const char *why, *name;
+
+	if (n < sizeof(*req)) {
+		snprintf(reason, reasonlen, "short request (%zu bytes)", n);
+		return NULL;
+	}
+	memcpy(req, buf, sizeof(*req));
+	if (n - sizeof(*req) != req->tbslen) {
+		snprintf(reason, reasonlen, "request of %zu bytes says %u",
+		    n, req->tbslen);
+		return NULL;
+	}
+	if (req->tbslen == 0 || req->tbslen > KP_TBS_MAX) {
+		snprintf(reason, reasonlen, "input length %u", req->tbslen);
+		return NULL;
+	}
+	if ((e = kp_key_find(c->listener, req->key)) == NULL) {
+		snprintf(reason, reasonlen, "key %u is not a key of listener "
+		    "%u", req->key, c->listener);
+		return NULL;
+	}
+	if ((name = sign_alg_name(req->alg)) == NULL) {
+		snprintf(reason, reasonlen, "unknown algorithm %u", req->alg);
+		return NULL;
+	}
+	if (sign_alg_fits(e->sk, req->alg) == -1) {
+		snprintf(reason, reasonlen, "algorithm %s for an %s key", name,
+		    sign_key_type(e->sk) == SIGN_KEY_RSA ? "RSA" : "EC");
+		return NULL;
+	}
+	if (policy_check(req->alg, buf + sizeof(*req), req->tbslen,
+	    &why) == -1) {
+		snprintf(reason, reasonlen, "%s", why);
+		return NULL;
+	}
+	if (c->nsigned >= KP_SIGN_BUDGET) {
+		snprintf(reason, reasonlen, "signature budget of %d spent",
+		    KP_SIGN_BUDGET);
+		return NULL;
+	}
+	return e;
+}
+
+/* Sign and answer; -1 if the child cannot be answered. */
+static int
+kp_sign(struct kp_chan *c, struct kp_keyent *e, const struct kp_sign_req *req,
+    const uint8_t *tbs)
+{
+	uint8_t sig[KP_SIG_MAX];
+	char err[KP_ERR_MAX];
+	struct kp_sign_rep rep;
+	struct iovec iov[2];
+	size_t siglen = 0;
+
+	c->nsigned++;
+	memset(&rep, 0, sizeof(rep));
+	rep.id = req->id;
+	rep.status = KP_OK;
+	if (sign_key_sign(e->sk, req->alg, tbs, req->tbslen, sig, sizeof(sig),
+	    &siglen, err, sizeof(err)) == -1) {
+		log_warnx("child %d: %s: %s", (int)c->pid, e->path, err);
+		rep.status = KP_FAIL;
+		siglen = 0;
+	}
+	rep.siglen = (uint32_t)siglen;
+	iov[0].iov_base = &rep;
+	iov[0].iov_len = sizeof(rep);
+	iov[1].iov_base = sig;
+	iov[1].iov_len = siglen;
+	if (kp_msg_send(c->fd, iov, 2, -1) == -1) {
+		log_warn("child %d: reply", (int)c->pid);
+		return -1;
+	}
+	log_debug("child %d: %s signature with %s", (int)c->pid,
+	    sign_alg_name(req->alg), e->path);
+	return 0;
+}
+
+static void
+kp_chan_read(int fd, short events, void *arg)
+{
+	uint8_t buf[sizeof(struct kp_sign_req) + KP_TBS_MAX + 1];
+	struct kp_chan *c = arg;
+	struct kp_sign_req req;
+	struct kp_keyent *e;
+	char reason[256];
+	ssize_t n;
+
+	n = kp_msg_recv(fd, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n == 0) {
+		log_debug("child %d: channel closed", (int)c->pid);
+		kp_chan_free(c);
+		return;
+	}
+	if (n == -1) {
+		if (errno == EMSGSIZE)
+			snprintf(reason, sizeof(reason), "request too long");
+		else if (errno == EBADMSG)
+			snprintf(reason, sizeof(reason), "ancillary data");
+		else
+			snprintf(reason, sizeof(reason), "%s", strerror(errno));
+		e = NULL;
+	} else
+		e = kp_check(c, buf, (size_t)n, &req, reason, sizeof(reason));
+	if (e == NULL) {
+		log_warnx("child %d: %s", (int)c->pid, reason);
+		kp_chan_free(c);
+		return;
+	}
+	if (kp_sign(c, e, &req, buf + sizeof(req)) == -1)
+		kp_chan_free(c);
+}
+
+static void
+kp_chan_add(int fd, const struct kp_ctl_child *m)
+{
+	struct kp_chan *c;
+
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("child %u: channel", m->pid);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->pid = (pid_t)m->pid;
+	c->listener = m->listener;
+	if ((c->ev = event_new(kp_base, fd, EV_READ | EV_PERSIST,
+	    kp_chan_read, c)) == NULL || event_add(c->ev, NULL) == -1) {
+		log_warnx("child %u: cannot watch its channel", m->pid);
+		if (c->ev != NULL)
+			event_free(c->ev);
+		close(fd);
+		free(c);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&kp_chans, c, entry);
+	log_debug("child %d: channel for listener %u", (int)c->pid,
+	    c->listener);
+}
+
+static void
+kp_ctl_read_event(int fd, short events, void *arg)
+{
+	uint8_t buf[sizeof(struct kp_ctl_hdr) + sizeof(struct kp_ctl_child)];
+	struct kp_ctl_child m;
+	struct kp_ctl_hdr hdr;
+	ssize_t n;
+	int chanfd;
+
+	n = kp_msg_recv(fd, buf, sizeof(buf), &chanfd, MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n == 0)
+		kp_exit(0);
+	if (n == -1 && errno == EBADMSG) {
+		/* most likely EMFILE: the fd did not arrive */
+		log_warnx("control: a channel was lost (too many files?)");
+		return;
+	}
+	if (n == -1)
+		fatal("control");
+	if ((size_t)n != sizeof(buf) || chanfd == -1)
+		fatalx("control: unexpected message");
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.type != KP_CTL_CHILD || hdr.len != sizeof(m))
+		fatalx("control: unexpected message %u", hdr.type);
+	memcpy(&m, buf + sizeof(hdr), sizeof(m));
+	kp_chan_add(chanfd, &m);
+}
+
+void
+keyproc_main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	log_init("keyproc", 0, KP_CTL_FD);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("prctl");
+	kp_setup();
+	if ((kp_ctlev = event_new(kp_base, KP_CTL_FD, EV_READ | EV_PERSIST,
+	    kp_ctl_read_event, NULL)) == NULL || event_add(kp_ctlev, NULL) == -1)
+		fatalx("cannot watch the control channel");
+	event_base_dispatch(kp_base);
+	fatalx("event loop ended");
+}

@@ -1,0 +1,367 @@
+/*
+ * The parent's side of the keyproc control channel (keyproc.h), and the
+ * datagram helpers both sides use (kp_msg.h).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keyproc/keyproc.h"
+#include "keyproc/kp_msg.h"
+#include "keyproc/kp_wire.h"
+#include "proxy/log.h"
+
+#define KP_CTL_READY_TIMEOUT	10000	/* ms: loading 4096-bit keys included */
+#define KP_CTL_MSG_MAX		(sizeof(struct kp_ctl_hdr) + \
+				    sizeof(struct kp_ctl_key) + KP_SPKI_MAX + \
+				    KP_PATH_MAX)
+#define KP_FDS_MAX		4	/* room to see, and close, extra fds */
+
+int
+kp_msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cmsgbuf;
+	struct cmsghdr *cmsg;
+	struct msghdr msg;
+	size_t total = 0;
+	ssize_t n;
+	int i;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = (struct iovec *)iov;
+	msg.msg_iovlen = (size_t)iovcnt;
+	for (i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (passfd != -1) {
+		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
+		msg.msg_control = cmsgbuf.buf;
+		msg.msg_controllen = sizeof(cmsgbuf.buf);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
+	}
+	do
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if ((size_t)n != total) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return 0;
+}
+
+/* Keep at most one SCM_RIGHTS fd, and only if the caller wants one. */
+static int
+kp_msg_fds(struct msghdr *msg, int *fdp)
+{
+	struct cmsghdr *cmsg;
+	int bad = (msg->msg_flags & MSG_CTRUNC) != 0, fds[KP_FDS_MAX];
+	size_t i, nfds;
+
+	for (cmsg = CMSG_FIRSTHDR(msg); cmsg != NULL;
+	    cmsg = CMSG_NXTHDR(msg, cmsg)) {
+		if (cmsg->cmsg_level != SOL_SOCKET ||
+		    cmsg->cmsg_type != SCM_RIGHTS) {
+			bad = 1;
+			continue;
+		}
+		nfds = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (nfds > KP_FDS_MAX)
+			nfds = KP_FDS_MAX;
+		memcpy(fds, CMSG_DATA(cmsg), nfds * sizeof(int));
+		for (i = 0; i < nfds; i++) {
+			if (fdp != NULL && *fdp == -1 && !bad)
+				*fdp = fds[i];
+			else {
+				close(fds[i]);
+				bad = 1;
+			}
+		}
+	}
+	if (bad && fdp != NULL && *fdp != -1) {
+		close(*fdp);
+		*fdp = -1;
+	}
+	return bad ? -1 : 0;
+}
+
+ssize_t
+kp_msg_recv(int fd, void *buf, size_t bufsize, int *fdp, int flags)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * KP_FDS_MAX)];
+	} cmsgbuf;
+	struct msghdr msg;
+	struct iovec iov;
+	ssize_t n;
+
+	if (fdp != NULL)
+		*fdp = -1;
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = bufsize;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cmsgbuf.buf;
+	msg.msg_controllen = sizeof(cmsgbuf.buf);
+	do
+		n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if (kp_msg_fds(&msg, fdp) == -1) {
+		errno = EBADMSG;
+		return -1;
+	}
+	if ((msg.msg_flags & MSG_TRUNC) != 0) {
+		if (fdp != NULL && *fdp != -1) {
+			close(*fdp);
+			*fdp = -1;
+		}
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return n;
+}
+
+static int
+kp_ctl_sendv(int fd, uint32_t type, const void *body, size_t bodylen,
+    const void *a, size_t alen, const void *b, size_t blen, int passfd)
+{
+	struct kp_ctl_hdr hdr;
+	struct iovec iov[4];
+
+	hdr.type = type;
+	hdr.len = (uint32_t)(bodylen + alen + blen);
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)body;
+	iov[1].iov_len = bodylen;
+	iov[2].iov_base = (void *)a;
+	iov[2].iov_len = alen;
+	iov[3].iov_base = (void *)b;
+	iov[3].iov_len = blen;
+	return kp_msg_send(fd, iov, 4, passfd);
+}
+
+/* In the new process: fd 3 is the channel, nothing else is open. */
+static __dead void
+kp_ctl_exec(const char *exe, int chanfd)
+{
+	char *argv[] = { KEYPROC_ARGV0, NULL };
+	sigset_t set;
+
+	if (chanfd == KP_CTL_FD) {
+		if (fcntl(chanfd, F_SETFD, 0) == -1)
+			_exit(127);
+	} else if (dup2(chanfd, KP_CTL_FD) == -1)
+		_exit(127);
+	if (close_range(KP_CTL_FD + 1, ~0U, 0) == -1)
+		_exit(127);
+	sigemptyset(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	execv(exe, argv);
+	_exit(127);
+}
+
+int
+kp_ctl_spawn_exe(const char *exe, pid_t *pidp, int *fdp)
+{
+	int sp[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
+		return -1;
+	if ((pid = fork()) == -1) {
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (pid == 0)
+		kp_ctl_exec(exe, sp[1]);
+	close(sp[1]);
+	*pidp = pid;
+	*fdp = sp[0];
+	return 0;
+}
+
+int
+kp_ctl_spawn(pid_t *pidp, int *fdp)
+{
+	return kp_ctl_spawn_exe("/proc/self/exe", pidp, fdp);
+}
+
+int
+kp_ctl_send_key(int fd, uint32_t listener, uint32_t key, const uint8_t *spki,
+    size_t spkilen, const char *path, int keyfd)
+{
+	struct kp_ctl_key k;
+	size_t pathlen = strlen(path);
+
+	if (spkilen == 0 || spkilen > KP_SPKI_MAX || pathlen == 0 ||
+	    pathlen > KP_PATH_MAX || keyfd == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&k, 0, sizeof(k));
+	k.listener = listener;
+	k.key = key;
+	k.spkilen = (uint32_t)spkilen;
+	k.pathlen = (uint32_t)pathlen;
+	return kp_ctl_sendv(fd, KP_CTL_KEY, &k, sizeof(k), spki, spkilen,
+	    path, pathlen, keyfd);
+}
+
+int
+kp_ctl_send_start(int fd, uid_t uid, gid_t gid, int verbose,
+    const char *chroot)
+{
+	struct kp_ctl_start s;
+	size_t pathlen = strlen(chroot);
+
+	if (pathlen == 0 || pathlen > KP_PATH_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&s, 0, sizeof(s));
+	s.uid = (uint32_t)uid;
+	s.gid = (uint32_t)gid;
+	s.verbose = verbose < 0 ? 0 : (uint32_t)verbose;
+	s.pathlen = (uint32_t)pathlen;
+	return kp_ctl_sendv(fd, KP_CTL_START, &s, sizeof(s), chroot, pathlen,
+	    NULL, 0, -1);
+}
+
+int
+kp_ctl_send_child(int fd, pid_t pid, uint32_t listener, int chanfd)
+{
+	struct kp_ctl_child c;
+
+	memset(&c, 0, sizeof(c));
+	c.pid = (uint32_t)pid;
+	c.listener = listener;
+	return kp_ctl_sendv(fd, KP_CTL_CHILD, &c, sizeof(c), NULL, 0, NULL, 0,
+	    chanfd);
+}
+
+/*
+ * One message from keyproc: log lines are relayed here; return the type
+ * of anything else (with the body NUL-terminated in buf), 0 when nothing
+ * was waiting (MSG_DONTWAIT), or -1 when keyproc is gone or broke the
+ * protocol.
+ */
+static int
+kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags)
+{
+	struct kp_ctl_hdr hdr;
+	ssize_t n;
+
+	n = kp_msg_recv(fd, buf, bufsize - 1, NULL, flags);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0 || (size_t)n < sizeof(hdr))
+		return -1;
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.type == KP_CTL_LOG) {
+		log_relay("keyproc", buf, (size_t)n);
+		return KP_CTL_LOG;
+	}
+	if (hdr.len != (size_t)n - sizeof(hdr))
+		return -1;
+	memmove(buf, buf + sizeof(hdr), hdr.len);
+	buf[hdr.len] = '\0';
+	return (int)hdr.type;
+}
+
+static long
+kp_ctl_ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? ms : 0;
+}
+
+int
+kp_ctl_wait_ready(int fd, char *err, size_t errlen)
+{
+	char buf[sizeof(struct kp_ctl_hdr) + LOG_LINE_MAX + 64];
+	struct timespec deadline;
+	struct pollfd pfd;
+	long ms;
+	int type, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += KP_CTL_READY_TIMEOUT / 1000;
+	for (;;) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if ((ms = kp_ctl_ms_left(&deadline)) == 0) {
+			snprintf(err, errlen, "keyproc: no answer in %d s",
+			    KP_CTL_READY_TIMEOUT / 1000);
+			return -1;
+		}
+		if ((r = poll(&pfd, 1, (int)ms)) == -1 && errno != EINTR) {
+			snprintf(err, errlen, "keyproc: poll: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (r <= 0)
+			continue;
+		switch ((type = kp_ctl_recv1(fd, buf, sizeof(buf),
+		    MSG_DONTWAIT))) {
+		case 0:
+		case KP_CTL_LOG:
+			continue;
+		case KP_CTL_READY:
+			return 0;
+		case KP_CTL_ERROR:
+			snprintf(err, errlen, "%s", buf);
+			return -1;
+		default:
+			snprintf(err, errlen, "keyproc exited before it was "
+			    "ready");
+			return -1;
+		}
+	}
+}
+
+int
+kp_ctl_read(int fd)
+{
+	char buf[sizeof(struct kp_ctl_hdr) + LOG_LINE_MAX + 64];
+
+	switch (kp_ctl_recv1(fd, buf, sizeof(buf), MSG_DONTWAIT)) {
+	case 0:
+	case KP_CTL_LOG:
+		return 0;
+	default:
+		return -1;
+	}
+}

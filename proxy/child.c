@@ -1,0 +1,393 @@
+/*
+ * A connection child: see child.h.
+ *
+ * Order matters: the sandbox (chroot, user, rlimits, seccomp) is in place
+ * before the first accept(2), so no byte from the network is ever read by
+ * a process that could do more than this one connection needs.
+ *
+ * The child leaves with _exit(), never exit(): it is a fork of the parent
+ * without exec, so exit() would run the parent's atexit handlers and
+ * OpenSSL's cleanup, which may make system calls the filter kills for and
+ * would only free memory the kernel is about to take back anyway.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <tls.h>
+
+#include "keyproc/kp_provider.h"
+#include "proxy/backend.h"
+#include "proxy/chan.h"
+#include "proxy/child.h"
+#include "proxy/log.h"
+#include "proxy/relay.h"
+#include "proxy/sandbox.h"
+
+/* Descriptors the child may open beyond those it inherits. */
+#define CHILD_FD_SLACK	8
+
+/* What the access log line says about one connection. */
+struct child_conn {
+	char			 client[INET6_ADDRSTRLEN + 16];
+	char			 backend[BACKEND_NAME_MAX];
+	char			 sni[128];
+	const char		*version, *cipher;
+	struct timespec		 start;
+	struct relay_stats	 st;
+};
+
+static __dead void
+child_exit(int status)
+{
+	_exit(status);
+}
+
+/*
+ * The parent's signal handlers (libevent's among them) survive fork(): they
+ * would write to descriptor numbers that now mean something else here.
+ */
+static void
+child_signals(void)
+{
+	static const int sigs[] = { SIGHUP, SIGINT, SIGTERM, SIGCHLD, SIGUSR1,
+	    SIGUSR2, SIGALRM, SIGQUIT };
+	sigset_t none;
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	/* libtls writes without MSG_NOSIGNAL. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * Room for the descriptors we hold, the event base's (the lowest free
+ * number when it was made: at most one above ours), and a few more:
+ * client, backend, a failed backend attempt.
+ */
+static size_t
+child_nofile(const struct child_args *args)
+{
+	int maxfd = STDERR_FILENO;
+	size_t i;
+
+	if (args->kpfd > maxfd)
+		maxfd = args->kpfd;
+	if (args->parentfd > maxfd)
+		maxfd = args->parentfd;
+	for (i = 0; i < args->nlistenfds; i++)
+		if (args->listenfds[i] > maxfd)
+			maxfd = args->listenfds[i];
+	return (size_t)maxfd + 2 + CHILD_FD_SLACK;
+}
+
+static void
+child_sandbox(const struct child_args *args)
+{
+	char err[256];
+
+	if (sandbox_drop(args->conf->chroot, args->conf->uid, args->conf->gid,
+	    child_nofile(args), err, sizeof(err)) == -1 ||
+	    sandbox_seccomp(SANDBOX_CHILD, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		child_exit(1);
+	}
+}
+
+static void
+child_peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET) {
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	} else
+		snprintf(buf, len, "unknown");
+}
+
+/*
+ * The parent closes its end of our channel to retire a spare: EOF there
+ * means leave.  It sends nothing else before we hold a connection.
+ */
+static void
+child_parent_ready(int parentfd)
+{
+	char buf[64];
+	ssize_t n;
+
+	n = recv(parentfd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		child_exit(0);
+	if (n > 0)
+		log_debug("unexpected message from the parent, ignored");
+}
+
+/* Accept one connection on any of our listening sockets. */
+static int
+child_accept(const struct child_args *args, struct sockaddr_storage *ss)
+{
+	struct pollfd *pfd;
+	socklen_t sslen;
+	size_t i, n = args->nlistenfds;
+	int fd;
+
+	if ((pfd = calloc(n + 1, sizeof(*pfd))) == NULL) {
+		log_warnx("out of memory");
+		child_exit(1);
+	}
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = args->listenfds[i];
+		pfd[i].events = POLLIN;
+	}
+	pfd[n].fd = args->parentfd;
+	pfd[n].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, n + 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("poll");
+			child_exit(1);
+		}
+		if (pfd[n].revents != 0)
+			child_parent_ready(args->parentfd);
+		for (i = 0; i < n; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			sslen = sizeof(*ss);
+			fd = accept4(pfd[i].fd, (struct sockaddr *)ss, &sslen,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd != -1) {
+				free(pfd);
+				return fd;
+			}
+			switch (errno) {
+			case EAGAIN:		/* another spare won it */
+			case EINTR:
+			case ECONNABORTED:
+				break;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				log_warn("accept");
+				poll(NULL, 0, 100);	/* don't spin */
+				break;
+			default:
+				log_warn("accept");
+				child_exit(1);
+			}
+		}
+	}
+}
+
+/* Tell the parent we hold a connection, and let go of the listeners. */
+static void
+child_accepted(const struct child_args *args)
+{
+	struct chan_msg m;
+	size_t i;
+
+	m.type = CHAN_ACCEPTED;
+	m.arg = 0;
+	if (send(args->parentfd, &m, sizeof(m), MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(m))
+		log_debug("cannot tell the parent: %s", strerror(errno));
+	for (i = 0; i < args->nlistenfds; i++)
+		close(args->listenfds[i]);
+}
+
+static int
+child_ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (int)ms;
+}
+
+/*
+ * The TLS handshake, bounded by timeout seconds in all.  Return 0, or -1
+ * with the reason in *end and libtls' message in err.
+ */
+static int
+child_handshake(struct tls *cctx, int fd, int timeout, const char **end,
+    char *err, size_t errlen)
+{
+	struct timespec deadline;
+	struct pollfd pfd;
+	const char *e;
+	int rv, ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout;
+	for (;;) {
+		rv = tls_handshake(cctx);
+		if (rv == 0)
+			return 0;
+		if (rv != TLS_WANT_POLLIN && rv != TLS_WANT_POLLOUT) {
+			e = tls_error(cctx);
+			log_escape(err, errlen, e ? e : "failed",
+			    strlen(e ? e : "failed"));
+			*end = "handshake-failed";
+			return -1;
+		}
+		pfd.fd = fd;
+		pfd.events = rv == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		do {
+			if ((ms = child_ms_left(&deadline)) == 0) {
+				*end = "handshake-timeout";
+				snprintf(err, errlen, "no handshake in %d s",
+				    timeout);
+				return -1;
+			}
+		} while ((rv = poll(&pfd, 1, ms)) == -1 && errno == EINTR);
+		if (rv == -1) {
+			snprintf(err, errlen, "poll: %s", strerror(errno));
+			*end = "internal-error";
+			return -1;
+		}
+	}
+}
+
+static void
+child_tls_info(struct tls *cctx, struct child_conn *c)
+{
+	const char *sni;
+
+	c->version = tls_conn_version(cctx);
+	c->cipher = tls_conn_cipher(cctx);
+	if ((sni = tls_conn_servername(cctx)) != NULL)
+		log_escape(c->sni, sizeof(c->sni), sni, strlen(sni));
+}
+
+static const char *
+child_backend_end(int e)
+{
+	switch (e) {
+	case ECONNREFUSED:
+		return "backend-refused";
+	case ETIMEDOUT:
+		return "backend-timeout";
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+		return "backend-unreachable";
+	default:
+		return "backend-error";
+	}
+}
+
+/* The one access line of the connection. */
+static void
+child_log(const struct child_args *args, const struct child_conn *c)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(now.tv_sec - c->start.tv_sec) * 1000 +
+	    (now.tv_nsec - c->start.tv_nsec) / 1000000;
+	log_info("client=%s listener=%s tls=%s cipher=%s sni=%s backend=%s "
+	    "from_client=%llu to_client=%llu duration=%lld.%03llds end=%s",
+	    c->client, args->listener->name,
+	    c->version ? c->version : "-", c->cipher ? c->cipher : "-",
+	    c->sni[0] != '\0' ? c->sni : "-",
+	    c->backend[0] != '\0' ? c->backend : "-",
+	    (unsigned long long)c->st.from_client,
+	    (unsigned long long)c->st.to_client, ms / 1000, ms % 1000,
+	    c->st.end ? c->st.end : "-");
+}
+
+/* One attempt at a close_notify, for a client we are about to drop. */
+static void
+child_goodbye(struct tls *cctx)
+{
+	(void)tls_close(cctx);
+}
+
+static void
+child_serve(const struct child_args *args, struct event_base *base, int cfd,
+    struct child_conn *c)
+{
+	const struct conf *conf = args->conf;
+	struct tls *cctx = NULL;
+	char err[256];
+	size_t idx;
+	int bfd, e, one = 1;
+
+	(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tls_accept_socket(args->tls, &cctx, cfd) == -1) {
+		log_warnx("tls_accept_socket: %s", tls_error(args->tls));
+		c->st.end = "internal-error";
+		return;
+	}
+	if (child_handshake(cctx, cfd, conf->timeout_handshake, &c->st.end,
+	    err, sizeof(err)) == -1) {
+		log_info("client=%s: handshake: %s", c->client, err);
+		return;
+	}
+	child_tls_info(cctx, c);
+	if ((bfd = backend_connect(args->listener, args->parentfd,
+	    conf->timeout_connect, &idx, &e)) == -1) {
+		c->st.end = child_backend_end(e);
+		child_goodbye(cctx);
+		return;
+	}
+	backend_name(&args->listener->backends[idx], c->backend,
+	    sizeof(c->backend));
+	if (relay_run(base, cctx, cfd, bfd, conf->timeout_idle, &c->st) == -1 &&
+	    strcmp(c->st.end, "idle-timeout") == 0)
+		child_goodbye(cctx);
+}
+
+__dead void
+child_main(const struct child_args *args)
+{
+	static struct child_conn c;
+	struct sockaddr_storage ss;
+	struct event_base *base;
+	int cfd;
+
+	log_init("child", log_verbose(), args->parentfd);
+	child_signals();
+	kp_provider_set_channel(args->kpfd);
+	/* Made before the filter: epoll_create1 need not stay allowed. */
+	if ((base = event_base_new()) == NULL) {
+		log_warnx("cannot make an event base");
+		child_exit(1);
+	}
+	child_sandbox(args);
+
+	cfd = child_accept(args, &ss);
+	clock_gettime(CLOCK_MONOTONIC, &c.start);
+	child_accepted(args);
+	child_peer_name(&ss, c.client, sizeof(c.client));
+	child_serve(args, base, cfd, &c);
+	child_log(args, &c);
+	child_exit(0);
+}

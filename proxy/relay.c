@@ -1,0 +1,409 @@
+/*
+ * Proxying for one connection child: see relay.h.
+ *
+ * The loop is level-triggered and state-driven.  relay_pump() tries every
+ * operation that is not known to be blocked, over and over until nothing
+ * moves, then registers exactly the events the blocked operations wait
+ * for.  An operation is "blocked" when it last returned EAGAIN or
+ * TLS_WANT_POLLIN/TLS_WANT_POLLOUT; the matching event unblocks it.  A full
+ * buffer is not a block: the reader is simply not tried, and the pump tries
+ * it again as soon as the writer has made room.  That is also what keeps
+ * plaintext that OpenSSL already decrypted but we had no room for (it
+ * sits in the SSL object, invisible to epoll) from being forgotten.
+ *
+ * tls_read() and tls_write() may each want the other readiness than their
+ * name says (TLS 1.3 key updates, alerts), so each remembers which one.
+ *
+ * Half-close: libtls' tls_close() on a context made by tls_accept_socket()
+ * only calls SSL_shutdown(), which sends our close_notify; it neither
+ * shuts down nor closes the socket (libtls does that only for sockets it
+ * opened itself in tls_connect()).  OpenSSL keeps reading after
+ * SSL_shutdown() until the peer's close_notify, so after the backend's EOF
+ * we send close_notify and go on reading the client until it is done.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <tls.h>
+
+#include "proxy/log.h"
+#include "proxy/relay.h"
+
+struct relay_buf {
+	size_t		off, len;
+	unsigned char	data[RELAY_BUFSZ];
+};
+
+struct relay {
+	struct event_base	*base;
+	struct tls		*tls;
+	int			 cfd, bfd;
+
+	/* client -> backend */
+	struct relay_buf	 up;
+	int			 c_rd_want;	/* 0 or TLS_WANT_POLL* of tls_read */
+	int			 c_eof;		/* close_notify or EOF read */
+	int			 b_wr_want;	/* backend write got EAGAIN */
+	int			 b_shut;	/* shutdown(SHUT_WR) done */
+
+	/* backend -> client */
+	struct relay_buf	 down;
+	int			 b_rd_want;	/* backend read got EAGAIN */
+	int			 b_eof;
+	int			 c_wr_want;	/* 0 or TLS_WANT_POLL* of tls_write */
+	int			 c_close_want;	/* 0 or TLS_WANT_POLL* of tls_close */
+	int			 c_closed;	/* our close_notify is out */
+
+	int			 done, failed;
+	struct relay_stats	*st;
+
+	struct event		*ev_cread, *ev_cwrite, *ev_bread, *ev_bwrite;
+	struct event		*ev_idle;
+	int			 on_cread, on_cwrite, on_bread, on_bwrite;
+	int			 idle;
+	struct timeval		 last;		/* last time a byte moved */
+};
+
+/* A clean end: remembered only if nothing else has been. */
+static void
+relay_note(struct relay *r, const char *end)
+{
+	if (r->st->end == NULL)
+		r->st->end = end;
+}
+
+/* An error or a timeout: ends the relay and says why. */
+static void
+relay_fail(struct relay *r, const char *end)
+{
+	r->st->end = end;
+	r->failed = 1;
+	r->done = 1;
+}
+
+static size_t
+relay_room(struct relay_buf *b)
+{
+	if (b->len == 0)
+		b->off = 0;
+	else if (b->off > 0 && b->off + b->len == sizeof(b->data)) {
+		memmove(b->data, b->data + b->off, b->len);
+		b->off = 0;
+	}
+	return sizeof(b->data) - b->off - b->len;
+}
+
+static void
+relay_consume(struct relay_buf *b, size_t n)
+{
+	b->off += n;
+	b->len -= n;
+	if (b->len == 0)
+		b->off = 0;
+}
+
+static int
+relay_client_read(struct relay *r)
+{
+	struct relay_buf *b = &r->up;
+	size_t room;
+	ssize_t n;
+
+	if (r->c_eof || r->c_rd_want != 0 || (room = relay_room(b)) == 0)
+		return 0;
+	n = tls_read(r->tls, b->data + b->off + b->len, room);
+	if (n > 0) {
+		b->len += (size_t)n;
+		return 1;
+	}
+	if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+		r->c_rd_want = (int)n;
+		return 0;
+	}
+	if (n == 0) {
+		r->c_eof = 1;
+		relay_note(r, "client-close");
+		return 1;
+	}
+	/*
+	 * OpenSSL 3 reports a TCP EOF without close_notify as an error.
+	 * It is how many clients end; treat it as an EOF, but say so.
+	 */
+	if (strstr(tls_error(r->tls) ? tls_error(r->tls) : "",
+	    "unexpected eof") != NULL) {
+		r->c_eof = 1;
+		relay_note(r, "client-eof");
+		return 1;
+	}
+	log_info("client read: %s", tls_error(r->tls));
+	relay_fail(r, "client-error");
+	return 0;
+}
+
+static int
+relay_backend_write(struct relay *r)
+{
+	struct relay_buf *b = &r->up;
+	ssize_t n;
+
+	if (b->len > 0 && r->b_wr_want == 0) {
+		n = send(r->bfd, b->data + b->off, b->len, MSG_NOSIGNAL);
+		if (n > 0) {
+			relay_consume(b, (size_t)n);
+			r->st->from_client += (uint64_t)n;
+			return 1;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			r->b_wr_want = 1;
+			return 0;
+		}
+		if (n == -1 && errno == EINTR)
+			return 1;
+		log_info("backend write: %s", strerror(errno));
+		relay_fail(r, "backend-error");
+		return 0;
+	}
+	if (r->c_eof && b->len == 0 && !r->b_shut) {
+		if (shutdown(r->bfd, SHUT_WR) == -1 && errno != ENOTCONN)
+			log_debug("backend shutdown: %s", strerror(errno));
+		r->b_shut = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+relay_backend_read(struct relay *r)
+{
+	struct relay_buf *b = &r->down;
+	size_t room;
+	ssize_t n;
+
+	if (r->b_eof || r->b_rd_want || (room = relay_room(b)) == 0)
+		return 0;
+	n = recv(r->bfd, b->data + b->off + b->len, room, 0);
+	if (n > 0) {
+		b->len += (size_t)n;
+		return 1;
+	}
+	if (n == 0) {
+		r->b_eof = 1;
+		relay_note(r, "backend-eof");
+		return 1;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		r->b_rd_want = 1;
+		return 0;
+	}
+	if (errno == EINTR)
+		return 1;
+	log_info("backend read: %s", strerror(errno));
+	relay_fail(r, "backend-error");
+	return 0;
+}
+
+static int
+relay_client_write(struct relay *r)
+{
+	struct relay_buf *b = &r->down;
+	ssize_t n;
+	int rv;
+
+	if (b->len > 0 && r->c_wr_want == 0) {
+		n = tls_write(r->tls, b->data + b->off, b->len);
+		if (n > 0) {
+			relay_consume(b, (size_t)n);
+			r->st->to_client += (uint64_t)n;
+			return 1;
+		}
+		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+			r->c_wr_want = (int)n;
+			return 0;
+		}
+		log_info("client write: %s", tls_error(r->tls) ?
+		    tls_error(r->tls) : "connection closed");
+		relay_fail(r, "client-error");
+		return 0;
+	}
+	if (r->b_eof && b->len == 0 && !r->c_closed && r->c_close_want == 0) {
+		rv = tls_close(r->tls);
+		if (rv == TLS_WANT_POLLIN || rv == TLS_WANT_POLLOUT) {
+			r->c_close_want = rv;
+			return 0;
+		}
+		/* -1 here is "EOF without close notify": already noted. */
+		r->c_closed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+relay_set(struct event *ev, int want, int *on)
+{
+	if (want && !*on)
+		event_add(ev, NULL);
+	else if (!want && *on)
+		event_del(ev);
+	*on = want;
+}
+
+static void
+relay_events(struct relay *r)
+{
+	int in = TLS_WANT_POLLIN, out = TLS_WANT_POLLOUT;
+
+	relay_set(r->ev_cread, r->c_rd_want == in || r->c_wr_want == in ||
+	    r->c_close_want == in, &r->on_cread);
+	relay_set(r->ev_cwrite, r->c_rd_want == out || r->c_wr_want == out ||
+	    r->c_close_want == out, &r->on_cwrite);
+	relay_set(r->ev_bread, r->b_rd_want, &r->on_bread);
+	relay_set(r->ev_bwrite, r->b_wr_want, &r->on_bwrite);
+}
+
+static void
+relay_pump(struct relay *r)
+{
+	int moved = 0, progress;
+
+	do {
+		progress = relay_client_read(r);
+		progress |= relay_backend_write(r);
+		progress |= relay_backend_read(r);
+		progress |= relay_client_write(r);
+		moved |= progress;
+	} while (progress && !r->done);
+
+	if (!r->done && r->c_eof && r->b_shut && r->b_eof && r->c_closed)
+		r->done = 1;
+	if (r->done) {
+		event_base_loopbreak(r->base);
+		return;
+	}
+	if (moved)
+		event_gettime_monotonic(r->base, &r->last);
+	relay_events(r);
+}
+
+/* The client socket is ready for `want`: whatever waited for it may go. */
+static void
+relay_unblock(struct relay *r, int want)
+{
+	if (r->c_rd_want == want)
+		r->c_rd_want = 0;
+	if (r->c_wr_want == want)
+		r->c_wr_want = 0;
+	if (r->c_close_want == want)
+		r->c_close_want = 0;
+}
+
+static void
+relay_client_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	if (what & EV_READ)
+		relay_unblock(r, TLS_WANT_POLLIN);
+	if (what & EV_WRITE)
+		relay_unblock(r, TLS_WANT_POLLOUT);
+	relay_pump(r);
+}
+
+static void
+relay_backend_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	if (what & EV_READ)
+		r->b_rd_want = 0;
+	if (what & EV_WRITE)
+		r->b_wr_want = 0;
+	relay_pump(r);
+}
+
+/*
+ * The idle timer is not re-armed on every byte: when it fires it looks
+ * at when a byte last moved and sleeps again for the rest.
+ */
+static void
+relay_idle_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct timeval now, elapsed, left;
+
+	event_gettime_monotonic(r->base, &now);
+	timersub(&now, &r->last, &elapsed);
+	if (elapsed.tv_sec >= r->idle) {
+		relay_fail(r, "idle-timeout");
+		event_base_loopbreak(r->base);
+		return;
+	}
+	left.tv_sec = r->idle;
+	left.tv_usec = 0;
+	timersub(&left, &elapsed, &left);
+	evtimer_add(r->ev_idle, &left);
+}
+
+static void
+relay_free_events(struct relay *r)
+{
+	struct event **evs[] = { &r->ev_cread, &r->ev_cwrite, &r->ev_bread,
+	    &r->ev_bwrite, &r->ev_idle };
+	size_t i;
+
+	for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+		if (*evs[i] != NULL)
+			event_free(*evs[i]);
+		*evs[i] = NULL;
+	}
+}
+
+int
+relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
+    int idle, struct relay_stats *st)
+{
+	static struct relay r;	/* 32 KiB of buffers: not on the stack */
+	struct timeval tv;
+
+	memset(&r, 0, sizeof(r));
+	memset(st, 0, sizeof(*st));
+	r.base = base;
+	r.tls = tls;
+	r.cfd = cfd;
+	r.bfd = bfd;
+	r.st = st;
+	r.idle = idle > 0 ? idle : 1;
+	if ((r.ev_cread = event_new(base, cfd, EV_READ | EV_PERSIST,
+	    relay_client_ev, &r)) == NULL ||
+	    (r.ev_cwrite = event_new(base, cfd, EV_WRITE | EV_PERSIST,
+	    relay_client_ev, &r)) == NULL ||
+	    (r.ev_bread = event_new(base, bfd, EV_READ | EV_PERSIST,
+	    relay_backend_ev, &r)) == NULL ||
+	    (r.ev_bwrite = event_new(base, bfd, EV_WRITE | EV_PERSIST,
+	    relay_backend_ev, &r)) == NULL ||
+	    (r.ev_idle = evtimer_new(base, relay_idle_ev, &r)) == NULL) {
+		log_warnx("relay: cannot make events");
+		relay_free_events(&r);
+		st->end = "internal-error";
+		return -1;
+	}
+	event_gettime_monotonic(base, &r.last);
+	tv.tv_sec = r.idle;
+	tv.tv_usec = 0;
+	evtimer_add(r.ev_idle, &tv);
+
+	relay_pump(&r);
+	if (!r.done && event_base_dispatch(base) == -1)
+		relay_fail(&r, "internal-error");
+	if (!r.done)
+		relay_fail(&r, "internal-error");
+	relay_free_events(&r);
+	if (st->end == NULL)
+		st->end = "closed";
+	return r.failed ? -1 : 0;
+}
