@@ -22,7 +22,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/child.c proxy/relay.c \
 		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \
 		keyproc/kp_provider.c keyproc/kp_ref.c keyproc/kp_ctl.c
 OBJS =		$(SRCS:.c=.o)
-HELPERS =	tests/helpers/echod tests/helpers/kpdriver
+HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe
 DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d)
 
 all: recluse $(HELPERS)
@@ -36,11 +36,32 @@ recluse: $(OBJS)
 tests/helpers/echod: tests/helpers/echod.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS)
 
-tests/helpers/kpdriver: tests/helpers/kpdriver.c keyproc/kp_wire.h
+tests/helpers/tlspipe: tests/helpers/tlspipe.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
 
-test: all
+KPDRIVER_OBJS =	keyproc/kp_ctl.o proxy/log.o
+tests/helpers/kpdriver: tests/helpers/kpdriver.c $(KPDRIVER_OBJS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
+	    $(KPDRIVER_OBJS) $(LDFLAGS) $(LDLIBS)
+
+# Debian packages the build, the tests and the demo need (only the missing).
+deps:
+	@sh tests/deps.sh
+
+# A sub-make, so that pkg-config runs after deps installed the libraries.
+test: deps
+	$(MAKE) all
 	bats --tap tests
+
+DEMO_PORT ?=	8443
+DEMO_BACKEND_PORT ?= 8080
+DEMO_DIR ?=	/var/tmp/recluse-demo
+
+# sudo make demo: recluse on https://localhost:$(DEMO_PORT) in the foreground.
+demo: deps
+	$(MAKE) all
+	DEMO_PORT=$(DEMO_PORT) DEMO_BACKEND_PORT=$(DEMO_BACKEND_PORT) \
+	    DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh
 
 sanitize:
 	$(MAKE) clean
@@ -58,16 +79,33 @@ install: recluse
 	install -m 644 docs/recluse.conf.5 $(DESTDIR)$(MANDIR)/man5/recluse.conf.5
 	install -m 644 config/recluse.conf.example $(DESTDIR)$(SYSCONFDIR)/recluse/recluse.conf.example
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/recluse.service > $(DESTDIR)$(UNITDIR)/recluse.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/recluse.service
 	install -m 644 systemd/recluse.socket $(DESTDIR)$(UNITDIR)/recluse.socket
 	install -m 644 systemd/recluse.sysusers $(DESTDIR)/usr/lib/sysusers.d/recluse.conf
 	install -m 644 systemd/recluse.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/recluse.conf
 
-bench: all
+# Removes what install put in place; the configuration, the users and
+# /var/lib/recluse stay (see docs/OPERATIONS.md).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/recluse $(DESTDIR)$(MANDIR)/man8/recluse.8 \
+	    $(DESTDIR)$(MANDIR)/man5/recluse.conf.5 \
+	    $(DESTDIR)$(SYSCONFDIR)/recluse/recluse.conf.example \
+	    $(DESTDIR)$(UNITDIR)/recluse.service $(DESTDIR)$(UNITDIR)/recluse.socket \
+	    $(DESTDIR)/usr/lib/sysusers.d/recluse.conf \
+	    $(DESTDIR)/usr/lib/tmpfiles.d/recluse.conf
+
+# bench: recluse beside hitch (bench/run, docs/PERFORMANCE.md).
+BENCH_PROGS =	bench/tlsload
+bench/tlsload: bench/tlsload.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS) \
+	    $(shell pkg-config --libs libssl libcrypto)
+
+bench: all $(BENCH_PROGS)
 	bench/run
 
 clean:
-	rm -f recluse $(OBJS) $(DEPS) $(HELPERS)
+	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(BENCH_PROGS) $(BENCH_PROGS:=.d)
 
-.PHONY: all test sanitize install bench clean
+.PHONY: all deps test demo sanitize install uninstall bench clean
 
--include $(DEPS)
+-include $(DEPS) $(BENCH_PROGS:=.d)

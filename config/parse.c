@@ -642,8 +642,6 @@ set_path(struct parser *p, struct stmt *st, char **field,
 {
 	char *abs;
 
-	if (*field != NULL)
-		return serr(p, st, "duplicate \"%s\"", st->word[0]);
 	if ((abs = path_abs(p->lex->file, st->word[1])) == NULL)
 		return serr(p, st, "%s \"%s\": %s", st->word[0], st->word[1],
 		    strerror(errno));

@@ -162,17 +162,26 @@ kp_ctl_sendv(int fd, uint32_t type, const void *body, size_t bodylen,
 	return kp_msg_send(fd, iov, 4, passfd);
 }
 
-/* In the new process: fd 3 is the channel, nothing else is open. */
+/*
+ * In the new process: fd 3 is the channel, stdin and stdout are /dev/null,
+ * stderr stays (for what libc itself may print), nothing else is open.
+ */
 static __dead void
 kp_ctl_exec(const char *exe, int chanfd)
 {
 	char *argv[] = { KEYPROC_ARGV0, NULL };
 	sigset_t set;
+	int nullfd;
 
 	if (chanfd == KP_CTL_FD) {
 		if (fcntl(chanfd, F_SETFD, 0) == -1)
 			_exit(127);
 	} else if (dup2(chanfd, KP_CTL_FD) == -1)
+		_exit(127);
+	/* after the channel, so that neither can take the other's place */
+	if ((nullfd = open("/dev/null", O_RDWR)) == -1 ||
+	    dup2(nullfd, STDIN_FILENO) == -1 ||
+	    dup2(nullfd, STDOUT_FILENO) == -1)
 		_exit(127);
 	if (close_range(KP_CTL_FD + 1, ~0U, 0) == -1)
 		_exit(127);

@@ -49,28 +49,29 @@ backend_ms_left(const struct timespec *deadline)
 	return ms < 0 ? 0 : (int)ms;
 }
 
-/* Wait up to timeout seconds for events on fd: 1 ready, 0 timeout, -1. */
-static int
-backend_wait(int fd, short events, int timeout)
+static void
+backend_deadline(struct timespec *deadline, int seconds)
 {
-	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, deadline);
+	deadline->tv_sec += seconds;
+}
+
+/* Wait until deadline for events on fd: 1 ready, 0 timeout, -1 error. */
+static int
+backend_wait(int fd, short events, const struct timespec *deadline)
+{
 	struct pollfd pfd;
 	int n;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout;
-	for (;;) {
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, backend_ms_left(&deadline));
-		if (n == -1 && errno == EINTR)
-			continue;
-		return n;
-	}
+	pfd.fd = fd;
+	pfd.events = events;
+	while ((n = poll(&pfd, 1, backend_ms_left(deadline))) == -1 &&
+	    errno == EINTR)
+		;
+	return n;
 }
 
-static void
+char *
 backend_addr_name(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
@@ -90,6 +91,7 @@ backend_addr_name(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "(family %d)", sa->sa_family);
 		break;
 	}
+	return buf;
 }
 
 char *
@@ -108,6 +110,7 @@ backend_name(const struct conf_backend *b, char *buf, size_t len)
 static int
 backend_tcp_addr(const struct sockaddr *sa, socklen_t salen, int timeout)
 {
+	struct timespec deadline;
 	socklen_t len;
 	int fd, e, one = 1;
 
@@ -118,7 +121,8 @@ backend_tcp_addr(const struct sockaddr *sa, socklen_t salen, int timeout)
 	if (connect(fd, sa, salen) == -1) {
 		if (errno != EINPROGRESS)
 			goto err;
-		switch (backend_wait(fd, POLLOUT, timeout)) {
+		backend_deadline(&deadline, timeout);
+		switch (backend_wait(fd, POLLOUT, &deadline)) {
 		case -1:
 			goto err;
 		case 0:
@@ -190,10 +194,14 @@ backend_unix_reply(int parentfd)
 	msg.msg_control = cbuf.buf;
 	msg.msg_controllen = sizeof(cbuf.buf);
 	do
-		n = recvmsg(parentfd, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(parentfd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
+	if (n == 0) {
+		errno = EPIPE;
+		return -1;
+	}
 	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -203,7 +211,10 @@ backend_unix_reply(int parentfd)
 			    sizeof(int));
 	}
 	errno = EPROTO;
-	if (n == (ssize_t)sizeof(m) && m.type == CHAN_CONNECTED &&
+	/* Sent before the parent knew we were busy: not for us any more. */
+	if (n == (ssize_t)sizeof(m) && m.type == CHAN_RETIRE && nfds == 0)
+		errno = EAGAIN;
+	else if (n == (ssize_t)sizeof(m) && m.type == CHAN_CONNECTED &&
 	    (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0) {
 		if (m.arg != 0 && nfds == 0)
 			errno = (int)m.arg;
@@ -228,6 +239,7 @@ backend_unix_reply(int parentfd)
 static int
 backend_unix(size_t idx, int parentfd, int timeout)
 {
+	struct timespec deadline;
 	struct chan_msg m;
 	int fd, fl;
 
@@ -236,14 +248,17 @@ backend_unix(size_t idx, int parentfd, int timeout)
 	if (send(parentfd, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
 		return -1;
 	/* The parent's connect(2) does not block: the reply comes at once. */
-	switch (backend_wait(parentfd, POLLIN, timeout)) {
-	case -1:
-		return -1;
-	case 0:
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	if ((fd = backend_unix_reply(parentfd)) == -1)
+	backend_deadline(&deadline, timeout);
+	do {
+		switch (backend_wait(parentfd, POLLIN, &deadline)) {
+		case -1:
+			return -1;
+		case 0:
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	} while ((fd = backend_unix_reply(parentfd)) == -1 && errno == EAGAIN);
+	if (fd == -1)
 		return -1;
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    ((fl & O_NONBLOCK) == 0 &&

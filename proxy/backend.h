@@ -4,6 +4,8 @@
 #ifndef BACKEND_H
 #define BACKEND_H
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 
 #include "config/conf.h"
@@ -33,5 +35,13 @@ int	backend_connect(const struct conf_listener *l, int parentfd,
  * Return buf.
  */
 char	*backend_name(const struct conf_backend *b, char *buf, size_t len);
+
+/*
+ * backend_addr_name(sa, buf, len):
+ * Write the IPv4 or IPv6 socket address sa as the log shows it
+ * ("127.0.0.1:8080", "[::1]:8080") into buf, NUL-terminated, truncated to
+ * fit.  Return buf.
+ */
+char	*backend_addr_name(const struct sockaddr *sa, char *buf, size_t len);
 
 #endif

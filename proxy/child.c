@@ -15,7 +15,6 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -40,6 +39,8 @@
 
 /* Descriptors the child may open beyond those it inherits. */
 #define CHILD_FD_SLACK	8
+/* How long a leaving child waits for the parent to read its last lines. */
+#define CHILD_FLUSH_MS	2000
 
 /* What the access log line says about one connection. */
 struct child_conn {
@@ -51,30 +52,29 @@ struct child_conn {
 	struct relay_stats	 st;
 };
 
+static int	child_parentfd = -1;
+
+/*
+ * Leave, but only once the parent has read our last log lines: it may reap
+ * us and close the channel before it reads what is queued there.  So shut
+ * down our side and wait (a little) for the parent to close its end, which
+ * it does when it reads our EOF, after everything before it.
+ */
 static __dead void
 child_exit(int status)
 {
+	struct pollfd pfd;
+	char buf[64];
+
+	if (child_parentfd != -1 &&
+	    shutdown(child_parentfd, SHUT_WR) == 0) {
+		pfd.fd = child_parentfd;
+		pfd.events = POLLIN;
+		while (poll(&pfd, 1, CHILD_FLUSH_MS) > 0 &&
+		    recv(child_parentfd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+	}
 	_exit(status);
-}
-
-/*
- * The parent's signal handlers (libevent's among them) survive fork(): they
- * would write to descriptor numbers that now mean something else here.
- */
-static void
-child_signals(void)
-{
-	static const int sigs[] = { SIGHUP, SIGINT, SIGTERM, SIGCHLD, SIGUSR1,
-	    SIGUSR2, SIGALRM, SIGQUIT };
-	sigset_t none;
-	size_t i;
-
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], SIG_DFL);
-	/* libtls writes without MSG_NOSIGNAL. */
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /*
@@ -111,38 +111,24 @@ child_sandbox(const struct child_args *args)
 	}
 }
 
-static void
-child_peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-	char host[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET) {
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
-	} else
-		snprintf(buf, len, "unknown");
-}
-
 /*
- * The parent closes its end of our channel to retire a spare: EOF there
- * means leave.  It sends nothing else before we hold a connection.
+ * Before we hold a connection the parent may retire us (reload, keyproc
+ * restart, drain) with CHAN_RETIRE, or go away: either way, leave.
  */
 static void
 child_parent_ready(int parentfd)
 {
-	char buf[64];
+	struct chan_msg m;
 	ssize_t n;
 
-	n = recv(parentfd, buf, sizeof(buf), MSG_DONTWAIT);
-	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
-		child_exit(0);
-	if (n > 0)
-		log_debug("unexpected message from the parent, ignored");
+	n = recv(parentfd, &m, sizeof(m), MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == (ssize_t)sizeof(m) && m.type != CHAN_RETIRE) {
+		log_debug("unexpected message %u from the parent", m.type);
+		return;
+	}
+	child_exit(0);
 }
 
 /* Accept one connection on any of our listening sockets. */
@@ -373,10 +359,12 @@ child_main(const struct child_args *args)
 	struct event_base *base;
 	int cfd;
 
+	/* The parent has reset the other signals (child_start()). */
 	log_init("child", log_verbose(), args->parentfd);
-	child_signals();
+	child_parentfd = args->parentfd;
+	signal(SIGPIPE, SIG_IGN);	/* libtls writes without MSG_NOSIGNAL */
 	kp_provider_set_channel(args->kpfd);
-	/* Made before the filter: epoll_create1 need not stay allowed. */
+	/* Made before the sandbox: nothing it does at setup is filtered. */
 	if ((base = event_base_new()) == NULL) {
 		log_warnx("cannot make an event base");
 		child_exit(1);
@@ -386,7 +374,7 @@ child_main(const struct child_args *args)
 	cfd = child_accept(args, &ss);
 	clock_gettime(CLOCK_MONOTONIC, &c.start);
 	child_accepted(args);
-	child_peer_name(&ss, c.client, sizeof(c.client));
+	backend_addr_name((struct sockaddr *)&ss, c.client, sizeof(c.client));
 	child_serve(args, base, cfd, &c);
 	child_log(args, &c);
 	child_exit(0);

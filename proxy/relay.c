@@ -34,6 +34,9 @@
 #include "proxy/log.h"
 #include "proxy/relay.h"
 
+/* A whole TLS record's plaintext fits: see relay_client_read(). */
+_Static_assert(RELAY_BUFSZ >= 16384, "RELAY_BUFSZ below a TLS record");
+
 struct relay_buf {
 	size_t		off, len;
 	unsigned char	data[RELAY_BUFSZ];
@@ -47,6 +50,7 @@ struct relay {
 	/* client -> backend */
 	struct relay_buf	 up;
 	int			 c_rd_want;	/* 0 or TLS_WANT_POLL* of tls_read */
+	int			 c_rd_flush;	/* tls_read wanted to write */
 	int			 c_eof;		/* close_notify or EOF read */
 	int			 b_wr_want;	/* backend write got EAGAIN */
 	int			 b_shut;	/* shutdown(SHUT_WR) done */
@@ -107,18 +111,55 @@ relay_consume(struct relay_buf *b, size_t n)
 		b->off = 0;
 }
 
+/*
+ * OpenSSL 3 answers a TCP EOF without close_notify with a fatal alert
+ * ("unexpected eof while reading"), after which the connection cannot send
+ * another byte, so a client that half-closes that way would lose the
+ * backend's answer still in flight.  libtls gives no way to set
+ * SSL_OP_IGNORE_UNEXPECTED_EOF, so OpenSSL must never be the one to read
+ * that EOF.  Two rules make sure of it: tls_read() is only called with
+ * room for a whole record (RELAY_BUFSZ is at least the largest), so OpenSSL
+ * never keeps decrypted bytes between calls and, with read-ahead off, never
+ * holds bytes past the record it returned; and before each tls_read() a
+ * one-byte MSG_PEEK tells an EOF (or nothing to read) from data.
+ */
 static int
 relay_client_read(struct relay *r)
 {
 	struct relay_buf *b = &r->up;
-	size_t room;
+	unsigned char peek;
 	ssize_t n;
 
-	if (r->c_eof || r->c_rd_want != 0 || (room = relay_room(b)) == 0)
+	if (r->c_eof || r->c_rd_want != 0 || relay_room(b) < RELAY_BUFSZ)
 		return 0;
-	n = tls_read(r->tls, b->data + b->off + b->len, room);
+	/*
+	 * After TLS_WANT_POLLOUT, tls_read() has bytes of its own to send
+	 * (a key update answer, an alert) whether or not the client wrote.
+	 */
+	if (r->c_rd_flush)
+		n = 1;
+	else
+		n = recv(r->cfd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0) {
+		r->c_eof = 1;
+		relay_note(r, "client-eof");
+		return 1;
+	}
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			r->c_rd_want = TLS_WANT_POLLIN;
+			return 0;
+		}
+		if (errno == EINTR)
+			return 1;
+		log_info("client read: %s", strerror(errno));
+		relay_fail(r, "client-error");
+		return 0;
+	}
+	n = tls_read(r->tls, b->data, RELAY_BUFSZ);
+	r->c_rd_flush = n == TLS_WANT_POLLOUT;
 	if (n > 0) {
-		b->len += (size_t)n;
+		b->len = (size_t)n;
 		return 1;
 	}
 	if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
@@ -130,17 +171,8 @@ relay_client_read(struct relay *r)
 		relay_note(r, "client-close");
 		return 1;
 	}
-	/*
-	 * OpenSSL 3 reports a TCP EOF without close_notify as an error.
-	 * It is how many clients end; treat it as an EOF, but say so.
-	 */
-	if (strstr(tls_error(r->tls) ? tls_error(r->tls) : "",
-	    "unexpected eof") != NULL) {
-		r->c_eof = 1;
-		relay_note(r, "client-eof");
-		return 1;
-	}
-	log_info("client read: %s", tls_error(r->tls));
+	log_info("client read: %s", tls_error(r->tls) ? tls_error(r->tls) :
+	    "failed");
 	relay_fail(r, "client-error");
 	return 0;
 }

@@ -244,6 +244,8 @@ spawn_one(size_t li)
 	case 0:
 		child_start(pool.gen, li, kp[1], ch[1]);
 	}
+	log_debug("spawned child %d for listener %s", (int)pid,
+	    pool.gen->listeners[li].conf->name);
 	close(kp[1]);
 	close(ch[1]);
 	kp[1] = ch[1] = -1;

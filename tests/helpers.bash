@@ -52,17 +52,17 @@ track() {
 	echo "$1" >> "$PIDS_FILE"
 }
 
-# port_in_use PORT: true if something listens on TCP PORT.
+# port_in_use PORT: true if any TCP socket uses PORT locally.
 port_in_use() {
-	ss -Htanl "( sport = :$1 )" 2>/dev/null | grep -q .
+	ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .
 }
 
-# free_port: print a TCP port nobody listens on (callers still retry on a
-# bind failure, since another process may take it first).
+# free_port: print a TCP port no socket uses, below the kernel's ephemeral
+# range (32768 and up) so that no outgoing connection takes it meanwhile.
 free_port() {
 	local p
 	while :; do
-		p=$(( (RANDOM * 32768 + RANDOM) % 30000 + 20000 ))
+		p=$(( (RANDOM * 32768 + RANDOM) % 22000 + 10000 ))
 		port_in_use "$p" || { echo "$p"; return 0; }
 	done
 }
@@ -174,4 +174,13 @@ tls_get() {
 # children_of PID: the pids of PID's direct children.
 children_of() {
 	ps -o pid= --ppid "$1" | tr -d ' '
+}
+
+# tls_echo PORT [TLSPIPE ARGS...]: send stdin over TLS to 127.0.0.1:PORT
+# (verified against the test CA), close, print what came back.
+tls_echo() {
+	local port=$1
+	shift
+	"$HELPERS/tlspipe" -C "$T/ca.crt" -t 10 "$@" 127.0.0.1 "$port" \
+	    2>>"$T/tlspipe.log"
 }

@@ -370,8 +370,9 @@ serve(int lfd)
 		pfd[0].fd = lfd;
 		pfd[0].events = mode == M_FULL ? 0 : POLLIN;
 		for (i = 0; i < nconns; i++) {
-			pfd[i + 1].fd = conns[i]->fd;
+			/* events 0 could still report POLLHUP: leave it out */
 			pfd[i + 1].events = conn_events(conns[i]);
+			pfd[i + 1].fd = pfd[i + 1].events ? conns[i]->fd : -1;
 		}
 		n = nconns;
 		if (poll(pfd, n + 1, -1) == -1) {

@@ -1,7 +1,7 @@
 /*
  * tlspipe: a small libtls client for the tests.
  *
- *	tlspipe [-ekv] [-C cafile] [-n name] [-t secs] host port
+ *	tlspipe [-ekv] [-C cafile] [-n name] [-t secs] [-w secs] host port
  *
  * Copies stdin to a TLS connection and the connection to stdout, both at
  * once, binary-safe.  At the end of stdin it sends close_notify and goes on
@@ -10,6 +10,8 @@
  * ends when both directions are done, and says on stderr how the server
  * closed ("server=close_notify" or "server=eof").  -v: say on stderr, once
  * connected, "tlspipe: connected port=LOCALPORT version=... cipher=...".
+ * -w: read nothing from the server for the first secs seconds (a slow
+ * reader), while still writing.
  *
  *	tlspipe -c count [-H secs] [-C cafile] [-n name] [-t secs] host port
  *
@@ -46,15 +48,29 @@ static struct tls_config	*cfg;
 static const char		*servername = "localhost";
 static struct timespec		 deadline;
 static int			 have_deadline;
+static struct timespec		 read_from;	/* -w: no reading before */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: tlspipe [-ekv] [-C cafile] [-n name] "
-	    "[-t secs] host port\n"
+	    "[-t secs] [-w secs] host port\n"
 	    "       tlspipe -c count [-H secs] [-C cafile] [-n name] "
 	    "[-t secs] host port\n");
 	exit(2);
+}
+
+/* Milliseconds until the -w pause is over, 0 if it is. */
+static int
+pause_left(void)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(read_from.tv_sec - now.tv_sec) * 1000 +
+	    (read_from.tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? (int)ms : 0;
 }
 
 static int
@@ -216,7 +232,7 @@ pipe_step(struct pipe *p, char mode)
 		}
 		progress |= p->up_done;
 	}
-	if (!p->srv_eof && p->rd_want == 0) {
+	if (!p->srv_eof && p->rd_want == 0 && pause_left() == 0) {
 		n = tls_read(p->tls, buf, sizeof(buf));
 		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT)
 			p->rd_want = (int)n;
@@ -255,6 +271,7 @@ pipe_run(struct tls *tls, int fd, char mode)
 {
 	static struct pipe p;
 	struct pollfd pfd[2];
+	int ms, pause;
 
 	p.tls = tls;
 	p.fd = fd;
@@ -263,13 +280,17 @@ pipe_run(struct tls *tls, int fd, char mode)
 			;
 		if (p.srv_eof && (p.up_done || mode == 'k'))
 			break;
-		pfd[0].fd = STDIN_FILENO;
-		pfd[0].events = !p.in_eof && p.uplen < sizeof(p.up) ?
-		    POLLIN : 0;
+		/* Not -1 events 0: a pipe at EOF keeps reporting POLLHUP. */
+		pfd[0].fd = !p.in_eof && p.uplen < sizeof(p.up) ?
+		    STDIN_FILENO : -1;
+		pfd[0].events = POLLIN;
 		pfd[1].fd = fd;
 		pfd[1].events = want_events(p.rd_want) |
 		    want_events(p.wr_want) | want_events(p.close_want);
-		if (poll(pfd, 2, ms_left()) == -1) {
+		ms = ms_left();
+		if ((pause = pause_left()) > 0 && (ms == -1 || pause < ms))
+			ms = pause;
+		if (poll(pfd, 2, ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			perror("tlspipe: poll");
@@ -559,7 +580,7 @@ main(int argc, char *argv[])
 	char mode = 0;
 	int ch, count = 0, hold = 0, verbose = 0, timeout = 0;
 
-	while ((ch = getopt(argc, argv, "C:H:c:ekn:t:v")) != -1) {
+	while ((ch = getopt(argc, argv, "C:H:c:ekn:t:vw:")) != -1) {
 		switch (ch) {
 		case 'C':
 			cafile = optarg;
@@ -584,6 +605,10 @@ main(int argc, char *argv[])
 			break;
 		case 'v':
 			verbose = 1;
+			break;
+		case 'w':
+			clock_gettime(CLOCK_MONOTONIC, &read_from);
+			read_from.tv_sec += atoi(optarg);
 			break;
 		default:
 			usage();

@@ -1,0 +1,338 @@
+# bench/lib.sh: setup for bench/run (certificates, backend, proxies, cgroups).
+# Sourced by bench/run; everything lives under $B (a temp dir) and every
+# process started here is remembered by pid and killed by pid.
+# shellcheck shell=bash
+
+# The binary under test: $BENCH_RECLUSE, for A/B runs of a scratch build.
+RECLUSE_BIN=${BENCH_RECLUSE:-$TOP/recluse}
+BENCH_USER=recluse-test
+BENCH_KEYUSER=recluse-testkey
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+
+# ensure_user NAME: a system user with no login (as tests/helpers.bash).
+ensure_user() {
+	id -u "$1" >/dev/null 2>&1 && return 0
+	useradd --system --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin "$1" 2>/dev/null || id -u "$1" >/dev/null
+}
+
+port_in_use() {
+	ss -Htanl "( sport = :$1 )" 2>/dev/null | grep -q .
+}
+
+# free_port: a TCP port nobody listens on and we did not hand out yet.
+USED_PORTS=" "
+free_port() {
+	local p i
+	for i in $(seq 1 200); do
+		p=$(( (RANDOM * 32768 + RANDOM) % 10000 + 20000 ))
+		case "$USED_PORTS" in *" $p "*) continue ;; esac
+		port_in_use "$p" && continue
+		USED_PORTS="$USED_PORTS$p "
+		echo "$p"
+		return 0
+	done
+	die "no free port"
+}
+
+# wait_port PORT [SECONDS]: until PORT on 127.0.0.1 accepts connections.
+wait_port() {
+	local i
+	for i in $(seq 1 $(( ${2:-10} * 10 ))); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- certificates -------------------------------------------------------
+
+# make_certs: $B/ca.crt, and for rsa (RSA-2048) and ec (ECDSA P-256):
+# $B/NAME.key, $B/NAME.crt (leaf + CA) and $B/NAME.pem (key + chain, hitch).
+make_certs() {
+	local name
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$B/ca.key" -out "$B/ca.crt" -days 2 \
+	    -subj "/CN=recluse bench CA" 2>/dev/null
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+	    -out "$B/rsa.key" 2>/dev/null
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+	    -out "$B/ec.key" 2>/dev/null
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$B/san.ext"
+	for name in rsa ec; do
+		openssl req -new -key "$B/$name.key" -subj "/CN=localhost" \
+		    -out "$B/$name.csr" 2>/dev/null
+		openssl x509 -req -in "$B/$name.csr" -CA "$B/ca.crt" \
+		    -CAkey "$B/ca.key" -CAcreateserial -days 2 \
+		    -extfile "$B/san.ext" -out "$B/$name.leaf" 2>/dev/null
+		cat "$B/$name.leaf" "$B/ca.crt" > "$B/$name.crt"
+		cat "$B/$name.key" "$B/$name.crt" > "$B/$name.pem"
+		chmod 600 "$B/$name.key" "$B/$name.pem"
+	done
+}
+
+# ---- cgroups --------------------------------------------------------------
+# One cgroup per proxy (and one for the client).  cgroup v2 where it is
+# writable (cpu.stat usage_usec counts every process that ever ran in it,
+# exited children included); else cgroup v1 cpuacct (cpuacct.usage, ns).
+
+CG_KIND=
+CG_ROOT=
+cg_init() {
+	local d
+	for d in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+		[ -f "$d/cgroup.procs" ] && [ -f "$d/cgroup.controllers" ] || continue
+		if mkdir "$d/recluse-bench-probe-$$" 2>/dev/null; then
+			if [ -f "$d/recluse-bench-probe-$$/cpu.stat" ]; then
+				rmdir "$d/recluse-bench-probe-$$"
+				CG_KIND=v2 CG_ROOT=$d
+				return 0
+			fi
+			rmdir "$d/recluse-bench-probe-$$"
+		fi
+	done
+	d=/sys/fs/cgroup/cpuacct
+	if [ -f "$d/cpuacct.usage" ] && mkdir "$d/recluse-bench-probe-$$" 2>/dev/null; then
+		rmdir "$d/recluse-bench-probe-$$"
+		CG_KIND=v1 CG_ROOT=$d
+		return 0
+	fi
+	die "no writable cgroup (v2 cpu.stat or v1 cpuacct): run as root"
+}
+
+# cg_new NAME: create the cgroup, print its path.
+cg_new() {
+	local cg="$CG_ROOT/recluse-bench-$$-$1"
+	mkdir "$cg" || die "mkdir $cg"
+	echo "$cg"
+}
+
+# cg_usec CG: CPU microseconds used in CG so far.
+cg_usec() {
+	if [ "$CG_KIND" = v2 ]; then
+		awk '$1 == "usage_usec" { print $2 }' "$1/cpu.stat"
+	else
+		echo $(( $(cat "$1/cpuacct.usage") / 1000 ))
+	fi
+}
+
+# cg_pids CG: the processes in CG.
+cg_pids() {
+	cat "$1/cgroup.procs"
+}
+
+# cg_count CG: how many processes are in CG.
+cg_count() {
+	wc -l < "$1/cgroup.procs"
+}
+
+# cg_pss CG: total PSS in kB of every process in CG (smaps_rollup).
+cg_pss() {
+	local pid sum=0 v
+	for pid in $(cg_pids "$1"); do
+		v=$(awk '$1 == "Pss:" { print $2 }' "/proc/$pid/smaps_rollup" \
+		    2>/dev/null) || v=0
+		sum=$(( sum + ${v:-0} ))
+	done
+	echo "$sum"
+}
+
+# cg_run CG CMD...: run CMD inside CG, in the foreground.  For a background
+# process whose pid must be $!, write: sh -c "$CG_EXEC" sh CG CMD... &
+# (a backgrounded shell function would be a subshell with another pid).
+CG_EXEC='echo $$ > "$1/cgroup.procs" && shift && exec "$@"'
+cg_run() {
+	sh -c "$CG_EXEC" sh "$@"
+}
+
+# cg_destroy CG: kill by pid whatever is left in CG (all started by us),
+# then remove it.
+cg_destroy() {
+	local cg=$1 pid i
+	[ -d "$cg" ] || return 0
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		[ "$(cg_count "$cg")" -gt 0 ] || break
+		for pid in $(cg_pids "$cg"); do
+			kill -9 "$pid" 2>/dev/null || true
+		done
+		sleep 0.2
+	done
+	rmdir "$cg" 2>/dev/null || say "bench: cannot remove $cg"
+}
+
+# ---- backend --------------------------------------------------------------
+
+# start_nginx PORT: nginx (one process, no master) serving /small (a
+# 128-byte reply) and /big (BULK_MB MB) on 127.0.0.1:PORT; NGINX_PID.
+start_nginx() {
+	local port=$1
+	mkdir -p "$B/www" "$B/nginx-tmp"
+	head -c $(( BULK_MB * 1000 * 1000 )) /dev/zero > "$B/www/big"
+	cat > "$B/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_rlimit_nofile 65536;
+pid $B/nginx.pid;
+error_log $B/nginx-error.log warn;
+events {
+	worker_connections 40000;
+	multi_accept on;
+}
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_timeout 600s;
+	keepalive_requests 100000000;
+	client_body_temp_path $B/nginx-tmp/body;
+	proxy_temp_path $B/nginx-tmp/proxy;
+	fastcgi_temp_path $B/nginx-tmp/fastcgi;
+	uwsgi_temp_path $B/nginx-tmp/uwsgi;
+	scgi_temp_path $B/nginx-tmp/scgi;
+	server {
+		listen 127.0.0.1:$port backlog=4096;
+		root $B/www;
+		location = /small {
+			default_type text/plain;
+			return 200 "$(head -c 127 /dev/zero | tr '\0' x)\n";
+		}
+	}
+}
+EOF
+	nginx -c "$B/nginx.conf" -p "$B" > "$B/nginx.log" 2>&1 &
+	NGINX_PID=$!
+	wait_port "$port" || die "nginx did not start: $(cat "$B"/nginx*.log)"
+}
+
+# ---- hitch ----------------------------------------------------------------
+
+# hitch_conf: two frontends (RSA, ECDSA), the nginx backend, one worker per
+# core (hitch's own advice), the default cipher settings.
+hitch_conf() {
+	cat <<EOF
+frontend = {
+	host = "127.0.0.1"
+	port = "$H_RSA"
+	pem-file = "$B/rsa.pem"
+}
+frontend = {
+	host = "127.0.0.1"
+	port = "$H_EC"
+	pem-file = "$B/ec.pem"
+}
+pem-file = "$B/ec.pem"
+backend = "[127.0.0.1]:$NGX"
+workers = $HITCH_WORKERS
+backlog = 4096
+daemon = off
+user = "$BENCH_USER"
+ocsp-dir = ""
+log-level = 1
+EOF
+}
+
+start_hitch() {
+	hitch_conf > "$B/hitch.conf"
+	CG_HITCH=$(cg_new hitch)
+	sh -c "$CG_EXEC" sh "$CG_HITCH" hitch --config="$B/hitch.conf" >> "$B/hitch.log" 2>&1 &
+	HITCH_PID=$!
+	wait_port "$H_RSA" && wait_port "$H_EC" ||
+	    die "hitch did not start: $(tail "$B/hitch.log")"
+}
+
+# ---- recluse --------------------------------------------------------------
+
+recluse_conf() {
+	cat <<EOF
+user "$BENCH_USER"
+keyproc-user "$BENCH_KEYUSER"
+chroot "$B/empty"
+max-connections $(( MANY_CONNS + 1024 ))
+timeout handshake 60
+timeout idle 600
+
+listener "rsa" {
+	listen 127.0.0.1:$R_RSA
+	certificate "$B/rsa.crt"
+	key "$B/rsa.key"
+	backend 127.0.0.1:$NGX
+}
+listener "ec" {
+	listen 127.0.0.1:$R_EC
+	certificate "$B/ec.crt"
+	key "$B/ec.key"
+	backend 127.0.0.1:$NGX
+}
+EOF
+}
+
+start_recluse() {
+	local i
+	recluse_conf > "$B/recluse.conf"
+	: > "$B/recluse.log"
+	CG_RECLUSE=$(cg_new recluse)
+	sh -c "$CG_EXEC" sh "$CG_RECLUSE" "$RECLUSE_BIN" -f "$B/recluse.conf" \
+	    >> "$B/recluse.log" 2>&1 &
+	RECLUSE_PID=$!
+	for i in $(seq 1 100); do
+		grep -q "ready" "$B/recluse.log" && break
+		kill -0 "$RECLUSE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q "ready" "$B/recluse.log" && wait_port "$R_RSA" &&
+	    wait_port "$R_EC" || {
+		say "bench: recluse did not start:"
+		tail -n 20 "$B/recluse.log" >&2
+		return 1
+	}
+}
+
+# stop_pid PID [SIG]: SIG (TERM) to PID, wait up to 5 s, then KILL.
+stop_pid() {
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill -"${2:-TERM}" "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+stop_hitch() {
+	stop_pid "${HITCH_PID:-}"
+	HITCH_PID=
+	[ -z "${CG_HITCH:-}" ] || cg_destroy "$CG_HITCH"
+	CG_HITCH=
+}
+
+stop_recluse() {
+	# A second TERM stops at once (children killed) instead of draining.
+	if [ -n "${RECLUSE_PID:-}" ]; then
+		kill -TERM "$RECLUSE_PID" 2>/dev/null || true
+		sleep 0.2
+		stop_pid "$RECLUSE_PID"
+	fi
+	RECLUSE_PID=
+	[ -z "${CG_RECLUSE:-}" ] || cg_destroy "$CG_RECLUSE"
+	CG_RECLUSE=
+}
+
+# proxy_cg NAME, proxy_port NAME rsa|ec: look-ups by proxy name.
+proxy_cg() {
+	case "$1" in
+	hitch)	echo "$CG_HITCH" ;;
+	recluse) echo "$CG_RECLUSE" ;;
+	esac
+}
+proxy_port() {
+	case "$1.$2" in
+	hitch.rsa)	echo "$H_RSA" ;;
+	hitch.ec)	echo "$H_EC" ;;
+	recluse.rsa)	echo "$R_RSA" ;;
+	recluse.ec)	echo "$R_EC" ;;
+	esac
+}

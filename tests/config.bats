@@ -1,0 +1,623 @@
+#!/usr/bin/env bats
+# The configuration file: grammar, load-time checks, normalised output.
+# Only "recluse -n" runs here: no daemon starts, no port is bound.
+
+setup() {
+	load helpers
+	common_setup
+	make_cert web ec256
+	C="$T/recluse.conf"
+}
+
+teardown() {
+	common_teardown
+}
+
+# listener_conf [NAME [ADDR]]: a complete listener block on $T/web.*.
+listener_conf() {
+	cat <<EOC
+listener "${1:-web}" {
+	listen ${2:-127.0.0.1:8443}
+	certificate "$T/web.crt"
+	key "$T/web.key"
+	backend 127.0.0.1:8080
+}
+EOC
+}
+
+# good_conf: the test globals and one listener.
+good_conf() {
+	globals_conf
+	listener_conf
+}
+
+# line_of FILE TEXT: the number of the first line of FILE that holds TEXT.
+line_of() {
+	grep -n -m1 -F -- "$2" "$1" | cut -d: -f1
+}
+
+# accepted FILE: recluse -n takes FILE.
+accepted() {
+	run "$RECLUSE" -n -f "$1"
+	echo "status $status: $output"
+	[ "$status" -eq 0 ]
+}
+
+# refused_in CONF FILE LINE TEXT...: recluse -n -f CONF exits 1 with one
+# message that starts with "FILE:LINE: " ("FILE: " when LINE is 0) and holds
+# every TEXT.
+refused_in() {
+	local conf=$1 file=$2 line=$3 prefix w
+	shift 3
+	prefix="$file:$line: "
+	[ "$line" = 0 ] && prefix="$file: "
+	run "$RECLUSE" -n -f "$conf"
+	echo "status $status: $output"
+	echo "expected: $prefix$*"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == "$prefix"* ]]
+	for w in "$@"; do
+		[[ "$output" == *"$w"* ]]
+	done
+}
+
+# refused CONF LINE TEXT...: refused_in with the message naming CONF.
+refused() {
+	refused_in "$1" "$@"
+}
+
+# --- valid files ---
+
+@test "a complete file with RSA-2048 and ECDSA P-256 certificates passes" {
+	make_cert rsa rsa2048
+	{
+		globals_conf
+		cat <<EOC
+max-connections 1000
+timeout handshake 5
+timeout idle 60
+timeout connect 2
+timeout drain 10
+
+listener "ec" {
+	listen 127.0.0.1:8443
+	listen [::1]:8443
+	certificate "$T/web.crt"
+	key "$T/web.key"
+	protocols "tlsv1.2,tlsv1.3"
+	ciphers "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
+	backend 127.0.0.1:8080
+	backend [::1]:8080
+	backend unix "$T/app.sock"
+}
+
+listener "rsa" {
+	listen localhost:9443
+	certificate "$T/rsa.crt"
+	key "$T/rsa.key"
+	backend localhost:8080
+}
+EOC
+	} > "$C"
+	accepted "$C"
+}
+
+@test "comments, bare words and quoted strings with escapes are read" {
+	mkdir "$T/odd \"dir\\"
+	cp "$T/web.crt" "$T/odd \"dir\\/web.crt"
+	cat > "$C" <<EOC
+# a comment line
+user $TEST_USER		# a bare word and a trailing comment
+keyproc-user "$TEST_KEYUSER"
+chroot "$T/empty"#no space before the comment
+   # an indented comment
+
+listener web {   # the name bare too
+	listen 127.0.0.1:8443
+	certificate "$T/odd \\"dir\\\\/web.crt"
+	key "$T/web.key" # "not a string"
+	backend 127.0.0.1:8080 }
+EOC
+	run "$RECLUSE" -nn -f "$C"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"user \"$TEST_USER\""* ]]
+	[[ "$output" == *"certificate \"$T/odd \\\"dir\\\\/web.crt\""* ]]
+}
+
+@test "-nn output read back gives the same output" {
+	{
+		globals_conf
+		cat <<EOC
+timeout drain 7
+listener "web" {
+	listen localhost:8443
+	listen *:9443
+	listen [::1]:8443
+	certificate "$T/web.crt"
+	key "$T/web.key"
+	protocols "secure"
+	backend 127.0.0.1:8080
+	backend unix "/run/app \"1\".sock"
+}
+EOC
+		listener_conf second 127.0.0.1:7443
+	} > "$C"
+	run "$RECLUSE" -nn -f "$C"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	"$RECLUSE" -nn -f "$C" > "$T/dump1.conf"
+	"$RECLUSE" -nn -f "$T/dump1.conf" > "$T/dump2.conf"
+	diff -u "$T/dump1.conf" "$T/dump2.conf"
+	# Defaults are printed, values normalised, names kept as written.
+	grep -qx 'timeout drain 7' "$T/dump1.conf"
+	grep -qx 'timeout idle 300' "$T/dump1.conf"
+	grep -qx 'max-connections 4096' "$T/dump1.conf"
+	grep -qx '	protocols "tlsv1.2,tlsv1.3"' "$T/dump1.conf"
+	grep -q '^	listen localhost:8443' "$T/dump1.conf"
+	grep -qx '	listen \[::1\]:8443' "$T/dump1.conf"
+	grep -qx '	backend unix "/run/app \\"1\\".sock"' "$T/dump1.conf"
+	grep -qx 'listener "second" {' "$T/dump1.conf"
+}
+
+@test "relative paths are relative to the file that holds them" {
+	mkdir -p "$T/etc/sites" "$T/elsewhere"
+	cp "$T/web.crt" "$T/web.key" "$T/etc/sites/"
+	globals_conf > "$T/etc/recluse.conf"
+	echo 'include "sites/web.conf"' >> "$T/etc/recluse.conf"
+	cat > "$T/etc/sites/web.conf" <<EOC
+listener "web" {
+	listen 127.0.0.1:8443
+	certificate "web.crt"
+	key "web.key"
+	backend unix "app.sock"
+}
+EOC
+	cd "$T/elsewhere"
+	here=$(pwd -P)
+	run "$RECLUSE" -nn -f ../etc/recluse.conf
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"certificate \"$here/../etc/sites/web.crt\""* ]]
+	[[ "$output" == *"backend unix \"$here/../etc/sites/app.sock\""* ]]
+}
+
+@test "include reads globals and listeners from other files" {
+	mkdir "$T/conf.d"
+	echo 'include "conf.d/globals.conf"' > "$C"
+	echo 'include "conf.d/web.conf"' >> "$C"
+	globals_conf > "$T/conf.d/globals.conf"
+	echo 'max-connections 77' >> "$T/conf.d/globals.conf"
+	listener_conf > "$T/conf.d/web.conf"
+	run "$RECLUSE" -nn -f "$C"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"max-connections 77"* ]]
+	[[ "$output" == *'listener "web" {'* ]]
+}
+
+# --- grammar ---
+
+@test "an unknown keyword is refused at its line" {
+	good_conf > "$C"
+	sed -i 's/^\tlisten /\tlisen /' "$C"
+	refused "$C" "$(line_of "$C" lisen)" 'unknown keyword "lisen"'
+}
+
+@test "a keyword outside its block is refused" {
+	good_conf > "$C"
+	echo "certificate \"$T/web.crt\"" >> "$C"
+	refused "$C" "$(wc -l < "$C")" '"certificate" is not allowed at top level'
+	good_conf > "$C"
+	sed -i "s|^\tbackend |\tuser nobody\n&|" "$C"
+	refused "$C" "$(line_of "$C" 'user nobody')" \
+	    '"user" is not allowed in a listener block'
+}
+
+@test "a block that is never closed is refused at its opening line" {
+	good_conf > "$C"
+	sed -i '$d' "$C"
+	refused "$C" "$(line_of "$C" listener)" 'unbalanced braces' \
+	    'never closed'
+}
+
+@test "a closing brace without a block is refused" {
+	good_conf > "$C"
+	echo '}' >> "$C"
+	refused "$C" "$(wc -l < "$C")" 'unbalanced braces'
+}
+
+@test "a listener without a brace, or a brace after a plain keyword, is refused" {
+	good_conf > "$C"
+	sed -i 's/^listener "web" {$/listener "web"\n{/' "$C"
+	refused "$C" "$(line_of "$C" listener)" 'expected "{"'
+	good_conf > "$C"
+	echo 'max-connections 5 {' >> "$C"
+	refused "$C" "$(wc -l < "$C")" 'unexpected "{"'
+}
+
+@test "missing and extra arguments are refused" {
+	good_conf > "$C"
+	sed -i 's/^\tlisten .*/\tlisten/' "$C"
+	refused "$C" "$(line_of "$C" $'\tlisten')" 'missing argument to "listen"'
+	good_conf > "$C"
+	sed -i 's/^\tlisten .*/\tlisten 127.0.0.1:1 127.0.0.1:2/' "$C"
+	refused "$C" "$(line_of "$C" $'\tlisten')" 'too many arguments to "listen"'
+}
+
+@test "an unterminated string or an unknown escape is refused" {
+	good_conf > "$C"
+	sed -i 's/^\tkey "\(.*\)"$/\tkey "\1/' "$C"
+	refused "$C" "$(line_of "$C" $'\tkey')" 'unterminated string'
+	good_conf > "$C"
+	sed -i 's/^\tkey "/\tkey "\\n/' "$C"
+	refused "$C" "$(line_of "$C" $'\tkey')" 'bad escape'
+}
+
+@test "an empty string is refused" {
+	good_conf > "$C"
+	sed -i 's/^user .*/user ""/' "$C"
+	refused "$C" 1 'empty value for "user"'
+}
+
+@test "a bad listener name is refused" {
+	{ globals_conf; listener_conf 'my web'; } > "$C"
+	refused "$C" "$(line_of "$C" listener)" 'bad listener name "my web"'
+}
+
+# --- values ---
+
+@test "a single-valued keyword given twice is refused at the second" {
+	good_conf > "$C"
+	sed -i "s|^\tkey |\tcertificate \"$T/web.crt\"\n&|" "$C"
+	refused "$C" "$(grep -n certificate "$C" | tail -n 1 | cut -d: -f1)" \
+	    'duplicate "certificate"'
+	good_conf > "$C"
+	echo "user \"$TEST_USER\"" >> "$C"
+	refused "$C" "$(wc -l < "$C")" 'duplicate "user"'
+	good_conf > "$C"
+	printf 'timeout idle 5\ntimeout idle 6\n' >> "$C"
+	refused "$C" "$(wc -l < "$C")" 'duplicate "timeout idle"'
+	good_conf > "$C"
+	printf 'max-connections 5\nmax-connections 6\n' >> "$C"
+	refused "$C" "$(wc -l < "$C")" 'duplicate "max-connections"'
+	good_conf > "$C"
+	sed -i 's|^\tbackend |\tprotocols tlsv1.3\n\tprotocols tlsv1.2\n&|' "$C"
+	refused "$C" "$(line_of "$C" 'protocols tlsv1.2')" 'duplicate "protocols"'
+}
+
+@test "max-connections out of 1..1000000 or not a number is refused" {
+	for v in 0 1000001 -1 12x 99999999999999999999; do
+		good_conf > "$C"
+		echo "max-connections $v" >> "$C"
+		refused "$C" "$(wc -l < "$C")" "max-connections \"$v\" is"
+	done
+	good_conf > "$C"
+	echo "max-connections 1000000" >> "$C"
+	accepted "$C"
+}
+
+@test "a timeout out of 1..86400 or of an unknown kind is refused" {
+	for kind in handshake idle connect drain; do
+		for v in 0 86401 1s; do
+			good_conf > "$C"
+			echo "timeout $kind $v" >> "$C"
+			refused "$C" "$(wc -l < "$C")" "timeout $kind \"$v\" is"
+		done
+	done
+	good_conf > "$C"
+	echo "timeout linger 5" >> "$C"
+	refused "$C" "$(wc -l < "$C")" 'unknown timeout "linger"'
+}
+
+@test "port 0, a port over 65535 or no port is refused" {
+	for addr in 127.0.0.1:0 127.0.0.1:65536 '[::1]:0' 127.0.0.1 \
+	    127.0.0.1:http; do
+		{ globals_conf; listener_conf web "$addr"; } > "$C"
+		refused "$C" "$(line_of "$C" $'\tlisten')" "bad address \"$addr\""
+	done
+	{ globals_conf; listener_conf web 127.0.0.1:65536; } > "$C"
+	refused "$C" "$(line_of "$C" $'\tlisten')" 'port "65536" is too large'
+	{ globals_conf; listener_conf web 127.0.0.1:0; } > "$C"
+	refused "$C" "$(line_of "$C" $'\tlisten')" 'port "0" is too small'
+	good_conf > "$C"
+	sed -i 's/^\tbackend .*/\tbackend 127.0.0.1:0/' "$C"
+	refused "$C" "$(line_of "$C" backend)" 'port "0" is too small'
+	{ globals_conf; listener_conf web 127.0.0.1:65535; } > "$C"
+	accepted "$C"
+}
+
+@test "an IPv6 address without brackets is refused" {
+	{ globals_conf; listener_conf web ::1:8443; } > "$C"
+	refused "$C" "$(line_of "$C" $'\tlisten')" 'in brackets'
+}
+
+@test "an unresolvable host is refused" {
+	{ globals_conf; listener_conf web nosuchhost.invalid:8443; } > "$C"
+	refused "$C" "$(line_of "$C" $'\tlisten')" \
+	    'cannot resolve "nosuchhost.invalid"'
+	good_conf > "$C"
+	sed -i 's/^\tbackend .*/\tbackend nosuchhost.invalid:80/' "$C"
+	refused "$C" "$(line_of "$C" backend)" \
+	    'cannot resolve "nosuchhost.invalid"'
+}
+
+@test "a wildcard is refused as a backend" {
+	good_conf > "$C"
+	sed -i 's/^\tbackend .*/\tbackend *:80/' "$C"
+	refused "$C" "$(line_of "$C" backend)" '"*" is only for listen'
+}
+
+@test "a UNIX backend path too long for a socket is refused" {
+	good_conf > "$C"
+	sed -i "s|^\tbackend .*|\tbackend unix \"/$(printf 'x%.0s' {1..120})\"|" "$C"
+	refused "$C" "$(line_of "$C" backend)" 'path longer than'
+	good_conf > "$C"
+	sed -i 's|^\tbackend .*|\tbackend tcp "/run/x"|' "$C"
+	refused "$C" "$(line_of "$C" backend)" 'bad backend'
+}
+
+@test "protocols other than TLS 1.2 and 1.3 are refused" {
+	good_conf > "$C"
+	sed -i 's|^\tbackend |\tprotocols "tlsv1.0,tlsv1.2"\n&|' "$C"
+	refused "$C" "$(line_of "$C" protocols)" 'only tlsv1.2 and tlsv1.3'
+	good_conf > "$C"
+	sed -i 's|^\tbackend |\tprotocols "tlsv1.4"\n&|' "$C"
+	refused "$C" "$(line_of "$C" protocols)" 'not a protocol list'
+	good_conf > "$C"
+	sed -i 's|^\tbackend |\tprotocols "tlsv1.3"\n&|' "$C"
+	accepted "$C"
+}
+
+@test "ciphers that are not ECDHE suites are refused" {
+	good_conf > "$C"
+	sed -i 's|^\tbackend |\tciphers "ECDHE-RSA-AES128-GCM-SHA256:AES128-GCM-SHA256"\n&|' "$C"
+	refused "$C" "$(line_of "$C" ciphers)" '"AES128-GCM-SHA256" is not an ECDHE suite'
+	good_conf > "$C"
+	sed -i 's|^\tbackend |\tciphers "ECDHE-ECDSA-NULL-SHA"\n&|' "$C"
+	refused "$C" "$(line_of "$C" ciphers)" 'is not an ECDHE suite'
+	good_conf > "$C"
+	sed -i 's|^\tbackend |\tciphers "ECDHE-FOO-BAR"\n&|' "$C"
+	refused "$C" "$(line_of "$C" ciphers)" 'unknown suite "ECDHE-FOO-BAR"'
+}
+
+# --- listeners ---
+
+@test "no listener is refused" {
+	globals_conf > "$C"
+	refused "$C" 0 'no listener'
+}
+
+@test "two listeners with one name are refused" {
+	{ globals_conf; listener_conf web 127.0.0.1:8443;
+	    listener_conf web 127.0.0.1:9443; } > "$C"
+	refused "$C" "$(grep -n '^listener' "$C" | tail -n 1 | cut -d: -f1)" \
+	    'duplicate listener "web"' "first at $C:4"
+}
+
+@test "two listeners on one address are refused" {
+	{ globals_conf; listener_conf a 127.0.0.1:8443;
+	    listener_conf b 127.0.0.1:8443; } > "$C"
+	refused "$C" "$(grep -n 'listen 127' "$C" | tail -n 1 | cut -d: -f1)" \
+	    'address 127.0.0.1:8443 is already used by listener "a"'
+	{ globals_conf; listener_conf a '[::1]:8443';
+	    listener_conf b '[::1]:8443'; } > "$C"
+	refused "$C" "$(grep -n 'listen ' "$C" | tail -n 1 | cut -d: -f1)" \
+	    'address [::1]:8443 is already used by listener "a"'
+}
+
+@test "two listen lines on one resolved address are refused" {
+	good_conf > "$C"
+	sed -i 's|^\tcertificate |\tlisten localhost:8443\n&|' "$C"
+	refused "$C" "$(line_of "$C" localhost)" \
+	    'address 127.0.0.1:8443 is already used by listener "web"'
+	good_conf > "$C"
+	sed -i 's|^\tcertificate |\tlisten 0.0.0.0:8443\n&|' "$C"
+	refused "$C" "$(line_of "$C" 0.0.0.0)" \
+	    'address 0.0.0.0:8443 overlaps 127.0.0.1:8443'
+	good_conf > "$C"
+	sed -i 's|^\tcertificate |\tlisten *:8443\n&|' "$C"
+	refused "$C" "$(line_of "$C" '*:8443')" 'overlaps 127.0.0.1:8443'
+	# The same port on another address, or on IPv6, is fine.
+	good_conf > "$C"
+	sed -i 's|^\tcertificate |\tlisten 127.0.0.2:8443\n\tlisten [::]:8443\n&|' "$C"
+	accepted "$C"
+}
+
+@test "a listener without listen, certificate, key or backend is refused at its line" {
+	for kw in listen certificate key backend; do
+		{ globals_conf; echo; listener_conf; } > "$C"
+		sed -i "/^\t$kw /d" "$C"
+		refused "$C" 5 "listener \"web\" has no"
+	done
+}
+
+# --- files ---
+
+@test "a missing configuration file is refused" {
+	refused "$T/nothere.conf" 0 'No such file or directory'
+}
+
+@test "a missing or non-PEM certificate is refused" {
+	good_conf > "$C"
+	sed -i "s|$T/web.crt|$T/none.crt|" "$C"
+	refused "$C" "$(line_of "$C" certificate)" "certificate \"$T/none.crt\"" \
+	    'No such file'
+	openssl x509 -in "$T/web.leaf" -outform DER -out "$T/web.der"
+	good_conf > "$C"
+	sed -i "s|$T/web.crt|$T/web.der|" "$C"
+	refused "$C" "$(line_of "$C" certificate)" 'no PEM certificate'
+	printf -- '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n' \
+	    > "$T/bad.crt"
+	sed -i "s|$T/web.der|$T/bad.crt|" "$C"
+	refused "$C" "$(line_of "$C" certificate)" 'bad PEM data'
+	printf -- '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' \
+	    > "$T/bad.crt"
+	refused "$C" "$(line_of "$C" certificate)" 'does not parse'
+	mkdir "$T/dir.crt"
+	sed -i "s|$T/bad.crt|$T/dir.crt|" "$C"
+	refused "$C" "$(line_of "$C" certificate)" 'not a regular file'
+}
+
+@test "a certificate file that holds a private key is refused" {
+	cat "$T/web.crt" "$T/web.key" > "$T/both.pem"
+	good_conf > "$C"
+	sed -i "s|$T/web.crt|$T/both.pem|" "$C"
+	refused "$C" "$(line_of "$C" certificate)" 'holds a private key'
+	good_conf > "$C"
+	sed -i "s|$T/web.crt|$T/both.pem|; s|$T/web.key|$T/both.pem|" "$C"
+	refused "$C" "$(line_of "$C" certificate)" 'is also the key'
+}
+
+@test "a missing, empty or unreadable key file is refused" {
+	good_conf > "$C"
+	sed -i "s|$T/web.key|$T/none.key|" "$C"
+	refused "$C" "$(line_of "$C" $'\tkey')" "key \"$T/none.key\"" 'No such file'
+	mkdir "$T/dir.key"
+	sed -i "s|$T/none.key|$T/dir.key|" "$C"
+	refused "$C" "$(line_of "$C" $'\tkey')" 'not a regular file'
+	: > "$T/empty.key"
+	sed -i "s|$T/dir.key|$T/empty.key|" "$C"
+	refused "$C" "$(line_of "$C" $'\tkey')" 'is empty'
+	# Root reads anything: take away the capabilities that let it.
+	good_conf > "$C"
+	chmod 000 "$T/web.key"
+	run setpriv --inh-caps=-dac_override,-dac_read_search \
+	    --bounding-set=-dac_override,-dac_read_search \
+	    "$RECLUSE" -n -f "$C"
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == "$C:$(line_of "$C" $'\tkey'): key \"$T/web.key\": Permission denied" ]]
+}
+
+# --- users and chroot ---
+
+@test "a user or keyproc-user that does not exist is refused" {
+	good_conf > "$C"
+	sed -i 's/^user .*/user "recluse-nosuch"/' "$C"
+	refused "$C" 1 'user "recluse-nosuch" does not exist'
+	good_conf > "$C"
+	sed -i 's/^keyproc-user .*/keyproc-user "recluse-nosuch"/' "$C"
+	refused "$C" 2 'keyproc-user "recluse-nosuch" does not exist'
+}
+
+@test "a default user that does not exist is refused without a line" {
+	if id recluse >/dev/null 2>&1; then
+		skip "user recluse exists here"
+	fi
+	good_conf > "$C"
+	sed -i '/^user /d' "$C"
+	refused "$C" 0 'user "recluse" does not exist (default)'
+}
+
+@test "root as user or keyproc-user is refused" {
+	good_conf > "$C"
+	sed -i 's/^user .*/user root/' "$C"
+	refused "$C" 1 'user "root" has uid or gid 0'
+	good_conf > "$C"
+	sed -i 's/^keyproc-user .*/keyproc-user root/' "$C"
+	refused "$C" 2 'keyproc-user "root" has uid or gid 0'
+}
+
+@test "keyproc-user equal to user is refused" {
+	good_conf > "$C"
+	sed -i "s/^keyproc-user .*/keyproc-user \"$TEST_USER\"/" "$C"
+	refused "$C" 2 "keyproc-user \"$TEST_USER\" has the uid of user"
+}
+
+@test "a chroot that is missing, not a directory or not root's own is refused" {
+	good_conf > "$C"
+	sed -i "s|^chroot .*|chroot \"$T/none\"|" "$C"
+	refused "$C" 3 "chroot \"$T/none\"" 'No such file'
+	: > "$T/file"
+	sed -i "s|$T/none|$T/file|" "$C"
+	refused "$C" 3 'is not a directory'
+	good_conf > "$C"
+	chown "$TEST_USER" "$T/empty"
+	refused "$C" 3 'is not owned by root'
+	chown root "$T/empty"
+	chmod 775 "$T/empty"
+	refused "$C" 3 'is writable by group or others'
+	chmod 757 "$T/empty"
+	refused "$C" 3 'is writable by group or others'
+	chmod 755 "$T/empty"
+	accepted "$C"
+}
+
+@test "a default chroot that is missing is refused without a line" {
+	if [ -e /var/lib/recluse/empty ]; then
+		skip "/var/lib/recluse/empty exists here"
+	fi
+	good_conf > "$C"
+	sed -i '/^chroot /d' "$C"
+	refused "$C" 0 'chroot "/var/lib/recluse/empty"' '(default)'
+}
+
+# --- includes ---
+
+@test "an error in an included file names that file and its line" {
+	mkdir "$T/conf.d"
+	globals_conf > "$C"
+	echo 'include "conf.d/web.conf"' >> "$C"
+	listener_conf > "$T/conf.d/web.conf"
+	sed -i 's/^\tlisten /\tlisen /' "$T/conf.d/web.conf"
+	refused_in "$C" "$T/conf.d/web.conf" 2 'unknown keyword "lisen"'
+	# Checks after parsing point into the included file too.
+	listener_conf > "$T/conf.d/web.conf"
+	sed -i '/^\tkey /d' "$T/conf.d/web.conf"
+	refused_in "$C" "$T/conf.d/web.conf" 1 'listener "web" has no key'
+}
+
+@test "a missing include is refused at the include line" {
+	good_conf > "$C"
+	echo 'include "nothere.conf"' >> "$C"
+	refused "$C" "$(wc -l < "$C")" "include \"$T/nothere.conf\"" \
+	    'No such file'
+}
+
+@test "an include loop is refused" {
+	good_conf > "$C"
+	echo 'include "b.conf"' >> "$C"
+	printf '# b\ninclude "recluse.conf"\n' > "$T/b.conf"
+	refused_in "$C" "$T/b.conf" 2 'include loop'
+}
+
+@test "include is refused inside a listener block" {
+	good_conf > "$C"
+	sed -i 's|^\tbackend |\tinclude "x.conf"\n&|' "$C"
+	refused "$C" "$(line_of "$C" include)" '"include" is not allowed'
+}
+
+@test "a block does not span files" {
+	globals_conf > "$C"
+	echo 'include "open.conf"' >> "$C"
+	echo '}' >> "$C"
+	listener_conf | sed '$d' > "$T/open.conf"
+	refused_in "$C" "$T/open.conf" 1 'unbalanced braces'
+}
+
+@test "errors name the file as given on the command line" {
+	good_conf > "$C"
+	sed -i 's/^\tlisten /\tlisen /' "$C"
+	cd "$T"
+	refused recluse.conf "$(line_of "$C" lisen)" 'unknown keyword "lisen"'
+}
+
+@test "the example file is valid once its users and files exist" {
+	sed -e "s|^user .*|user \"$TEST_USER\"|" \
+	    -e "s|^keyproc-user .*|keyproc-user \"$TEST_KEYUSER\"|" \
+	    -e "s|^chroot .*|chroot \"$T/empty\"|" \
+	    -e "s|/etc/recluse/web\\.|$T/web.|" \
+	    "$TOP/config/recluse.conf.example" > "$C"
+	run "$RECLUSE" -nn -f "$C"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# Every default it documents is the default: only the edited lines
+	# differ from the normalised output of a file without them.
+	grep -v -E '^[[:space:]]*(#|$)|^(max-connections|timeout|	protocols|	ciphers)' \
+	    "$C" > "$T/bare.conf"
+	"$RECLUSE" -nn -f "$T/bare.conf" > "$T/bare.out"
+	"$RECLUSE" -nn -f "$C" > "$T/full.out"
+	diff -u "$T/bare.out" "$T/full.out"
+}

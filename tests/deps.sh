@@ -1,0 +1,30 @@
+#!/bin/sh
+# Install the Debian packages recluse needs to build, test and run the demo:
+# only those missing, so a second run does nothing and prints nothing.
+# Used by "make deps" (and so by "make test" and "make demo") and .ci/run.
+set -eu
+
+packages="build-essential pkg-config libtls-dev libevent-dev libseccomp-dev
+	libssl-dev openssl bats curl iproute2 procps strace mandoc man-db systemd
+	python3"
+
+missing=""
+for p in $packages; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+	    missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: missing:$missing (not a Debian system: install them by hand)" >&2
+	exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing:$missing; run as root (sudo make ...)" >&2
+	exit 1
+fi
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086 # one word per package
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,123 @@
+#!/usr/bin/env bats
+# The parent's pool of connection children.
+
+load helpers
+
+setup() {
+	common_setup
+	make_cert web ec256
+	BPORT=$(free_port)
+	start_echod echo "$BPORT"
+	PORT=$(free_port)
+}
+
+teardown() {
+	common_teardown
+}
+
+write_conf() {
+	{
+		globals_conf
+		echo "max-connections ${1:-64}"
+		cat <<EOF
+listener "web" {
+	listen 127.0.0.1:$PORT
+	certificate "$T/web.crt"
+	key "$T/web.key"
+	backend 127.0.0.1:$BPORT
+}
+EOF
+	} > "$T/recluse.conf"
+}
+
+# hold_conn NAME: a TLS connection kept open, fed from a fifo.
+hold_conn() {
+	mkfifo "$T/$1.in"
+	sleep 300 > "$T/$1.in" &
+	track $!
+	openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/ca.crt" -quiet \
+	    < "$T/$1.in" > "$T/$1.out" 2>>"$T/s_client.log" &
+	HELD_PID=$!
+	track "$HELD_PID"
+}
+
+# workers: the pids of recluse's children other than keyproc.
+workers() {
+	local pid
+	for pid in $(children_of "$RECLUSE_PID"); do
+		grep -q recluse-keyproc "/proc/$pid/cmdline" 2>/dev/null || echo "$pid"
+	done
+}
+
+@test "spare children wait on the listener before any connection arrives" {
+	write_conf
+	start_recluse "$T/recluse.conf"
+	wait_for test "$(workers | wc -l)" -ge 4
+	for pid in $(children_of "$RECLUSE_PID"); do
+		[ "$(stat -c %U /proc/$pid)" != root ]
+	done
+}
+
+@test "each connection gets a new child and the pool replaces it" {
+	write_conf
+	start_recluse "$T/recluse.conf" -v
+	for i in 1 2 3 4 5 6; do
+		run tls_echo "$PORT" <<< "ping $i"
+		[ "$output" = "ping $i" ]
+	done
+	wait_for test "$(grep -c 'end=' "$T/recluse.log")" -eq 6
+	# six access lines from six different children
+	[ "$(grep 'end=' "$T/recluse.log" | awk '{print $2}' | sort -u | wc -l)" -eq 6 ]
+	wait_for test "$(workers | wc -l)" -ge 4
+}
+
+@test "never more than max-connections children; excess connections wait in the backlog" {
+	write_conf 2
+	start_recluse "$T/recluse.conf"
+	hold_conn a
+	first=$HELD_PID
+	hold_conn b
+	wait_for grep -q "CONNECTED" "$T/a.out" "$T/b.out" 2>/dev/null || true
+	sleep 1
+	[ "$(workers | wc -l)" -eq 2 ]
+	# two children busy: a third client is not served yet...
+	run tls_echo "$PORT" -t 2 <<< "third"
+	[ "$status" -eq 3 ]
+	[ "$(workers | wc -l)" -eq 2 ]
+	# ...and is served as soon as one of the two ends
+	kill "$first"
+	run tls_echo "$PORT" <<< "third"
+	[ "$output" = "third" ]
+}
+
+@test "children failing during setup make the parent back off, not spin" {
+	write_conf
+	start_recluse "$T/recluse.conf" -v
+	run tls_echo "$PORT" <<< "before"
+	[ "$output" = "before" ]
+	# the chroot vanishes: every new child fails before serving
+	mv "$T/empty" "$T/empty.gone"
+	kill $(workers)
+	sleep 4
+	spawned=$(grep -c "spawned child" "$T/recluse.log")
+	grep -q "children keep failing" "$T/recluse.log"
+	# without the backoff this is thousands in 4 s
+	[ "$spawned" -lt 40 ]
+	# it recovers once the chroot is back
+	mv "$T/empty.gone" "$T/empty"
+	wait_for bash -c "$HELPERS/tlspipe -C $T/ca.crt -t 5 127.0.0.1 $PORT <<< after 2>/dev/null | grep -q after"
+}
+
+@test "the parent runs as root and holds no client connection" {
+	write_conf
+	start_recluse "$T/recluse.conf"
+	hold_conn a
+	sleep 1
+	[ "$(stat -c %u /proc/$RECLUSE_PID)" -eq 0 ]
+	# the parent's sockets: listeners and channels; the client's TCP
+	# connection is held by one child only
+	for ino in $(ls -l /proc/$RECLUSE_PID/fd | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p'); do
+		! ss -Htanpe state established 2>/dev/null | grep -q "ino:$ino " || false
+	done
+	[ "$(ss -Htanp state established "( sport = :$PORT )" | wc -l)" -eq 1 ]
+}
