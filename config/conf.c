@@ -303,6 +303,31 @@ resolve_unix(struct check *ck, struct conf_backend *b)
 	return 0;
 }
 
+/* Refuse cl if one of its addresses overlaps one of o, in listener ol. */
+static int
+check_overlap(struct check *ck, const struct conf_listen *cl,
+    const struct conf_listener *ol, const struct conf_listen *o)
+{
+	char a[ADDR_STR_MAX], b[ADDR_STR_MAX];
+	size_t i, j;
+
+	for (i = 0; i < cl->naddrs; i++)
+		for (j = 0; j < o->naddrs; j++) {
+			if (!addr_overlap(&cl->addrs[i], &o->addrs[j]))
+				continue;
+			addr_str(&cl->addrs[i], a, sizeof(a));
+			addr_str(&o->addrs[j], b, sizeof(b));
+			if (strcmp(a, b) == 0)
+				return cerr(ck, &cl->where, "address %s is "
+				    "already used by listener \"%s\" at %s:%d",
+				    a, ol->name, o->where.file, o->where.line);
+			return cerr(ck, &cl->where, "address %s overlaps %s "
+			    "of listener \"%s\" at %s:%d", a, b, ol->name,
+			    o->where.file, o->where.line);
+		}
+	return 0;
+}
+
 /* Refuse a listen line that overlaps one read before it. */
 static int
 check_listen_dup(struct check *ck, const struct conf_listener *l,
@@ -310,30 +335,12 @@ check_listen_dup(struct check *ck, const struct conf_listener *l,
 {
 	const struct conf_listener *ol;
 	const struct conf_listen *o;
-	char a[ADDR_STR_MAX], b[ADDR_STR_MAX];
-	size_t i, j;
 
 	for (ol = ck->conf->listeners; ol <= l; ol++)
 		for (o = ol->listens; o < ol->listens + ol->nlistens &&
 		    o != cl; o++)
-			for (i = 0; i < cl->naddrs; i++)
-				for (j = 0; j < o->naddrs; j++) {
-					if (!addr_overlap(&cl->addrs[i],
-					    &o->addrs[j]))
-						continue;
-					addr_str(&cl->addrs[i], a, sizeof(a));
-					addr_str(&o->addrs[j], b, sizeof(b));
-					if (strcmp(a, b) == 0)
-						return cerr(ck, &cl->where,
-						    "address %s is already used "
-						    "by listener \"%s\" at %s:%d",
-						    a, ol->name, o->where.file,
-						    o->where.line);
-					return cerr(ck, &cl->where, "address %s "
-					    "overlaps %s of listener \"%s\" at "
-					    "%s:%d", a, b, ol->name,
-					    o->where.file, o->where.line);
-				}
+			if (check_overlap(ck, cl, ol, o) == -1)
+				return -1;
 	return 0;
 }
 
@@ -362,7 +369,8 @@ read_certs(struct check *ck, const struct conf_where *w, const char *path,
 			x = d2i_X509(NULL, &p, len);
 			if (x == NULL || p != data + len)
 				rc = cerr(ck, w, "certificate \"%s\": "
-				    "certificate %d does not parse", path, n + 1);
+				    "certificate %d does not parse", path,
+				    n + 1);
 			X509_free(x);
 			n++;
 		}
@@ -498,8 +506,8 @@ check_ciphers(struct check *ck, const struct conf_listener *l)
 	for (s = list; rc == 0 && (name = strsep(&s, ":")) != NULL; ) {
 		if (strncmp(name, "ECDHE-", 6) != 0 ||
 		    strstr(name, "NULL") != NULL)
-			rc = cerr(ck, w, "ciphers: \"%s\" is not an ECDHE suite "
-			    "with encryption", name);
+			rc = cerr(ck, w, "ciphers: \"%s\" is not an ECDHE "
+			    "suite with encryption", name);
 		else if (tls_config_set_ciphers(cfg, name) == -1)
 			rc = cerr(ck, w, "ciphers: unknown suite \"%s\"", name);
 	}
@@ -611,7 +619,7 @@ static void
 dump_hostport(FILE *fp, const char *host, unsigned short port,
     const struct sockaddr_storage *addrs, size_t naddrs)
 {
-	char w[ADDR_STR_MAX + 1024], a[ADDR_STR_MAX];
+	char w[NI_MAXHOST + 8], a[ADDR_STR_MAX];
 	size_t i;
 
 	hostport_str(host, port, w, sizeof(w));

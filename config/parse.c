@@ -36,6 +36,7 @@
 #define PARSE_WORDS_MAX	8		/* words kept of one statement */
 #define PARSE_DEPTH_MAX	16		/* nested includes */
 #define PARSE_NAME_MAX	63		/* listener names (systemd fd names) */
+#define PARSE_HOST_MAX	255		/* host names and addresses */
 
 enum tok {
 	TOK_WORD,
@@ -86,9 +87,9 @@ struct keyword {
 	const char	*name;
 	int		 ctx;		/* enum ctx bits */
 	int		 minargs, maxargs;
-	int		 block;		/* context of the block it opens, or 0 */
+	int		 block;		/* context of the block it opens */
 	int		(*handler)(struct parser *, struct stmt *);
-	size_t		 off;		/* CTX_TIMEOUT: the int in struct conf */
+	size_t		 off;		/* CTX_TIMEOUT: an int in struct conf */
 };
 
 static int	kw_backend(struct parser *, struct stmt *);
@@ -281,8 +282,8 @@ lex_string(struct parser *p, char **word)
 		if (c == '\\' && i + 1 < lx->len) {
 			c = (unsigned char)lx->buf[++i];
 			if (c != '"' && c != '\\')
-				return perr(p, lx->line, "bad escape in string: "
-				    "only \\\" and \\\\ are known");
+				return perr(p, lx->line, "bad escape in "
+				    "string: only \\\" and \\\\ are known");
 		} else if (iscntrl(c))
 			return perr(p, lx->line, "bad character 0x%02x in "
 			    "string", c);
@@ -520,34 +521,32 @@ add_file(struct parser *p, char *path)
 	return 0;
 }
 
-static int
+/* Read the file open on fd into lx: NULL, or why not. */
+static const char *
 read_fd(int fd, struct lexer *lx)
 {
 	struct stat sb;
 	ssize_t n;
 
 	if (fstat(fd, &sb) == -1)
-		return -1;
-	if (!S_ISREG(sb.st_mode)) {
-		errno = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
-		return -1;
-	}
+		return strerror(errno);
+	if (!S_ISREG(sb.st_mode))
+		return "not a regular file";
 	lx->dev = sb.st_dev;
 	lx->ino = sb.st_ino;
 	if ((lx->buf = malloc(PARSE_FILE_MAX + 1)) == NULL)
-		return -1;
+		return strerror(errno);
 	while (lx->len <= PARSE_FILE_MAX) {
 		n = read(fd, lx->buf + lx->len, PARSE_FILE_MAX + 1 - lx->len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
-			return -1;
+			return strerror(errno);
 		if (n == 0)
-			return 0;
+			return NULL;
 		lx->len += (size_t)n;
 	}
-	errno = EFBIG;
-	return -1;
+	return "file too large";
 }
 
 /*
@@ -559,6 +558,7 @@ parse_file(struct parser *p, char *path, const struct stmt *from)
 {
 	struct lexer lx, *up;
 	struct conf_where w;
+	const char *why;
 	int fd, rc = -1;
 
 	memset(&lx, 0, sizeof(lx));
@@ -570,14 +570,13 @@ parse_file(struct parser *p, char *path, const struct stmt *from)
 	}
 	w.file = path;
 	w.line = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK)) == -1 || read_fd(fd, &lx) == -1) {
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	why = fd == -1 ? strerror(errno) : read_fd(fd, &lx);
+	if (why != NULL) {
 		if (from == NULL)
-			conf_seterr(p->err, p->errlen, &w, "%s",
-			    strerror(errno));
+			conf_seterr(p->err, p->errlen, &w, "%s", why);
 		else
-			serr(p, from, "include \"%s\": %s", path,
-			    strerror(errno));
+			serr(p, from, "include \"%s\": %s", path, why);
 		goto out;
 	}
 	for (up = p->lex; up != NULL; up = up->up)
@@ -724,7 +723,8 @@ valid_name(const char *s)
 	size_t n;
 
 	for (n = 0; s[n] != '\0'; n++)
-		if (!isalnum((unsigned char)s[n]) && strchr("-_.", s[n]) == NULL)
+		if (!isalnum((unsigned char)s[n]) &&
+		    strchr("-_.", s[n]) == NULL)
 			return 0;
 	return n <= PARSE_NAME_MAX;
 }
@@ -782,6 +782,9 @@ parse_hostport(struct parser *p, const struct stmt *st, const char *s,
 	}
 	if (hlen == 0)
 		return serr(p, st, "bad address \"%s\": no host", s);
+	if (hlen > PARSE_HOST_MAX)
+		return serr(p, st, "bad address \"%s\": host longer than %d "
+		    "bytes", s, PARSE_HOST_MAX);
 	if (!star && hlen == 1 && h[0] == '*')
 		return serr(p, st, "bad address \"%s\": \"*\" is only for "
 		    "listen", s);

@@ -35,7 +35,7 @@ int	conf_seterr(char *errbuf, size_t errlen, const struct conf_where *where,
  * conf_vseterr(errbuf, errlen, where, fmt, ap):
  * conf_seterr() with a va_list.  Return -1.
  */
-int	conf_vseterr(char *errbuf, size_t errlen, const struct conf_where *where,
-	    const char *fmt, va_list ap);
+int	conf_vseterr(char *errbuf, size_t errlen,
+	    const struct conf_where *where, const char *fmt, va_list ap);
 
 #endif

@@ -437,6 +437,8 @@ EOC
 
 @test "a missing configuration file is refused" {
 	refused "$T/nothere.conf" 0 'No such file or directory'
+	mkdir "$T/dir.conf"
+	refused "$T/dir.conf" 0 'not a regular file'
 }
 
 @test "a missing or non-PEM certificate is refused" {

@@ -62,8 +62,7 @@ serial() {
 
 # answers PORT: an echo through recluse on PORT works.
 answers() {
-	[ "$(echo "ping $1" | timeout 10 bash -c "$(declare -f tls_get);
-	    T='$T'; tls_get $1")" = "ping $1" ]
+	[ "$(echo "ping $1" | tls_echo "$1")" = "ping $1" ]
 }
 
 # refused PORT: nothing accepts connections on PORT.
@@ -71,8 +70,14 @@ refused() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# listening PORT: a socket listens on PORT (connections in TIME_WAIT on it
+# do not count).
+listening() {
+	ss -Htanl "( sport = :$1 )" 2>/dev/null | grep -q .
+}
+
 port_closed() {
-	! port_in_use "$1"
+	! listening "$1"
 }
 
 # reloaded N: the parent logged that configuration N is ready.
