@@ -44,6 +44,13 @@ tests/helpers/kpdriver: tests/helpers/kpdriver.c $(KPDRIVER_OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    $(KPDRIVER_OBJS) $(LDFLAGS) $(LDLIBS)
 
+# bench/kpsign: the cost of a signature through keyproc (make bench/kpsign).
+KPSIGN_OBJS =	keyproc/kp_ctl.o keyproc/kp_provider.o keyproc/kp_ref.o \
+		keyproc/sign.o proxy/log.o
+bench/kpsign: bench/kpsign.c $(KPSIGN_OBJS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
+	    $(KPSIGN_OBJS) $(LDFLAGS) $(LDLIBS)
+
 # Debian packages the build, the tests and the demo need (only the missing).
 deps:
 	@sh tests/deps.sh
@@ -95,7 +102,7 @@ uninstall:
 	    $(DESTDIR)/usr/lib/tmpfiles.d/recluse.conf
 
 # bench: recluse beside hitch (bench/run, docs/PERFORMANCE.md).
-BENCH_PROGS =	bench/tlsload
+BENCH_PROGS =	bench/tlsload bench/kpsign
 bench/tlsload: bench/tlsload.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS) \
 	    $(shell pkg-config --libs libssl libcrypto)

@@ -93,7 +93,11 @@ kp_exit(int status)
 		free(c);
 	}
 	kp_keys_free();
-	exit(status);
+	/*
+	 * _exit: the keys are gone, and atexit handlers (libcrypto's,
+	 * a sanitizer's) may make system calls the filter does not allow.
+	 */
+	_exit(status);
 }
 
 static void
@@ -305,7 +309,7 @@ kp_chan_free(struct kp_chan *c)
  */
 static struct kp_keyent *
 kp_check(struct kp_chan *c, const uint8_t *buf, size_t n,
-    struct kp_sign_req *req, char *reason, size_t reasonlen)
+    struct kp_sign_req *req, int *shapep, char *reason, size_t reasonlen)
 {
 	struct kp_keyent *e;
 	const char *why, *name;
@@ -338,8 +342,8 @@ kp_check(struct kp_chan *c, const uint8_t *buf, size_t n,
 		    sign_key_type(e->sk) == SIGN_KEY_RSA ? "RSA" : "EC");
 		return NULL;
 	}
-	if (policy_check(req->alg, buf + sizeof(*req), req->tbslen,
-	    &why) == -1) {
+	if ((*shapep = policy_check(req->alg, buf + sizeof(*req), req->tbslen,
+	    &why)) == -1) {
 		snprintf(reason, reasonlen, "%s", why);
 		return NULL;
 	}
@@ -354,7 +358,7 @@ kp_check(struct kp_chan *c, const uint8_t *buf, size_t n,
 /* Sign and answer; -1 if the child cannot be answered. */
 static int
 kp_sign(struct kp_chan *c, struct kp_keyent *e, const struct kp_sign_req *req,
-    const uint8_t *tbs)
+    int shape, const uint8_t *tbs)
 {
 	uint8_t sig[KP_SIG_MAX];
 	char err[KP_ERR_MAX];
@@ -381,8 +385,9 @@ kp_sign(struct kp_chan *c, struct kp_keyent *e, const struct kp_sign_req *req,
 		log_warn("child %d: reply", (int)c->pid);
 		return -1;
 	}
-	log_debug("child %d: %s signature with %s", (int)c->pid,
-	    sign_alg_name(req->alg), e->path);
+	log_debug("child %d: %s signature with %s (%s, %u bytes)", (int)c->pid,
+	    sign_alg_name(req->alg), e->path, shape == POLICY_TLS13_SERVER_CV ?
+	    "TLS 1.3" : "TLS 1.2", req->tbslen);
 	return 0;
 }
 
@@ -395,6 +400,7 @@ kp_chan_read(int fd, short events, void *arg)
 	struct kp_keyent *e;
 	char reason[256];
 	ssize_t n;
+	int shape = -1;
 
 	n = kp_msg_recv(fd, buf, sizeof(buf), NULL, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -413,13 +419,14 @@ kp_chan_read(int fd, short events, void *arg)
 			snprintf(reason, sizeof(reason), "%s", strerror(errno));
 		e = NULL;
 	} else
-		e = kp_check(c, buf, (size_t)n, &req, reason, sizeof(reason));
+		e = kp_check(c, buf, (size_t)n, &req, &shape, reason,
+		    sizeof(reason));
 	if (e == NULL) {
 		log_warnx("child %d: %s", (int)c->pid, reason);
 		kp_chan_free(c);
 		return;
 	}
-	if (kp_sign(c, e, &req, buf + sizeof(req)) == -1)
+	if (kp_sign(c, e, &req, shape, buf + sizeof(req)) == -1)
 		kp_chan_free(c);
 }
 

@@ -196,8 +196,9 @@ self_signed() {
 	[ "$(readlink /proc/$kp/root)" = "$T/empty" ]
 	grep -Eq "^Seccomp:\s+2$" /proc/$kp/status
 	grep -Eq "^NoNewPrivs:\s+1$" /proc/$kp/status
-	# not dumpable: its /proc entries stay root's
-	[ "$(stat -c %u /proc/$kp)" -eq 0 ]
+	# not dumpable: the files in its /proc directory stay root's
+	[ "$(stat -c %u /proc/$kp)" -eq "$uid" ]
+	[ "$(stat -c %u /proc/$kp/mem)" -eq 0 ]
 	grep -Eq "^Max processes\s+0\s+0" /proc/$kp/limits
 	# the key file's fd is closed once the key is loaded
 	! ls -l /proc/$kp/fd | grep -q "web.key"
@@ -258,16 +259,17 @@ echo_through() {
 	}
 }
 
-# signed_with ALG: keyproc logged a signature with ALG since the last call.
+# signed_with ALG [SHAPE]: keyproc logged a signature with ALG (of SHAPE,
+# e.g. "TLS 1.2" or "TLS 1.3, 146 bytes") since the last call.
 signed_with() {
-	local n
-	n=$(grep -c "^keyproc: child [0-9]*: $1 signature with $T/web.key$" \
-	    "$T/recluse.log" || true)
-	[ "$n" -gt "${SIGNED_BEFORE[$1]:-0}" ] || {
-		echo "no new $1 signature in the log" >&2
+	local n key="$1${2:+ $2}"
+	n=$(grep -cF "$1 signature with $T/web.key (${2:-TLS 1}" "$T/recluse.log" ||
+	    true)
+	[ "$n" -gt "${SIGNED_BEFORE[$key]:-0}" ] || {
+		echo "no new $key signature in the log" >&2
 		return 1
 	}
-	SIGNED_BEFORE[$1]=$n
+	SIGNED_BEFORE[$key]=$n
 }
 
 # no_violations: keyproc closed no channel for breaking the policy.
@@ -280,17 +282,17 @@ no_violations() {
 	declare -A SIGNED_BEFORE
 	e2e_setup rsa2048
 	start_recluse "$T/recluse.conf" -v
-	echo_through one -tls1_3
-	wait_for signed_with rsa_pss_rsae_sha256
+	echo_through one -tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384
+	wait_for signed_with rsa_pss_rsae_sha256 "TLS 1.3, 146 bytes"
 	echo_through two -tls1_3 -sigalgs rsa_pss_rsae_sha256 \
 	    -ciphersuites TLS_AES_128_GCM_SHA256
-	wait_for signed_with rsa_pss_rsae_sha256
+	wait_for signed_with rsa_pss_rsae_sha256 "TLS 1.3, 130 bytes"
 	echo_through three -tls1_3 -sigalgs rsa_pss_rsae_sha384
-	wait_for signed_with rsa_pss_rsae_sha384
+	wait_for signed_with rsa_pss_rsae_sha384 "TLS 1.3"
 	echo_through four -tls1_2 -sigalgs RSA+SHA256
-	wait_for signed_with rsa_pkcs1_sha256
+	wait_for signed_with rsa_pkcs1_sha256 "TLS 1.2"
 	echo_through five -tls1_2 -sigalgs rsa_pss_rsae_sha256
-	wait_for signed_with rsa_pss_rsae_sha256
+	wait_for signed_with rsa_pss_rsae_sha256 "TLS 1.2"
 	echo_through six -tls1_2
 	no_violations
 	# RSA PKCS#1 is refused by libssl itself in TLS 1.3
@@ -303,15 +305,17 @@ no_violations() {
 	start_recluse "$T/recluse.conf" -v
 	# a 48-byte transcript hash signed with ecdsa_secp256r1_sha256
 	echo_through one -tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384
-	wait_for signed_with ecdsa_sha256
+	wait_for signed_with ecdsa_sha256 "TLS 1.3, 146 bytes"
 	echo_through two -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256
-	wait_for signed_with ecdsa_sha256
+	wait_for signed_with ecdsa_sha256 "TLS 1.3, 130 bytes"
 	echo_through three -tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256
-	wait_for signed_with ecdsa_sha256
-	echo_through four -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256
-	wait_for signed_with ecdsa_sha256
-	echo_through five -tls1_2 -sigalgs ECDSA+SHA384
-	wait_for signed_with ecdsa_sha384
+	wait_for signed_with ecdsa_sha256 "TLS 1.3, 130 bytes"
+	# x25519: 32 + 32 + 4 + 32 bytes; P-256: 32 + 32 + 4 + 65 (in TLS 1.2
+	# the client must list the certificate's curve too)
+	echo_through four -tls1_2 -groups X25519:P-256
+	wait_for signed_with ecdsa_sha256 "TLS 1.2, 100 bytes"
+	echo_through five -tls1_2 -sigalgs ECDSA+SHA384 -groups P-256
+	wait_for signed_with ecdsa_sha384 "TLS 1.2, 133 bytes"
 	no_violations
 }
 
@@ -323,7 +327,8 @@ no_violations() {
 		mkfifo "$T/a.in"
 		openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/ca.crt" \
 		    -quiet < "$T/a.in" > "$T/a.out" 2>> "$T/s_client.log" &
-		track $!
+		client=$!
+		track "$client"
 		exec 5> "$T/a.in"
 		echo ping >&5
 		wait_for grep -q ping "$T/a.out"
@@ -344,6 +349,7 @@ no_violations() {
 			grep -q "^$kp $name .* found$" "$T/memscan.$type.log"
 		done
 		exec 5>&-
+		kill "$client"
 		kill "$RECLUSE_PID"
 		wait_for bash -c "! kill -0 $RECLUSE_PID 2>/dev/null"
 		: > "$T/recluse.log"
@@ -392,6 +398,7 @@ no_violations() {
 	done
 	elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
 	echo "first success ${elapsed} ms after SIGKILL" >> "$T/recluse.log"
+	echo "# first success ${elapsed} ms after SIGKILL" >&3
 	[ "$elapsed" -le 1000 ]
 	for i in 1 2 3 4 5; do
 		echo_through "after$i" -tls1_2

@@ -33,7 +33,13 @@ def secrets(keyfile):
     return found
 
 
+CHUNK = 16 << 20
+HUGE = 4 << 30      # sanitizer shadow memory: terabytes of zero pages
+
+
 def memory(pid):
+    """Yield the readable memory of pid in chunks that overlap by 64 bytes,
+    so that no pattern is missed at a chunk boundary."""
     with open(f"/proc/{pid}/maps") as maps, \
             open(f"/proc/{pid}/mem", "rb", 0) as mem:
         for line in maps:
@@ -42,11 +48,21 @@ def memory(pid):
             if m.group(3)[0] != "r" or "[vvar]" in line or \
                     "[vsyscall]" in line:
                 continue
-            try:
-                mem.seek(start)
-                yield mem.read(end - start)
-            except (OSError, OverflowError, ValueError):
-                pass
+            if end - start > HUGE:
+                print(f"memscan: {pid}: skipped {end - start} bytes at "
+                      f"{start:#x}", file=sys.stderr)
+                continue
+            pos = start
+            while pos < end:
+                try:
+                    mem.seek(pos)
+                    data = mem.read(min(CHUNK + 64, end - pos))
+                except (OSError, OverflowError, ValueError):
+                    break
+                if not data:
+                    break
+                yield data
+                pos += CHUNK
 
 
 def main():
