@@ -162,15 +162,6 @@ start_recluse() {
 	}
 }
 
-# tls_get PORT [OPENSSL ARGS...]: open a TLS connection to 127.0.0.1:PORT
-# with openssl s_client, send stdin, print what comes back.
-tls_get() {
-	local port=$1
-	shift
-	openssl s_client -connect "127.0.0.1:$port" -CAfile "$T/ca.crt" \
-	    -verify_return_error -quiet "$@" 2>>"$T/s_client.log"
-}
-
 # children_of PID: the pids of PID's direct children.
 children_of() {
 	ps -o pid= --ppid "$1" | tr -d ' '
