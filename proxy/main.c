@@ -24,6 +24,7 @@
 #include "proxy/listen.h"
 #include "proxy/log.h"
 #include "proxy/notify.h"
+#include "proxy/sandbox.h"
 #include "proxy/spawn.h"
 
 #define RECLUSE_VERSION	"0.1.0"
@@ -299,6 +300,8 @@ serve(void)
 	signal(SIGPIPE, SIG_IGN);
 	if (kp_provider_load() == -1)
 		fatalx("cannot load the keyproc OpenSSL provider");
+	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	listen_inherit();
 	if ((parent.gen = gen_load(parent.path, NULL, err, sizeof(err))) == NULL)
 		fatalx("%s", err);

@@ -4,12 +4,19 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <seccomp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -128,34 +135,20 @@ sandbox_allow_tcp_socket(scmp_filter_ctx ctx)
 	return 0;
 }
 
-/* kill(2) and tgkill(2) only aimed at ourselves (abort(3) uses them). */
-static int
-sandbox_allow_self_signal(scmp_filter_ctx ctx)
-{
-	scmp_datum_t self = (scmp_datum_t)getpid();
-
-	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-	    SCMP_A0(SCMP_CMP_EQ, self)) < 0 ||
-	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-	    SCMP_A0(SCMP_CMP_EQ, self)) < 0)
-		return -1;
-	return 0;
-}
-
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
-int
-sandbox_seccomp(enum sandbox_role role, char *err, size_t errlen)
+/* The role's rules, in a libseccomp context; NULL on failure. */
+static scmp_filter_ctx
+sandbox_rules(enum sandbox_role role)
 {
 	scmp_filter_ctx ctx;
 	int rc = -1;
 
-	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL) {
-		snprintf(err, errlen, "sandbox: seccomp_init failed");
-		return -1;
-	}
-	if (sandbox_allow(ctx, sandbox_common, NELEM(sandbox_common)) == -1 ||
-	    sandbox_allow_self_signal(ctx) == -1)
+	/* abort(3) and kill(2) are not allowed either: a process that wants
+	 * to signal itself dies of SIGSYS instead, which is as final. */
+	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL)
+		return NULL;
+	if (sandbox_allow(ctx, sandbox_common, NELEM(sandbox_common)) == -1)
 		goto out;
 	switch (role) {
 	case SANDBOX_CHILD:
@@ -169,10 +162,64 @@ sandbox_seccomp(enum sandbox_role role, char *err, size_t errlen)
 			goto out;
 		break;
 	}
-	rc = seccomp_load(ctx) < 0 ? -1 : 0;
+	rc = 0;
+out:
+	if (rc == -1) {
+		seccomp_release(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* Compiled filters, made once by sandbox_prepare() before fork. */
+static struct sock_fprog	sandbox_prog[SANDBOX_KEYPROC + 1];
+
+int
+sandbox_prepare(enum sandbox_role role, char *err, size_t errlen)
+{
+	struct sock_fprog *prog = &sandbox_prog[role];
+	scmp_filter_ctx ctx;
+	struct stat st;
+	void *buf = NULL;
+	int fd = -1, rc = -1;
+
+	if (prog->filter != NULL)
+		return 0;
+	if ((ctx = sandbox_rules(role)) == NULL)
+		goto out;
+	/* libseccomp 2.5 exports only to a descriptor. */
+	if ((fd = memfd_create("seccomp", MFD_CLOEXEC)) == -1 ||
+	    seccomp_export_bpf(ctx, fd) < 0 || fstat(fd, &st) == -1 ||
+	    st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+	    st.st_size / sizeof(struct sock_filter) > USHRT_MAX ||
+	    (buf = malloc((size_t)st.st_size)) == NULL ||
+	    pread(fd, buf, (size_t)st.st_size, 0) != st.st_size)
+		goto out;
+	prog->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+	prog->filter = buf;
+	buf = NULL;
+	rc = 0;
 out:
 	if (rc == -1)
-		snprintf(err, errlen, "sandbox: cannot install seccomp filter");
-	seccomp_release(ctx);
+		snprintf(err, errlen, "sandbox: cannot compile the seccomp filter");
+	free(buf);
+	if (fd != -1)
+		close(fd);
+	if (ctx != NULL)
+		seccomp_release(ctx);
 	return rc;
+}
+
+int
+sandbox_seccomp(enum sandbox_role role, char *err, size_t errlen)
+{
+	if (sandbox_prepare(role, err, errlen) == -1)
+		return -1;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &sandbox_prog[role],
+	    0, 0) == -1) {
+		snprintf(err, errlen, "sandbox: cannot install the seccomp "
+		    "filter: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }

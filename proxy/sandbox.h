@@ -25,9 +25,20 @@ int	sandbox_drop(const char *root, uid_t uid, gid_t gid, size_t nofile,
 	    char *err, size_t errlen);
 
 /*
+ * sandbox_prepare(role, err, errlen):
+ * Compile the role's seccomp allow-list into a BPF program, once.  The
+ * parent calls it before forking children, so that each child only loads
+ * the program instead of building it again.  Return 0, or -1 with a
+ * message in err.
+ */
+int	sandbox_prepare(enum sandbox_role role, char *err, size_t errlen);
+
+/*
  * sandbox_seccomp(role, err, errlen):
- * Install the role's seccomp allow-list; any other system call kills the
- * process.  Return 0, or -1 with a message in err.
+ * Install the role's seccomp allow-list (compiling it first unless
+ * sandbox_prepare() did); any other system call kills the process.  Needs
+ * PR_SET_NO_NEW_PRIVS (sandbox_drop()).  Return 0, or -1 with a message in
+ * err.
  */
 int	sandbox_seccomp(enum sandbox_role role, char *err, size_t errlen);
 
