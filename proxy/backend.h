@@ -42,6 +42,7 @@ char	*backend_name(const struct conf_backend *b, char *buf, size_t len);
  * ("127.0.0.1:8080", "[::1]:8080") into buf, NUL-terminated, truncated to
  * fit.  Return buf.
  */
-char	*backend_addr_name(const struct sockaddr *sa, char *buf, size_t len);
+char	*backend_addr_name(const struct sockaddr *sa, char *buf,
+	    size_t len);
 
 #endif

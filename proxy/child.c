@@ -362,7 +362,8 @@ child_main(const struct child_args *args)
 	/* The parent has reset the other signals (child_start()). */
 	log_init("child", log_verbose(), args->parentfd);
 	child_parentfd = args->parentfd;
-	signal(SIGPIPE, SIG_IGN);	/* libtls writes without MSG_NOSIGNAL */
+	/* libtls writes without MSG_NOSIGNAL. */
+	signal(SIGPIPE, SIG_IGN);
 	kp_provider_set_channel(args->kpfd);
 	/* Made before the sandbox: nothing it does at setup is filtered. */
 	if ((base = event_base_new()) == NULL) {

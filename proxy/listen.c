@@ -20,9 +20,14 @@
 #define SD_LISTEN_FDS_START	3
 #define INHERIT_MAX		64
 
-/* Sockets from systemd, until a listener takes them. */
+/*
+ * Sockets from systemd.  Listeners get duplicates and the originals stay
+ * open here, so that every later configuration can take them again: under
+ * systemd the port cannot be bound anew, since systemd keeps its own copy.
+ */
 static struct inherited {
-	int			 fd;	/* -1 once taken */
+	int			 fd;	/* -1: closed (unusable or unused) */
+	int			 used;	/* some listener took it */
 	char			 name[64];
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
@@ -103,7 +108,7 @@ listen_unused_close(void)
 	size_t i;
 
 	for (i = 0; i < ninherited; i++) {
-		if (inherited[i].fd == -1)
+		if (inherited[i].fd == -1 || inherited[i].used)
 			continue;
 		log_warnx("socket activation: fd %d (%s) matches no listener",
 		    inherited[i].fd, inherited[i].name);
@@ -151,9 +156,8 @@ reuse_socket(const struct sockaddr_storage *ss, socklen_t len,
 	for (i = 0; i < ninherited; i++) {
 		if (inherited[i].fd != -1 && sockaddr_equal(&inherited[i].addr,
 		    inherited[i].addrlen, ss, len)) {
-			j = (size_t)inherited[i].fd;
-			inherited[i].fd = -1;
-			return (int)j;
+			inherited[i].used = 1;
+			return fcntl(inherited[i].fd, F_DUPFD_CLOEXEC, 0);
 		}
 	}
 	return -1;
@@ -202,15 +206,20 @@ static int
 take_named(const struct conf_listener *l, struct listen_set *set)
 {
 	size_t i;
+	int fd;
 
 	for (i = 0; i < ninherited; i++) {
 		if (inherited[i].fd == -1 || strcmp(inherited[i].name,
 		    l->name) != 0)
 			continue;
-		if (set_add(set, inherited[i].fd, &inherited[i].addr,
-		    inherited[i].addrlen) == -1)
+		if ((fd = fcntl(inherited[i].fd, F_DUPFD_CLOEXEC, 0)) == -1)
 			return -1;
-		inherited[i].fd = -1;
+		if (set_add(set, fd, &inherited[i].addr,
+		    inherited[i].addrlen) == -1) {
+			close(fd);
+			return -1;
+		}
+		inherited[i].used = 1;
 	}
 	return 0;
 }
@@ -224,8 +233,11 @@ listen_open(const struct conf_listener *l, const struct listen_set *prev,
 	int fd;
 
 	memset(set, 0, sizeof(*set));
-	if (take_named(l, set) == -1)
-		goto nomem;
+	if (take_named(l, set) == -1) {
+		snprintf(err, errlen, "%s:%d: listener %s: socket activation: %s",
+		    l->where.file, l->where.line, l->name, strerror(errno));
+		goto fail;
+	}
 	for (i = 0; i < l->nlistens; i++) {
 		cl = &l->listens[i];
 		for (j = 0; j < cl->naddrs; j++) {

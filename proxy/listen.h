@@ -31,8 +31,10 @@ size_t	listen_inherit(void);
  * listen_open(l, prev, nprev, set, err, errlen):
  * Fill set with a listening socket for every address of l: a duplicate of
  * a socket with the same address in prev[0..nprev-1] (the configuration
- * being replaced), else one systemd passed for that address or under l's
- * name, else a new socket bound here.  Return 0, or -1 with "FILE:LINE:
+ * being replaced), else a duplicate of one systemd passed for that address,
+ * else a new socket bound here; plus duplicates of the sockets systemd
+ * passed under l's name.  (systemd's sockets stay open in the parent, for
+ * the configurations that follow.)  Return 0, or -1 with "FILE:LINE:
  * message" in err (and set left empty).
  */
 int	listen_open(const struct conf_listener *l, const struct listen_set *prev,
@@ -46,7 +48,8 @@ void	listen_close(struct listen_set *set);
 
 /*
  * listen_unused_close():
- * Close the sockets systemd passed that no listener took.
+ * Close (and log) the sockets systemd passed that no listener of the first
+ * configuration took.
  */
 void	listen_unused_close(void);
 

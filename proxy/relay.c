@@ -42,6 +42,10 @@ struct relay_buf {
 	unsigned char	data[RELAY_BUFSZ];
 };
 
+/*
+ * The *_want fields say what a blocked operation waits for: 0 (not
+ * blocked), 1 (backend socket ready), or TLS_WANT_POLLIN/POLLOUT.
+ */
 struct relay {
 	struct event_base	*base;
 	struct tls		*tls;
@@ -49,28 +53,28 @@ struct relay {
 
 	/* client -> backend */
 	struct relay_buf	 up;
-	int			 c_rd_want;	/* 0 or TLS_WANT_POLL* of tls_read */
-	int			 c_rd_flush;	/* tls_read wanted to write */
-	int			 c_eof;		/* close_notify or EOF read */
-	int			 b_wr_want;	/* backend write got EAGAIN */
-	int			 b_shut;	/* shutdown(SHUT_WR) done */
+	int			 c_rd_want;	/* tls_read() */
+	int			 c_rd_flush;	/* it wanted to write */
+	int			 c_eof;	/* close_notify or EOF */
+	int			 b_wr_want;	/* send() to backend */
+	int			 b_shut;	/* SHUT_WR done */
 
 	/* backend -> client */
 	struct relay_buf	 down;
-	int			 b_rd_want;	/* backend read got EAGAIN */
+	int			 b_rd_want;	/* recv() from it */
 	int			 b_eof;
-	int			 c_wr_want;	/* 0 or TLS_WANT_POLL* of tls_write */
-	int			 c_close_want;	/* 0 or TLS_WANT_POLL* of tls_close */
-	int			 c_closed;	/* our close_notify is out */
+	int			 c_wr_want;	/* tls_write() */
+	int			 c_close_want;	/* tls_close() */
+	int			 c_closed;	/* close_notify sent */
 
 	int			 done, failed;
 	struct relay_stats	*st;
 
-	struct event		*ev_cread, *ev_cwrite, *ev_bread, *ev_bwrite;
-	struct event		*ev_idle;
+	struct event		*ev_cread, *ev_cwrite;
+	struct event		*ev_bread, *ev_bwrite, *ev_idle;
 	int			 on_cread, on_cwrite, on_bread, on_bwrite;
 	int			 idle;
-	struct timeval		 last;		/* last time a byte moved */
+	struct timeval		 last;	/* a byte last moved */
 };
 
 /* A clean end: remembered only if nothing else has been. */

@@ -13,10 +13,11 @@
 struct event_base;
 struct tls;
 
+/* Plaintext bytes delivered each way, and how the connection ended. */
 struct relay_stats {
-	uint64_t	 from_client;	/* plaintext bytes written to the backend */
-	uint64_t	 to_client;	/* plaintext bytes written to the client */
-	const char	*end;		/* how it ended, for the access log */
+	uint64_t	 from_client;	/* written to the backend */
+	uint64_t	 to_client;	/* written to the client */
+	const char	*end;		/* for the access log */
 };
 
 /*

@@ -181,6 +181,10 @@ child_start(struct gen *g, size_t li, int kpfd, int chanfd)
 	qsort(keep, n, sizeof(keep[0]), int_cmp);
 	close_all_but(keep, n);
 
+	/* Out of the parent's process group: a Ctrl-C (or a hangup) on the
+	 * terminal recluse runs in must reach the parent alone, which drains,
+	 * not every child, which would cut its connection. */
+	(void)setpgid(0, 0);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
@@ -544,9 +548,12 @@ spawn_kill_all(int sig)
 	struct child *c;
 	size_t i;
 
+	/* EPERM means no CAP_KILL (children run as another user): say so
+	 * rather than leave connections running unnoticed. */
 	for (i = 0; i < HASH_SIZE; i++)
 		LIST_FOREACH(c, &pool.table[i], hash)
-			kill(c->pid, sig);
+			if (kill(c->pid, sig) == -1 && errno != ESRCH)
+				log_warn("kill child %d", (int)c->pid);
 }
 
 size_t

@@ -119,7 +119,10 @@ trap 'forward INT' INT
 
 "$top/tests/helpers/echod" http "$bport" > "$dir/backend.log" 2>&1 &
 bpid=$!
-"$top/recluse" -f "$dir/recluse.conf" &
+# In a session of its own, so that it gets a Ctrl-C (or a signal to the
+# whole process group) once, from forward(), not twice: a second SIGINT or
+# SIGTERM means "stop now" instead of "drain".
+setsid "$top/recluse" -f "$dir/recluse.conf" &
 rpid=$!
 
 for _ in $(seq 1 100); do

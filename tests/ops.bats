@@ -248,13 +248,18 @@ allowed_syscalls() {
 	    "$T/strace.out" "$T/strace-n.out"
 }
 
-@test "recluse works with only the unit's capability bounding set and no new privileges" {
+@test "recluse works with only the unit's capability bounding set, securebits and no new privileges" {
 	caps=$(unit_value CapabilityBoundingSet | tr ' ' '\n' |
 	    sed 's/^CAP_//' | tr 'A-Z' 'a-z' | sed 's/^/+/' | paste -sd, -)
 	[ -n "$caps" ]
+	# SecureBits=, if the unit sets any (noroot would leave root, and so
+	# recluse, without capabilities after exec).
+	bits=$(unit_value SecureBits | tr ' ' '\n' | sed '/^$/d; s/-/_/g; s/^/+/' |
+	    paste -sd, -)
 	PORT=$(free_port)
 	DRAIN=1 conf "web:$PORT" > "$T/recluse.conf"
-	setpriv --bounding-set "-all,$caps" --no-new-privs -- \
+	setpriv ${bits:+--securebits "$bits"} --bounding-set "-all,$caps" \
+	    --no-new-privs -- \
 	    "$RECLUSE" -f "$T/recluse.conf" >> "$T/recluse.log" 2>&1 3>&- &
 	RECLUSE_PID=$!
 	track "$RECLUSE_PID"
@@ -297,6 +302,9 @@ allowed_syscalls() {
 		wait_for port_closed "$DBPORT"
 	done
 	[ "$(grep -c 'making a throwaway CA' "$T/demo.log")" -eq 1 ]
+	# Each stop was a drain, not a "stop now".
+	[ "$(grep -c 'parent: stopped' "$T/demo.log")" -eq 2 ]
+	! grep -q "stopping now" "$T/demo.log"
 }
 
 @test "reload picks up a renewed certificate while an open connection keeps working" {
@@ -482,4 +490,99 @@ with open(sys.argv[2], "a") as f:
 	exits_with 0
 	wait_for grep -qx "STOPPING=1" "$T/notify.log"
 	[ "$(paste -sd' ' "$T/notify.log")" = "READY=1 RELOADING=1 READY=1 STOPPING=1" ]
+}
+
+@test "Ctrl-C on the terminal recluse runs in drains: open connections keep working" {
+	PORT=$(free_port)
+	conf "web:$PORT" > "$T/recluse.conf"
+	# recluse in the foreground of its own terminal; "$T/ctrl-c" makes
+	# the terminal send ^C to its foreground process group.
+	python3 - "$RECLUSE" "$T" <<'PY' 3>&- &
+import os, pty, select, sys, time
+exe, t = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "-f", t + "/recluse.conf"])
+with open(t + "/recluse.pid", "w") as f:
+    f.write("%d\n" % pid)
+sent = False
+with open(t + "/recluse.log", "ab") as log:
+    while True:
+        if not sent and os.path.exists(t + "/ctrl-c"):
+            os.write(fd, b"\x03")
+            sent = True
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            log.write(data.replace(b"\r", b""))
+            log.flush()
+_, status = os.waitpid(pid, 0)
+with open(t + "/status", "w") as f:
+    f.write("%d\n" % os.waitstatus_to_exitcode(status))
+PY
+	track $!
+	wait_for test -s "$T/recluse.pid"
+	RECLUSE_PID=$(cat "$T/recluse.pid")
+	track "$RECLUSE_PID"
+	wait_for grep -q "ready" "$T/recluse.log"
+	hold_conn a "$PORT"
+	relays a one
+	touch "$T/ctrl-c"
+	wait_for grep -q "stopping" "$T/recluse.log"
+	wait_for port_closed "$PORT"
+	relays a two
+	! grep -q "killed by signal" "$T/recluse.log"
+	kill "$HELD_PID"
+	wait_for test -s "$T/status"
+	[ "$(cat "$T/status")" -eq 0 ]
+}
+
+@test "socket activation: sockets passed by name and by address survive reloads" {
+	PORT=$(free_port)
+	OTHER=$(free_port)
+	conf "web:$OTHER" > "$T/recluse.conf"
+	systemd-socket-activate -l "127.0.0.1:$PORT" --fdname=web \
+	    "$RECLUSE" -f "$T/recluse.conf" >> "$T/recluse.log" 2>&1 3>&- &
+	RECLUSE_PID=$!
+	track "$RECLUSE_PID"
+	wait_port "$PORT"
+	answers "$PORT"
+	kill -HUP "$RECLUSE_PID"
+	reloaded 2
+	answers "$PORT"
+	answers "$OTHER"
+	# Gone from the configuration, then back: the passed socket is used
+	# again (under systemd, binding it anew would fail: systemd holds it).
+	conf "other:$OTHER" > "$T/recluse.conf"
+	kill -HUP "$RECLUSE_PID"
+	reloaded 3
+	conf "web:$OTHER" > "$T/recluse.conf"
+	kill -HUP "$RECLUSE_PID"
+	reloaded 4
+	answers "$PORT"
+}
+
+@test "a handshake in progress across a reload completes (old keyproc stays while its children need it)" {
+	skip "known bug: the old keyproc exits at once on reload (see the ops report)"
+	PORT=$(free_port)
+	conf "web:$PORT" > "$T/recluse.conf"
+	start_recluse "$T/recluse.conf"
+	# Connect (a child accepts), reload, only then start the handshake.
+	run python3 - "$PORT" "$T/ca.crt" "$RECLUSE_PID" <<'PY'
+import os, signal, socket, ssl, sys, time
+port, ca, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port))
+time.sleep(0.5)
+os.kill(pid, signal.SIGHUP)
+time.sleep(1.5)
+t = ssl.create_default_context(cafile=ca).wrap_socket(s,
+    server_hostname="localhost")
+t.sendall(b"hello\n")
+print(t.recv(100).decode().strip())
+PY
+	echo "$output"
+	[ "$output" = "hello" ]
 }

@@ -6,16 +6,16 @@
  * ADDR is a TCP port on 127.0.0.1, "[::1]:PORT", "HOST:PORT" with a
  * numeric IPv4 host, or a UNIX socket path (starting with '/').  MODE:
  *
- *	echo		echo every byte back; after the client's EOF, finish
- *			echoing, then close
- *	http		answer each HTTP/1.x request with 200 and ECHOD_BODY
- *			(keep-alive unless HTTP/1.0 or "Connection: close")
- *	close		accept and close at once
- *	halfclose	send "bye\n", shut down the write side, then read
- *			until EOF, appending what came to FILE
- *	full		listen with a backlog of 0 and fill it, never accept:
- *			further connection attempts get no answer (SYNs are
- *			dropped), for connect timeouts
+ *   echo       echo every byte back; after the client's EOF, finish
+ *              echoing, then close
+ *   http       answer each HTTP/1.x request with 200 and ECHOD_BODY
+ *              (keep-alive unless HTTP/1.0 or "Connection: close")
+ *   close      accept and close at once
+ *   halfclose  send "bye\n", shut down the write side, then read until
+ *              EOF, appending what came to FILE
+ *   full       listen with a backlog of 0 and fill it, never accept:
+ *              further connection attempts get no answer (SYNs are
+ *              dropped), for connect timeouts
  *
  * One process, poll(2), buffers of ECHOD_BUFSZ per connection: the echo
  * reads only when it has room, so a client that does not read stops
@@ -48,8 +48,8 @@ enum mode { M_ECHO, M_HTTP, M_CLOSE, M_HALFCLOSE, M_FULL };
 struct conn {
 	int		 fd;
 	int		 rd_eof;	/* peer's EOF read */
-	int		 shut;		/* our write side is shut down */
-	int		 close_after;	/* close once out is flushed */
+	int		 shut;		/* our write side shut */
+	int		 close_after;	/* close once out is sent */
 	size_t		 inlen;		/* http: request bytes */
 	size_t		 outoff, outlen;
 	uint64_t	 nin, nout;

@@ -48,7 +48,7 @@ static struct tls_config	*cfg;
 static const char		*servername = "localhost";
 static struct timespec		 deadline;
 static int			 have_deadline;
-static struct timespec		 read_from;	/* -w: no reading before */
+static struct timespec		 read_from;	/* -w: read after */
 
 static void
 usage(void)
