@@ -11,12 +11,14 @@
  * would only free memory the kernel is about to take back anyway.
  */
 #include <sys/types.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -131,59 +133,94 @@ child_parent_ready(int parentfd)
 	child_exit(0);
 }
 
+/*
+ * An epoll set over our listening sockets and the parent's channel.  The
+ * listening sockets are EPOLLEXCLUSIVE: a new connection wakes one waiting
+ * spare (or a few), not every spare of the listener, which is what poll(2)
+ * would do.  Spares forked later still see a connection already waiting,
+ * since epoll reports a ready socket when it is added.
+ */
+static int
+child_waitset(const struct child_args *args)
+{
+	struct epoll_event ev;
+	size_t i;
+	int ep;
+
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return -1;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.fd = args->parentfd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, args->parentfd, &ev) == -1)
+		goto err;
+	for (i = 0; i < args->nlistenfds; i++) {
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.fd = args->listenfds[i];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, args->listenfds[i], &ev) == -1)
+			goto err;
+	}
+	return ep;
+err:
+	close(ep);
+	return -1;
+}
+
+/* Accept on lfd; return the connection, -1 to wait again, or leave. */
+static int
+child_try_accept(int lfd, struct sockaddr_storage *ss)
+{
+	socklen_t sslen = sizeof(*ss);
+	int fd;
+
+	fd = accept4(lfd, (struct sockaddr *)ss, &sslen,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd != -1)
+		return fd;
+	switch (errno) {
+	case EAGAIN:		/* another spare won it */
+	case EINTR:
+	case ECONNABORTED:
+		return -1;
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		log_warn("accept");
+		poll(NULL, 0, 100);	/* don't spin */
+		return -1;
+	default:
+		log_warn("accept");
+		child_exit(1);
+	}
+}
+
 /* Accept one connection on any of our listening sockets. */
 static int
 child_accept(const struct child_args *args, struct sockaddr_storage *ss)
 {
-	struct pollfd *pfd;
-	socklen_t sslen;
-	size_t i, n = args->nlistenfds;
-	int fd;
+	struct epoll_event evs[8];
+	int ep, n, i, fd;
 
-	if ((pfd = calloc(n + 1, sizeof(*pfd))) == NULL) {
-		log_warnx("out of memory");
+	if ((ep = child_waitset(args)) == -1) {
+		log_warn("epoll");
 		child_exit(1);
 	}
-	for (i = 0; i < n; i++) {
-		pfd[i].fd = args->listenfds[i];
-		pfd[i].events = POLLIN;
-	}
-	pfd[n].fd = args->parentfd;
-	pfd[n].events = POLLIN;
 	for (;;) {
-		if (poll(pfd, n + 1, -1) == -1) {
+		if ((n = epoll_wait(ep, evs, 8, -1)) == -1) {
 			if (errno == EINTR)
 				continue;
-			log_warn("poll");
+			log_warn("epoll_wait");
 			child_exit(1);
 		}
-		if (pfd[n].revents != 0)
-			child_parent_ready(args->parentfd);
 		for (i = 0; i < n; i++) {
-			if (pfd[i].revents == 0)
+			if (evs[i].data.fd == args->parentfd) {
+				child_parent_ready(args->parentfd);
 				continue;
-			sslen = sizeof(*ss);
-			fd = accept4(pfd[i].fd, (struct sockaddr *)ss, &sslen,
-			    SOCK_NONBLOCK | SOCK_CLOEXEC);
-			if (fd != -1) {
-				free(pfd);
-				return fd;
 			}
-			switch (errno) {
-			case EAGAIN:		/* another spare won it */
-			case EINTR:
-			case ECONNABORTED:
-				break;
-			case EMFILE:
-			case ENFILE:
-			case ENOBUFS:
-			case ENOMEM:
-				log_warn("accept");
-				poll(NULL, 0, 100);	/* don't spin */
-				break;
-			default:
-				log_warn("accept");
-				child_exit(1);
+			if ((fd = child_try_accept(evs[i].data.fd, ss)) != -1) {
+				close(ep);
+				return fd;
 			}
 		}
 	}
@@ -338,6 +375,9 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 		return;
 	}
 	child_tls_info(cctx, c);
+	/* The handshake's memory is freed but still dirty: give the pages
+	 * back, so an idle connection costs what it holds, not its peak. */
+	malloc_trim(0);
 	if ((bfd = backend_connect(args->listener, args->parentfd,
 	    conf->timeout_connect, &idx, &e)) == -1) {
 		c->st.end = child_backend_end(e);

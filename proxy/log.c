@@ -146,6 +146,11 @@ vfatal(const char *fmt, va_list ap, int errnum)
 		log_warnx("fatal: %s: %s", line, strerror(errnum));
 	else
 		log_warnx("fatal: %s", line);
+	/* A role that logs to the parent is a sandboxed fork or exec: its
+	 * atexit handlers (the parent's, OpenSSL's) are not its own to run,
+	 * and may make system calls its filter forbids. */
+	if (log_fd != -1)
+		_exit(1);
 	exit(1);
 }
 

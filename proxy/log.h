@@ -71,7 +71,8 @@ void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * fatal(fmt, ...), fatalx(fmt, ...):
- * Log "fatal: ..." (fatal appends strerror(errno)) and exit 1.
+ * Log "fatal: ..." (fatal appends strerror(errno)) and exit 1: with
+ * exit(3) in the parent, with _exit(2) in the roles that log to it.
  */
 __dead void fatal(const char *, ...) __attribute__((format(printf, 1, 2)));
 __dead void fatalx(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -389,23 +389,41 @@ chan_dispatch(struct child *c, const char *buf, size_t len)
 	}
 }
 
-static void
-chan_cb(evutil_socket_t fd, short what, void *arg)
+/* Read one message from c; return 1, 0 when none is waiting, -1 at EOF. */
+static int
+chan_read(struct child *c)
 {
-	struct child *c = arg;
 	char buf[sizeof(struct log_msg_hdr) + LOG_LINE_MAX + 1];
 	ssize_t n;
 
-	/* A child has no business sending descriptors: MSG_CMSG_CLOEXEC and
-	 * no control buffer, so any that come are discarded by the kernel. */
-	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	/* A child has no business sending descriptors: no control buffer,
+	 * so any that come are discarded by the kernel. */
+	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return 0;
 	if (n <= 0) {
 		child_close_chan(c);
-		return;
+		return -1;
 	}
 	chan_dispatch(c, buf, (size_t)n);
+	return 1;
+}
+
+static void
+chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	chan_read(arg);
+}
+
+/* Read what a dead child left queued (its last log lines), then close. */
+static void
+chan_drain(struct child *c)
+{
+	int i;
+
+	for (i = 0; i < 64 && c->fd != -1; i++)
+		if (chan_read(c) <= 0)
+			break;
 }
 
 static void
@@ -442,6 +460,7 @@ spawn_reaped(pid_t pid, int status)
 	if ((c = child_lookup(pid)) == NULL)
 		return 0;
 	LIST_REMOVE(c, hash);
+	chan_drain(c);
 	child_close_chan(c);
 	log_exit(c, status);
 	pool.count--;

@@ -6,14 +6,18 @@
 # chroot it made the first time.
 #
 # Environment: DEMO_DIR (default /var/tmp/recluse-demo), DEMO_PORT (8443),
-# DEMO_BACKEND_PORT (8080).
+# DEMO_BACKEND_PORT (8080).  The test suite also sets DEMO_USER,
+# DEMO_KEYUSER and DEMO_CHROOT to its own users and directory: then the
+# demo creates no user and no directory outside DEMO_DIR.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${DEMO_DIR:-/var/tmp/recluse-demo}
 port=${DEMO_PORT:-8443}
 bport=${DEMO_BACKEND_PORT:-8080}
-chroot_dir=/var/lib/recluse/empty
+user=${DEMO_USER:-recluse}
+keyuser=${DEMO_KEYUSER:-recluse-key}
+chroot_dir=${DEMO_CHROOT:-/var/lib/recluse/empty}
 rpid=""
 bpid=""
 
@@ -75,8 +79,8 @@ make_certs() {
 write_conf() {
 	cat > "$dir/recluse.conf" <<EOF
 # recluse demo configuration (made by tests/demo.sh)
-user "recluse"
-keyproc-user "recluse-key"
+user "$user"
+keyproc-user "$keyuser"
 chroot "$chroot_dir"
 
 listener "demo" {
@@ -107,7 +111,7 @@ forward() {
 port_busy "$port" && die "port $port is in use (another demo?): try make demo DEMO_PORT=..."
 port_busy "$bport" && die "port $bport is in use: try make demo DEMO_BACKEND_PORT=..."
 
-setup_system
+[ -n "${DEMO_USER:-}${DEMO_KEYUSER:-}${DEMO_CHROOT:-}" ] || setup_system
 make_certs
 write_conf
 "$top/recluse" -n -f "$dir/recluse.conf" >/dev/null 2>&1 ||

@@ -156,7 +156,7 @@ start_recluse() {
 	"$RECLUSE" -f "$conf" "$@" >> "$T/recluse.log" 2>&1 &
 	RECLUSE_PID=$!
 	track "$RECLUSE_PID"
-	wait_for grep -q "ready" "$T/recluse.log" || {
+	wait_for grep -q "parent: ready" "$T/recluse.log" || {
 		echo "recluse did not become ready" >&2
 		return 1
 	}

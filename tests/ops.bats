@@ -282,7 +282,10 @@ allowed_syscalls() {
 	for run in 1 2; do
 		DPORT=$(free_port)
 		DBPORT=$(free_port)
-		setsid make -s -C "$TOP" demo DEMO_PORT="$DPORT" \
+		# The test users and chroot: the suite leaves the system's
+		# users and /var/lib/recluse alone.
+		DEMO_USER=$TEST_USER DEMO_KEYUSER=$TEST_KEYUSER DEMO_CHROOT="$T/empty" \
+		    setsid make -s -C "$TOP" demo DEMO_PORT="$DPORT" \
 		    DEMO_BACKEND_PORT="$DBPORT" DEMO_DIR="$T/demo" \
 		    >> "$T/demo.log" 2>&1 3>&- &
 		DEMO_PID=$!
@@ -294,8 +297,8 @@ allowed_syscalls() {
 		echo "$output"
 		[ "$status" -eq 0 ]
 		[ "$output" = "hello from echod" ]
-		# Stop the demo's process group: make, the script, recluse and
-		# its backend.
+		# TERM to the demo's process group (make, the script, the
+		# backend); the script passes it on to recluse, which drains.
 		kill -TERM -- "-$DEMO_PID"
 		wait_for eval '! kill -0 "$DEMO_PID" 2>/dev/null'
 		wait_for port_closed "$DPORT"

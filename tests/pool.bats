@@ -41,6 +41,16 @@ hold_conn() {
 	track "$HELD_PID"
 }
 
+# test_access_lines N: true once the log has N access lines.
+test_access_lines() {
+	[ "$(grep -c 'end=' "$T/recluse.log")" -ge "$1" ]
+}
+
+# workers_at_least N: true once recluse has N children besides keyproc.
+workers_at_least() {
+	[ "$(workers | wc -l)" -ge "$1" ]
+}
+
 # workers: the pids of recluse's children other than keyproc.
 workers() {
 	local pid
@@ -52,7 +62,7 @@ workers() {
 @test "spare children wait on the listener before any connection arrives" {
 	write_conf
 	start_recluse "$T/recluse.conf"
-	wait_for test "$(workers | wc -l)" -ge 4
+	wait_for workers_at_least 4
 	for pid in $(children_of "$RECLUSE_PID"); do
 		[ "$(stat -c %U /proc/$pid)" != root ]
 	done
@@ -65,10 +75,10 @@ workers() {
 		run tls_echo "$PORT" <<< "ping $i"
 		[ "$output" = "ping $i" ]
 	done
-	wait_for test "$(grep -c 'end=' "$T/recluse.log")" -eq 6
+	wait_for test_access_lines 6
 	# six access lines from six different children
 	[ "$(grep 'end=' "$T/recluse.log" | awk '{print $2}' | sort -u | wc -l)" -eq 6 ]
-	wait_for test "$(workers | wc -l)" -ge 4
+	wait_for workers_at_least 4
 }
 
 @test "never more than max-connections children; excess connections wait in the backlog" {
