@@ -8,7 +8,10 @@
  * parent sends KP_CTL_CHILD with one end of a new child's channel; keyproc
  * answers that child's signature requests until the child closes it, and
  * closes it itself at the first request that breaks the policy (kp_wire.h,
- * policy.h).  EOF on the control channel: the parent is gone, exit 0.
+ * policy.h).  EOF on the control channel: the parent is gone or has
+ * replaced us (reload); finish the handshakes in progress, then exit 0.
+ * Children close their channel once their handshake is done, so this wait
+ * is bounded by the handshake timeout.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -63,6 +66,7 @@ static size_t			 kp_nkeys;
 static TAILQ_HEAD(, kp_chan)	 kp_chans = TAILQ_HEAD_INITIALIZER(kp_chans);
 static struct event_base	*kp_base;
 static struct event		*kp_ctlev;
+static int			 kp_retiring;	/* control channel closed */
 
 static void
 kp_keys_free(void)
@@ -301,6 +305,18 @@ kp_chan_free(struct kp_chan *c)
 	event_free(c->ev);
 	close(c->fd);
 	free(c);
+	if (kp_retiring && TAILQ_EMPTY(&kp_chans))
+		kp_exit(0);
+}
+
+/* The parent closed the control channel: serve what is open, then go. */
+static void
+kp_retire(void)
+{
+	if (TAILQ_EMPTY(&kp_chans))
+		kp_exit(0);
+	kp_retiring = 1;
+	event_del(kp_ctlev);
 }
 
 /*
@@ -470,8 +486,10 @@ kp_ctl_read_event(int fd, short events, void *arg)
 	n = kp_msg_recv(fd, buf, sizeof(buf), &chanfd, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
-	if (n == 0)
-		kp_exit(0);
+	if (n == 0) {
+		kp_retire();
+		return;
+	}
 	if (n == -1 && errno == EBADMSG) {
 		/* most likely EMFILE: the fd did not arrive */
 		log_warnx("control: a channel was lost (too many files?)");

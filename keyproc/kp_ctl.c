@@ -192,6 +192,9 @@ kp_ctl_exec(const char *exe, int chanfd)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	/* Out of the parent's process group, like the children: a signal to
+	 * the terminal's group is for the parent, which decides. */
+	(void)setpgid(0, 0);
 	execv(exe, argv);
 	_exit(127);
 }

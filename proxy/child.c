@@ -375,6 +375,10 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 		return;
 	}
 	child_tls_info(cctx, c);
+	/* No signature is needed after the handshake: let go of keyproc, so
+	 * nothing this process runs from now on can ask it for one. */
+	kp_provider_set_channel(-1);
+	close(args->kpfd);
 	/* The handshake's memory is freed but still dirty: give the pages
 	 * back, so an idle connection costs what it holds, not its peak. */
 	malloc_trim(0);

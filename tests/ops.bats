@@ -569,7 +569,6 @@ PY
 }
 
 @test "a handshake in progress across a reload completes (old keyproc stays while its children need it)" {
-	skip "known bug: the old keyproc exits at once on reload (see the ops report)"
 	PORT=$(free_port)
 	conf "web:$PORT" > "$T/recluse.conf"
 	start_recluse "$T/recluse.conf"

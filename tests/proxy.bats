@@ -415,8 +415,9 @@ no_child_killed() {
 		[ "$(readlink "/proc/$pid/root")" = "$T/empty" ]
 		# not dumpable: its /proc files belong to root, not to the user
 		[ "$(stat -c %u "/proc/$pid/status")" = 0 ]
-		# client, backend, keyproc channel, parent channel, and
-		# libevent's own (epoll, signal pipe); no listening socket
+		# client, backend, parent channel, and libevent's own (epoll,
+		# signal pipe); no listening socket, and no keyproc channel:
+		# it is closed once the handshake is done
 		sockets=0 others=0
 		for fd in /proc/"$pid"/fd/*; do
 			n=${fd##*/}
@@ -435,7 +436,7 @@ no_child_killed() {
 				return 1 ;;
 			esac
 		done
-		[ "$sockets" -eq 4 ]
+		[ "$sockets" -eq 3 ]
 		[ "$others" -le 3 ]
 	done
 }
