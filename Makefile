@@ -6,7 +6,7 @@ SYSCONFDIR ?=	/etc
 UNITDIR ?=	/lib/systemd/system
 DESTDIR ?=
 
-PKGS =		libtls libevent_core libseccomp libcrypto
+PKGS =		libtls libevent_core libseccomp libssl libcrypto
 CC ?=		cc
 CFLAGS ?=	-O2 -g
 WARNINGS =	-Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
@@ -17,7 +17,7 @@ DEPFLAGS =	-MMD -MP
 
 SRCS =		proxy/main.c proxy/spawn.c proxy/child.c proxy/relay.c \
 		proxy/backend.c proxy/sandbox.c proxy/log.c proxy/tlsconf.c \
-		proxy/listen.c proxy/notify.c proxy/gen.c \
+		proxy/listen.c proxy/notify.c proxy/gen.c proxy/tlshook.c \
 		config/parse.c config/conf.c \
 		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \
 		keyproc/kp_provider.c keyproc/kp_ref.c keyproc/kp_ctl.c

@@ -38,6 +38,7 @@
 #include "proxy/log.h"
 #include "proxy/relay.h"
 #include "proxy/sandbox.h"
+#include "proxy/tlshook.h"
 
 /* Descriptors the child may open beyond those it inherits. */
 #define CHILD_FD_SLACK	8
@@ -375,6 +376,7 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 		return;
 	}
 	child_tls_info(cctx, c);
+	tlshook_established();
 	/* No signature is needed after the handshake: let go of keyproc, so
 	 * nothing this process runs from now on can ask it for one. */
 	kp_provider_set_channel(-1);

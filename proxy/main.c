@@ -26,6 +26,7 @@
 #include "proxy/notify.h"
 #include "proxy/sandbox.h"
 #include "proxy/spawn.h"
+#include "proxy/tlshook.h"
 
 #define RECLUSE_VERSION	"0.1.0"
 #define KP_RESTART_GAP	1	/* seconds between keyproc restarts */
@@ -302,6 +303,8 @@ serve(void)
 		fatalx("cannot load the keyproc OpenSSL provider");
 	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	if (tlshook_init() == -1)
+		fatalx("cannot register the OpenSSL connection hook");
 	listen_inherit();
 	if ((parent.gen = gen_load(parent.path, NULL, err, sizeof(err))) == NULL)
 		fatalx("%s", err);

@@ -33,9 +33,7 @@
 
 #include "proxy/log.h"
 #include "proxy/relay.h"
-
-/* A whole TLS record's plaintext fits: see relay_client_read(). */
-_Static_assert(RELAY_BUFSZ >= 16384, "RELAY_BUFSZ below a TLS record");
+#include "proxy/tlshook.h"
 
 struct relay_buf {
 	size_t		off, len;
@@ -54,7 +52,6 @@ struct relay {
 	/* client -> backend */
 	struct relay_buf	 up;
 	int			 c_rd_want;	/* tls_read() */
-	int			 c_rd_flush;	/* it wanted to write */
 	int			 c_eof;	/* close_notify or EOF */
 	int			 b_wr_want;	/* send() to backend */
 	int			 b_shut;	/* SHUT_WR done */
@@ -116,54 +113,28 @@ relay_consume(struct relay_buf *b, size_t n)
 }
 
 /*
- * OpenSSL 3 answers a TCP EOF without close_notify with a fatal alert
- * ("unexpected eof while reading"), after which the connection cannot send
- * another byte, so a client that half-closes that way would lose the
- * backend's answer still in flight.  libtls gives no way to set
- * SSL_OP_IGNORE_UNEXPECTED_EOF, so OpenSSL must never be the one to read
- * that EOF.  Two rules make sure of it: tls_read() is only called with
- * room for a whole record (RELAY_BUFSZ is at least the largest), so OpenSSL
- * never keeps decrypted bytes between calls and, with read-ahead off, never
- * holds bytes past the record it returned; and before each tls_read() a
- * one-byte MSG_PEEK tells an EOF (or nothing to read) from data.
+ * Read what the client sent.  A TCP EOF without close_notify is a
+ * half-close like close_notify (tlshook.c sets SSL_OP_IGNORE_UNEXPECTED_EOF,
+ * without which OpenSSL 3 would answer it with a fatal alert and the
+ * backend's answer still in flight would be lost); the access line tells
+ * the two apart.  With read-ahead on, OpenSSL may hold more records than it
+ * returned: only when it holds nothing is the next read left to epoll, so a
+ * request costs one read(2), not a second one that says EAGAIN.
  */
 static int
 relay_client_read(struct relay *r)
 {
 	struct relay_buf *b = &r->up;
-	unsigned char peek;
+	size_t room;
 	ssize_t n;
 
-	if (r->c_eof || r->c_rd_want != 0 || relay_room(b) < RELAY_BUFSZ)
+	if (r->c_eof || r->c_rd_want != 0 || (room = relay_room(b)) == 0)
 		return 0;
-	/*
-	 * After TLS_WANT_POLLOUT, tls_read() has bytes of its own to send
-	 * (a key update answer, an alert) whether or not the client wrote.
-	 */
-	if (r->c_rd_flush)
-		n = 1;
-	else
-		n = recv(r->cfd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n == 0) {
-		r->c_eof = 1;
-		relay_note(r, "client-eof");
-		return 1;
-	}
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			r->c_rd_want = TLS_WANT_POLLIN;
-			return 0;
-		}
-		if (errno == EINTR)
-			return 1;
-		log_info("client read: %s", strerror(errno));
-		relay_fail(r, "client-error");
-		return 0;
-	}
-	n = tls_read(r->tls, b->data, RELAY_BUFSZ);
-	r->c_rd_flush = n == TLS_WANT_POLLOUT;
+	n = tls_read(r->tls, b->data + b->off + b->len, room);
 	if (n > 0) {
-		b->len = (size_t)n;
+		b->len += (size_t)n;
+		if (!tlshook_pending())
+			r->c_rd_want = TLS_WANT_POLLIN;
 		return 1;
 	}
 	if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
@@ -172,7 +143,8 @@ relay_client_read(struct relay *r)
 	}
 	if (n == 0) {
 		r->c_eof = 1;
-		relay_note(r, "client-close");
+		relay_note(r, tlshook_close_notify() ? "client-close" :
+		    "client-eof");
 		return 1;
 	}
 	log_info("client read: %s", tls_error(r->tls) ? tls_error(r->tls) :
@@ -225,6 +197,10 @@ relay_backend_read(struct relay *r)
 	n = recv(r->bfd, b->data + b->off + b->len, room, 0);
 	if (n > 0) {
 		b->len += (size_t)n;
+		/* A short read drained the socket: let epoll say when more
+		 * comes rather than ask again and hear EAGAIN. */
+		if ((size_t)n < room)
+			r->b_rd_want = 1;
 		return 1;
 	}
 	if (n == 0) {

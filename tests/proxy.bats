@@ -225,8 +225,8 @@ no_child_killed() {
 	proxy "$BADDR"
 	head -c 64M /dev/urandom > "$T/big"
 
-	# -w 6: the client writes all it can but reads nothing for 6 s
-	tlspipe -w 6 < "$T/big" > "$T/out" 2> "$T/tlspipe.log" 3>&- &
+	# -w 12: the client writes all it can but reads nothing for 12 s
+	tlspipe -w 12 < "$T/big" > "$T/out" 2> "$T/tlspipe.log" 3>&- &
 	pid=$!
 	track "$pid"
 	wait_for has_conn_child

@@ -1,0 +1,71 @@
+/*
+ * Per-connection OpenSSL settings libtls does not offer: see tlshook.h.
+ */
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include "proxy/tlshook.h"
+
+/* A child makes exactly one SSL object: its connection's. */
+static SSL	*tlshook_ssl;
+static int	 tlshook_notified;
+
+static void
+tlshook_msg(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	const unsigned char *p = buf;
+
+	if (!write_p && content_type == SSL3_RT_ALERT && len >= 2 &&
+	    p[1] == SSL_AD_CLOSE_NOTIFY)
+		tlshook_notified = 1;
+}
+
+static void
+tlshook_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	SSL *ssl = parent;
+
+	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+	SSL_set_read_ahead(ssl, 1);
+	SSL_set_msg_callback(ssl, tlshook_msg);
+	tlshook_ssl = ssl;
+	tlshook_notified = 0;
+}
+
+static void
+tlshook_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	if (parent == tlshook_ssl)
+		tlshook_ssl = NULL;
+}
+
+int
+tlshook_init(void)
+{
+	return CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL,
+	    tlshook_new, NULL, tlshook_free) == -1 ? -1 : 0;
+}
+
+void
+tlshook_established(void)
+{
+	/* Not before: an EOF in the middle of a handshake would end it
+	 * "cleanly", and libtls would report the handshake a success. */
+	if (tlshook_ssl != NULL)
+		SSL_set_options(tlshook_ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+
+int
+tlshook_pending(void)
+{
+	return tlshook_ssl != NULL && SSL_has_pending(tlshook_ssl);
+}
+
+int
+tlshook_close_notify(void)
+{
+	return tlshook_notified;
+}

@@ -1,0 +1,45 @@
+/*
+ * What libtls does not let us set on a connection.  OpenSSL calls an
+ * ex_data "new" callback for every SSL object it creates; registered in
+ * the parent before any fork, it runs in each child when tls_accept_socket()
+ * makes that child's one SSL object, and sets there:
+ *   - SSL_OP_IGNORE_UNEXPECTED_EOF, once the handshake is done
+ *     (tlshook_established()): a client's TCP EOF without close_notify is
+ *     a half-close, not a fatal alert that would lose the backend's answer
+ *     still in flight;
+ *   - read-ahead: one read(2) per record or more, not two (header, body);
+ *   - SSL_MODE_RELEASE_BUFFERS: an idle connection holds no record buffers;
+ *   - a message callback that notes the client's close_notify, so the
+ *     access line can still tell a clean close from a bare EOF.
+ */
+#ifndef TLSHOOK_H
+#define TLSHOOK_H
+
+/*
+ * tlshook_init():
+ * Register the callback.  Call once in the parent, before forking
+ * children.  Return 0 or -1.
+ */
+int	tlshook_init(void);
+
+/*
+ * tlshook_established():
+ * In a child, after its handshake succeeded: from now on a TCP EOF from
+ * the client is a half-close (SSL_OP_IGNORE_UNEXPECTED_EOF).
+ */
+void	tlshook_established(void);
+
+/*
+ * tlshook_pending():
+ * In a child: 1 if OpenSSL holds bytes of the client's connection that
+ * tls_read() can use without reading the socket, 0 if not.
+ */
+int	tlshook_pending(void);
+
+/*
+ * tlshook_close_notify():
+ * In a child: 1 if the client has sent close_notify, 0 if not.
+ */
+int	tlshook_close_notify(void);
+
+#endif
