@@ -1,0 +1,90 @@
+#!/usr/bin/env bats
+# The command line: recluse [-nvV] [-f file].
+
+load helpers
+
+setup() {
+	common_setup
+}
+
+teardown() {
+	common_teardown
+}
+
+valid_conf() {
+	make_cert web ec256
+	{
+		globals_conf
+		cat <<EOF
+listener "web" {
+	listen 127.0.0.1:$(free_port)
+	certificate "$T/web.crt"
+	key "$T/web.key"
+	backend 127.0.0.1:$(free_port)
+}
+EOF
+	} > "$T/recluse.conf"
+}
+
+@test "-V prints the version and exits 0" {
+	run "$RECLUSE" -V
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^recluse\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
+
+@test "an unknown option or a stray argument prints usage and exits 2" {
+	run "$RECLUSE" -x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"usage: recluse [-nvV] [-f file]"* ]]
+	run "$RECLUSE" -n extra
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"usage:"* ]]
+	run "$RECLUSE" -f
+	[ "$status" -eq 2 ]
+}
+
+@test "-n checks a valid file and exits 0; -nn also prints it" {
+	valid_conf
+	run "$RECLUSE" -n -f "$T/recluse.conf"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"configuration OK"* ]]
+	run "$RECLUSE" -nn -f "$T/recluse.conf"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"listener \"web\" {"* ]]
+}
+
+@test "-n refuses a key that does not match its certificate" {
+	valid_conf
+	make_key ec256 "$T/other.key"
+	sed -i "s|$T/web.key|$T/other.key|" "$T/recluse.conf"
+	run "$RECLUSE" -n -f "$T/recluse.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$T/other.key"* ]]
+}
+
+@test "without -f the default file is read" {
+	[ ! -e /etc/recluse/recluse.conf ] || skip "/etc/recluse/recluse.conf exists here"
+	run "$RECLUSE" -n
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"/etc/recluse/recluse.conf"* ]]
+}
+
+@test "recluse stays in the foreground and logs to stderr" {
+	valid_conf
+	"$RECLUSE" -f "$T/recluse.conf" > "$T/stdout.log" 2> "$T/recluse.log" &
+	pid=$!
+	track "$pid"
+	wait_for grep -q "parent: ready" "$T/recluse.log"
+	# the process we started is the one running: no fork into the background
+	kill -0 "$pid"
+	[ "$(ps -o ppid= -p "$pid" | tr -d ' ')" = "$BASHPID" ]
+	[ ! -s "$T/stdout.log" ]
+	kill -TERM "$pid"
+	wait "$pid"
+}
+
+@test "-v adds debug lines" {
+	valid_conf
+	start_recluse "$T/recluse.conf" -v
+	wait_for grep -q "parent: spawned child" "$T/recluse.log"
+}
