@@ -19,6 +19,7 @@
 #include "keyproc/keyproc.h"
 #include "keyproc/kp_msg.h"
 #include "keyproc/kp_wire.h"
+#include "proxy/deadline.h"
 #include "proxy/log.h"
 
 #define KP_CTL_READY_TIMEOUT	10000	/* ms: loading 4096-bit keys included */
@@ -308,18 +309,6 @@ kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags)
 	return (int)hdr.type;
 }
 
-static long
-kp_ctl_ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms > 0 ? ms : 0;
-}
-
 int
 kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 {
@@ -329,12 +318,11 @@ kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 	long ms;
 	int type, r;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += KP_CTL_READY_TIMEOUT / 1000;
+	deadline_in(&deadline, KP_CTL_READY_TIMEOUT / 1000);
 	for (;;) {
 		pfd.fd = fd;
 		pfd.events = POLLIN;
-		if ((ms = kp_ctl_ms_left(&deadline)) == 0) {
+		if ((ms = deadline_ms_left(&deadline)) == 0) {
 			snprintf(err, errlen, "keyproc: no answer in %d s",
 			    KP_CTL_READY_TIMEOUT / 1000);
 			return -1;

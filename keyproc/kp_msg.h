@@ -1,6 +1,7 @@
 /*
- * Datagrams with at most one file descriptor, for the keyproc channels
- * (SOCK_SEQPACKET).  Internal to keyproc/ and its test driver.
+ * Datagrams with at most one file descriptor, for the SOCK_SEQPACKET
+ * channels: keyproc's (control and children's) and the parent's channels
+ * to its children (proxy/spawn.c).
  */
 #ifndef KP_MSG_H
 #define KP_MSG_H

@@ -37,6 +37,7 @@
 #include "keyproc/kp_msg.h"
 #include "keyproc/kp_provider.h"
 #include "keyproc/kp_wire.h"
+#include "proxy/deadline.h"
 
 #define KP_DEFPROPQ	"provider=default"	/* our own libcrypto calls */
 #define KP_RPC_TIMEOUT	5000			/* ms for one signature */
@@ -432,18 +433,6 @@ static const OSSL_DISPATCH dec_ec_functions[] = {
 /* ------------------------------------------------------------------ */
 /* the request to keyproc                                              */
 
-static long
-kp_ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms > 0 ? ms : 0;
-}
-
 /* Wait until fd is ready for events, or the deadline passes. */
 static int
 kp_wait(int fd, short events, const struct timespec *deadline)
@@ -453,7 +442,7 @@ kp_wait(int fd, short events, const struct timespec *deadline)
 	int n;
 
 	for (;;) {
-		if ((ms = kp_ms_left(deadline)) == 0)
+		if ((ms = deadline_ms_left(deadline)) == 0)
 			return -1;
 		pfd.fd = fd;
 		pfd.events = events;
@@ -552,8 +541,7 @@ kp_rpc(const struct kp_pkey *k, uint32_t alg, const uint8_t *tbs,
 	req.key = k->index;
 	req.alg = alg;
 	req.tbslen = (uint32_t)tbslen;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += KP_RPC_TIMEOUT / 1000;
+	deadline_in(&deadline, KP_RPC_TIMEOUT / 1000);
 	if (kp_rpc_send(&req, tbs, &deadline) == -1) {
 		kp_raise("cannot send the request");
 		return -1;

@@ -34,27 +34,8 @@
 
 #include "proxy/backend.h"
 #include "proxy/chan.h"
+#include "proxy/deadline.h"
 #include "proxy/log.h"
-
-/* Milliseconds left until deadline (CLOCK_MONOTONIC), at least 0. */
-static int
-backend_ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (int)ms;
-}
-
-static void
-backend_deadline(struct timespec *deadline, int seconds)
-{
-	clock_gettime(CLOCK_MONOTONIC, deadline);
-	deadline->tv_sec += seconds;
-}
 
 /* Wait until deadline for events on fd: 1 ready, 0 timeout, -1 error. */
 static int
@@ -65,7 +46,7 @@ backend_wait(int fd, short events, const struct timespec *deadline)
 
 	pfd.fd = fd;
 	pfd.events = events;
-	while ((n = poll(&pfd, 1, backend_ms_left(deadline))) == -1 &&
+	while ((n = poll(&pfd, 1, deadline_ms_left(deadline))) == -1 &&
 	    errno == EINTR)
 		;
 	return n;
@@ -121,7 +102,7 @@ backend_tcp_addr(const struct sockaddr *sa, socklen_t salen, int timeout)
 	if (connect(fd, sa, salen) == -1) {
 		if (errno != EINPROGRESS)
 			goto err;
-		backend_deadline(&deadline, timeout);
+		deadline_in(&deadline, timeout);
 		switch (backend_wait(fd, POLLOUT, &deadline)) {
 		case -1:
 			goto err;
@@ -248,7 +229,7 @@ backend_unix(size_t idx, int parentfd, int timeout)
 	if (send(parentfd, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
 		return -1;
 	/* The parent's connect(2) does not block: the reply comes at once. */
-	backend_deadline(&deadline, timeout);
+	deadline_in(&deadline, timeout);
 	do {
 		switch (backend_wait(parentfd, POLLIN, &deadline)) {
 		case -1:

@@ -34,6 +34,7 @@
 #include "keyproc/kp_provider.h"
 #include "proxy/backend.h"
 #include "proxy/chan.h"
+#include "proxy/deadline.h"
 #include "proxy/child.h"
 #include "proxy/log.h"
 #include "proxy/relay.h"
@@ -243,18 +244,6 @@ child_accepted(const struct child_args *args)
 		close(args->listenfds[i]);
 }
 
-static int
-child_ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (int)ms;
-}
-
 /*
  * The TLS handshake, bounded by timeout seconds in all.  Return 0, or -1
  * with the reason in *end and libtls' message in err.
@@ -268,8 +257,7 @@ child_handshake(struct tls *cctx, int fd, int timeout, const char **end,
 	const char *e;
 	int rv, ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout;
+	deadline_in(&deadline, timeout);
 	for (;;) {
 		rv = tls_handshake(cctx);
 		if (rv == 0)
@@ -284,7 +272,7 @@ child_handshake(struct tls *cctx, int fd, int timeout, const char **end,
 		pfd.fd = fd;
 		pfd.events = rv == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
 		do {
-			if ((ms = child_ms_left(&deadline)) == 0) {
+			if ((ms = deadline_ms_left(&deadline)) == 0) {
 				*end = "handshake-timeout";
 				snprintf(err, errlen, "no handshake in %d s",
 				    timeout);

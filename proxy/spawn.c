@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "keyproc/keyproc.h"
+#include "keyproc/kp_msg.h"
 #include "proxy/chan.h"
 #include "proxy/child.h"
 #include "proxy/log.h"
@@ -84,31 +85,14 @@ child_close_chan(struct child *c)
 	c->fd = -1;
 }
 
+/* Never blocks: our end is non-blocking, a child that does not read loses. */
 static void
 chan_send(struct child *c, uint32_t type, uint32_t arg, int fd)
 {
 	struct chan_msg m = { .type = type, .arg = arg };
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cmsgbuf;
 	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cmsg;
 
-	if (c->fd == -1)
-		return;
-	if (fd != -1) {
-		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
-		msg.msg_control = cmsgbuf.buf;
-		msg.msg_controllen = sizeof(cmsgbuf.buf);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-	}
-	if (sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
+	if (c->fd != -1 && kp_msg_send(c->fd, &iov, 1, fd) == -1)
 		log_warn("child %d: send", (int)c->pid);
 }
 
@@ -253,6 +237,8 @@ spawn_one(size_t li)
 	close(kp[1]);
 	close(ch[1]);
 	kp[1] = ch[1] = -1;
+	if (fcntl(ch[0], F_SETFL, O_NONBLOCK) == -1)
+		log_warn("child %d: channel", (int)pid);
 	if (kp_ctl_send_child(pool.kpfd, pid, (uint32_t)li, kp[0]) == -1)
 		log_warn("keyproc: cannot hand over the channel of child %d",
 		    (int)pid);
