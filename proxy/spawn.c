@@ -470,6 +470,30 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 	spawn_fill();
 }
 
+/* Retire spares of the current generation beyond each listener's target. */
+static void
+retire_excess(void)
+{
+	struct gen_listener *gl;
+	struct child *c;
+	size_t i;
+
+	for (i = 0; i < HASH_SIZE; i++) {
+		LIST_FOREACH(c, &pool.table[i], hash) {
+			if (c->gen != pool.gen)
+				continue;
+			gl = &pool.gen->listeners[c->listener];
+			if (gl->idle > gl->spares)
+				child_retire(c);
+		}
+	}
+}
+
+/*
+ * Every DECAY_SECONDS: a listener whose spares sat mostly unused needs
+ * half as many; the ones beyond that go, so a burst does not leave its
+ * spares (and their memory) behind for good.
+ */
 static void
 decay_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -483,6 +507,7 @@ decay_cb(evutil_socket_t fd, short what, void *arg)
 		if (gl->idle > gl->spares / 2 && gl->spares > SPARES_MIN)
 			gl->spares /= 2;
 	}
+	retire_excess();
 }
 
 void

@@ -131,3 +131,22 @@ workers() {
 	done
 	[ "$(ss -Htanp state established "( sport = :$PORT )" | wc -l)" -eq 1 ]
 }
+
+@test "the pool grows under a burst and gives the extra spares back afterwards" {
+	write_conf 512
+	start_recluse "$T/recluse.conf"
+	"$HELPERS/tlspipe" -C "$T/ca.crt" -t 60 -c 300 -H 1 127.0.0.1 "$PORT" \
+	    > "$T/burst.out" 2>> "$T/tlspipe.log"
+	grep -q "ready 300/300" "$T/burst.out"
+	peak=$(workers | wc -l)
+	echo "spares after the burst: $peak" >&2
+	[ "$peak" -gt 8 ]
+	# halved every 10 s while unused, down to the minimum of 4
+	for i in $(seq 1 60); do
+		[ "$(workers | wc -l)" -le 8 ] && break
+		sleep 1
+	done
+	[ "$(workers | wc -l)" -le 8 ]
+	run tls_echo "$PORT" <<< "still served"
+	[ "$output" = "still served" ]
+}
