@@ -273,7 +273,7 @@ start_recluse() {
 	recluse_conf > "$B/recluse.conf"
 	: > "$B/recluse.log"
 	CG_RECLUSE=$(cg_new recluse)
-	sh -c "$CG_EXEC" sh "$CG_RECLUSE" "$RECLUSE_BIN" -f "$B/recluse.conf" \
+	sh -c "$CG_EXEC" sh "$CG_RECLUSE" "${RECLUSE_RUN:-$RECLUSE_BIN}" -f "$B/recluse.conf" \
 	    >> "$B/recluse.log" 2>&1 &
 	RECLUSE_PID=$!
 	for i in $(seq 1 100); do

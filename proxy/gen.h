@@ -19,6 +19,7 @@ struct gen_listener {
 	int				 keyfd;	/* for keyproc; never read here */
 	size_t				 idle;	/* spare children waiting */
 	size_t				 spares;	/* how many spares to keep */
+	size_t				 accepts;	/* since the last decay tick */
 };
 
 struct gen {

@@ -305,6 +305,7 @@ child_accepted(struct child *c)
 	c->busy = 1;
 	pool.busy++;
 	pool.failures = 0;
+	gl->accepts++;
 	if (!c->retired) {
 		gl->idle--;
 		/* The pool ran dry: keep more spares for this listener. */
@@ -490,24 +491,39 @@ retire_excess(void)
 }
 
 /*
- * Every DECAY_SECONDS: a listener whose spares sat mostly unused needs
- * half as many; the ones beyond that go, so a burst does not leave its
- * spares (and their memory) behind for good.
+ * Every DECAY_SECONDS, size each listener's spares again: at least one
+ * second's worth of the connections it took in the period (so a steady
+ * rate finds spares waiting), half as many as before if they sat mostly
+ * unused, within SPARES_MIN..SPARES_MAX.  Spares beyond the new target are
+ * retired, so a burst does not leave its processes (and memory) behind.
  */
 static void
 decay_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gen_listener *gl;
-	size_t i;
+	size_t i, rate, before;
 
 	if (pool.gen == NULL)
 		return;
 	for (i = 0; i < pool.gen->nlisteners; i++) {
 		gl = &pool.gen->listeners[i];
-		if (gl->idle > gl->spares / 2 && gl->spares > SPARES_MIN)
+		before = gl->spares;
+		rate = gl->accepts / DECAY_SECONDS;
+		gl->accepts = 0;
+		if (gl->idle > gl->spares / 2)
 			gl->spares /= 2;
+		if (gl->spares < rate)
+			gl->spares = rate;
+		if (gl->spares < SPARES_MIN)
+			gl->spares = SPARES_MIN;
+		if (gl->spares > SPARES_MAX)
+			gl->spares = SPARES_MAX;
+		if (gl->spares != before)
+			log_debug("listener %s: keeping %zu spares",
+			    gl->conf->name, gl->spares);
 	}
 	retire_excess();
+	spawn_fill();
 }
 
 void
