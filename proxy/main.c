@@ -30,6 +30,7 @@
 
 #define RECLUSE_VERSION	"0.1.0"
 #define KP_RESTART_GAP	1	/* seconds between keyproc restarts */
+#define KP_OLD_MAX	16	/* replaced keyprocs not yet reaped */
 
 static struct {
 	const char		*path;
@@ -42,6 +43,7 @@ static struct {
 	struct event		*kpretry;
 	struct event		*drain;
 	int			 draining;
+	pid_t			 oldkp[KP_OLD_MAX];	/* replaced, exiting */
 } parent = { .kppid = -1, .kpfd = -1 };
 
 static __dead void
@@ -89,6 +91,42 @@ err:
 
 static void	kp_read_cb(evutil_socket_t, short, void *);
 
+/* A replaced keyproc finishes its handshakes, then exits: reap it later. */
+static void
+keyproc_forget(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < KP_OLD_MAX; i++) {
+		if (parent.oldkp[i] == 0) {
+			parent.oldkp[i] = pid;
+			return;
+		}
+	}
+	/* More than KP_OLD_MAX reloads in a handshake's time: reap(), by
+	 * waitpid(-1), gets the rest. */
+}
+
+/* Reap the replaced keyprocs that have exited; return how many. */
+static size_t
+keyproc_reap_old(void)
+{
+	size_t i, n = 0;
+	pid_t r;
+	int status;
+
+	for (i = 0; i < KP_OLD_MAX; i++) {
+		if (parent.oldkp[i] == 0)
+			continue;
+		r = waitpid(parent.oldkp[i], &status, WNOHANG);
+		if (r == parent.oldkp[i])
+			n++;
+		if (r == parent.oldkp[i] || (r == -1 && errno == ECHILD))
+			parent.oldkp[i] = 0;	/* reaped, here or by waitpid(-1) */
+	}
+	return n;
+}
+
 /* Make (pid, fd) the running keyproc; a previous one exits on EOF. */
 static void
 keyproc_install(pid_t pid, int fd)
@@ -99,6 +137,8 @@ keyproc_install(pid_t pid, int fd)
 	}
 	if (parent.kpfd != -1)
 		close(parent.kpfd);
+	if (parent.kppid != -1)
+		keyproc_forget(parent.kppid);
 	parent.kppid = pid;
 	parent.kpfd = fd;
 	if (fd != -1) {
@@ -229,13 +269,26 @@ reload(void)
 	notify_send("READY=1");
 }
 
+/*
+ * A child's exit closes its channel first, so spawn_reap() finds it by pid;
+ * keyproc, current or replaced, is waited for by pid too.  Only when none
+ * explains the signal (a child whose EOF is not read yet) does waitpid(-1),
+ * which walks every child, run.
+ */
 static void
 reap(void)
 {
 	pid_t pid;
 	int status;
+	size_t n;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	n = spawn_reap() + keyproc_reap_old();
+	if (parent.kppid != -1 &&
+	    waitpid(parent.kppid, &status, WNOHANG) == parent.kppid) {
+		keyproc_lost(WIFSIGNALED(status) ? "was killed" : "exited");
+		n++;
+	}
+	while (n == 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (spawn_reaped(pid, status))
 			continue;
 		if (pid == parent.kppid)
@@ -271,12 +324,19 @@ raise_nofile(long maxconn)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	if (rl.rlim_max < want)
-		rl.rlim_max = want;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+	if (rl.rlim_max < want) {
+		rl.rlim_cur = rl.rlim_max = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			return;
 		log_warn("cannot raise the descriptor limit to %llu",
 		    (unsigned long long)want);
+		if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return;
+	}
+	/* At least everything the hard limit allows. */
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit");
 }
 
 static void

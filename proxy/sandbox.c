@@ -37,6 +37,7 @@ static const int sandbox_common[] = {
 	SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(sendto),
 	SCMP_SYS(recvfrom),
 	SCMP_SYS(sigaltstack),	/* the sanitizers' _exit() (make sanitize) */
+	SCMP_SYS(restart_syscall),	/* after SIGSTOP/SIGCONT, a freeze */
 };
 
 /*

@@ -38,6 +38,7 @@
 
 struct child {
 	LIST_ENTRY(child)	 hash;
+	TAILQ_ENTRY(child)	 dying;	/* channel closed: about to exit */
 	pid_t			 pid;
 	struct gen		*gen;
 	size_t			 listener;
@@ -59,7 +60,9 @@ static struct {
 	struct event		*retry;	/* spawn_fill() after a backoff */
 	struct event		*decay;
 	LIST_HEAD(, child)	 table[HASH_SIZE];
-} pool = { .kpfd = -1, .devnull = -1 };
+	TAILQ_HEAD(, child)	 dying;
+} pool = { .kpfd = -1, .devnull = -1,
+    .dying = TAILQ_HEAD_INITIALIZER(pool.dying) };
 
 static void	chan_cb(evutil_socket_t, short, void *);
 
@@ -74,6 +77,7 @@ child_lookup(pid_t pid)
 	return NULL;
 }
 
+/* Close our end of c's channel; c is then waited for by spawn_reap(). */
 static void
 child_close_chan(struct child *c)
 {
@@ -83,6 +87,7 @@ child_close_chan(struct child *c)
 	c->ev = NULL;
 	close(c->fd);
 	c->fd = -1;
+	TAILQ_INSERT_TAIL(&pool.dying, c, dying);
 }
 
 /* Never blocks: our end is non-blocking, a child that does not read loses. */
@@ -449,6 +454,7 @@ spawn_reaped(pid_t pid, int status)
 	LIST_REMOVE(c, hash);
 	chan_drain(c);
 	child_close_chan(c);
+	TAILQ_REMOVE(&pool.dying, c, dying);
 	log_exit(c, status);
 	pool.count--;
 	if (c->busy)
@@ -463,6 +469,25 @@ spawn_reaped(pid_t pid, int status)
 	free(c);
 	spawn_fill();
 	return 1;
+}
+
+size_t
+spawn_reap(void)
+{
+	struct child *c, *next;
+	size_t n = 0;
+	int status;
+
+	/* waitpid(pid) costs the same with 10 children or 10,000;
+	 * waitpid(-1) walks them all. */
+	for (c = TAILQ_FIRST(&pool.dying); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, dying);
+		if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
+			spawn_reaped(c->pid, status);
+			n++;
+		}
+	}
+	return n;
 }
 
 static void

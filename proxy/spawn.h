@@ -51,6 +51,13 @@ void	spawn_fill(void);
 int	spawn_reaped(pid_t pid, int status);
 
 /*
+ * spawn_reap():
+ * Reap the children whose channel has closed and that have exited, each
+ * with waitpid(2) on its own pid.  Return how many were reaped.
+ */
+size_t	spawn_reap(void);
+
+/*
  * spawn_drain():
  * Stop for good: retire every spare, close every listening socket in the
  * parent and fork nothing more.  Busy children continue.
