@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "proxy/log.h"
+
 /* ------------------------------------------------------------------ */
 /* child <-> keyproc: one channel per child                            */
 
@@ -64,7 +66,7 @@ enum kp_ctl_type {
 	/* keyproc -> parent */
 	KP_CTL_READY = 16,	/* keys loaded, sandboxed, serving */
 	KP_CTL_ERROR = 17,	/* + message; keyproc exits after it */
-	KP_CTL_LOG = 18		/* a log line: struct log_msg_hdr + text (log.h) */
+	KP_CTL_LOG = LOG_MSG_TYPE	/* a log line: struct log_msg_hdr + text */
 };
 
 struct kp_ctl_hdr {

@@ -96,7 +96,9 @@ log_vemit(int level, const char *fmt, va_list ap, int errnum)
 	len = strlen(line);
 	memcpy(msg, &hdr, sizeof(hdr));
 	memcpy(msg + sizeof(hdr), line, len);
-	(void)send(log_fd, msg, sizeof(hdr) + len, MSG_NOSIGNAL);
+	/* Drop a line rather than wait: a role stuck on its log channel
+	 * could deadlock with a parent that is busy sending to it. */
+	(void)send(log_fd, msg, sizeof(hdr) + len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +104,8 @@ keyproc_forget(pid_t pid)
 			return;
 		}
 	}
-	/* More than KP_OLD_MAX reloads in a handshake's time: reap(), by
-	 * waitpid(-1), gets the rest. */
+	/* More than KP_OLD_MAX reloads in a handshake's time: the
+	 * waitpid(-1) of reap() gets the rest, when it runs. */
 }
 
 /* Reap the replaced keyprocs that have exited; return how many. */
@@ -142,6 +143,10 @@ keyproc_install(pid_t pid, int fd)
 	parent.kppid = pid;
 	parent.kpfd = fd;
 	if (fd != -1) {
+		/* Running: a stuck keyproc must not stop the parent. */
+		if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
+			log_warn("keyproc: control channel");
+		evtimer_del(parent.kpretry);
 		parent.kpev = event_new(parent.base, fd, EV_READ | EV_PERSIST,
 		    kp_read_cb, NULL);
 		if (parent.kpev == NULL || event_add(parent.kpev, NULL) == -1)
@@ -170,13 +175,15 @@ keyproc_restart(void)
 	spawn_fill();
 }
 
+/* keyproc is gone; waited: its pid was already waited for. */
 static void
-keyproc_lost(const char *why)
+keyproc_lost(const char *why, int waited)
 {
+	if (waited)
+		parent.kppid = -1;	/* not a pid to wait for again */
 	if (parent.kpfd == -1)
 		return;
-	log_warnx("keyproc (pid %d) %s; starting a new one", (int)parent.kppid,
-	    why);
+	log_warnx("keyproc %s; starting a new one", why);
 	keyproc_install(-1, -1);
 	keyproc_restart();
 }
@@ -185,7 +192,7 @@ static void
 kp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	if (kp_ctl_read(fd) == -1)
-		keyproc_lost("is gone");
+		keyproc_lost("is gone", 0);
 }
 
 static void
@@ -269,6 +276,14 @@ reload(void)
 	notify_send("READY=1");
 }
 
+/* After children were reaped: a drain ends with the last one. */
+static void
+reaped(void)
+{
+	if (parent.draining && spawn_count() == 0)
+		finish();
+}
+
 /*
  * A child's exit closes its channel first, so spawn_reap() finds it by pid;
  * keyproc, current or replaced, is waited for by pid too.  Only when none
@@ -285,17 +300,17 @@ reap(void)
 	n = spawn_reap() + keyproc_reap_old();
 	if (parent.kppid != -1 &&
 	    waitpid(parent.kppid, &status, WNOHANG) == parent.kppid) {
-		keyproc_lost(WIFSIGNALED(status) ? "was killed" : "exited");
+		keyproc_lost(WIFSIGNALED(status) ? "was killed" : "exited", 1);
 		n++;
 	}
 	while (n == 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (spawn_reaped(pid, status))
 			continue;
 		if (pid == parent.kppid)
-			keyproc_lost(WIFSIGNALED(status) ? "was killed" : "exited");
+			keyproc_lost(WIFSIGNALED(status) ? "was killed" :
+			    "exited", 1);
 	}
-	if (parent.draining && spawn_count() == 0)
-		finish();
+	reaped();
 }
 
 static void
@@ -377,7 +392,7 @@ serve(void)
 	add_signal(SIGTERM);
 	add_signal(SIGINT);
 	parent.kpretry = evtimer_new(parent.base, kp_retry_cb, NULL);
-	spawn_init(parent.base);
+	spawn_init(parent.base, reaped);
 	spawn_set_gen(parent.gen);
 	if ((fd = keyproc_start(parent.gen, &pid, err, sizeof(err))) == -1)
 		fatalx("%s", err);

@@ -59,12 +59,15 @@ static struct {
 	unsigned int		 failures;	/* children dead before work */
 	struct event		*retry;	/* spawn_fill() after a backoff */
 	struct event		*decay;
+	struct event		*reapev;	/* spawn_reap() soon */
+	void			(*reaped)(void);
 	LIST_HEAD(, child)	 table[HASH_SIZE];
 	TAILQ_HEAD(, child)	 dying;
 } pool = { .kpfd = -1, .devnull = -1,
     .dying = TAILQ_HEAD_INITIALIZER(pool.dying) };
 
 static void	chan_cb(evutil_socket_t, short, void *);
+static void	fail_backoff(void);
 
 static struct child *
 child_lookup(pid_t pid)
@@ -88,6 +91,8 @@ child_close_chan(struct child *c)
 	close(c->fd);
 	c->fd = -1;
 	TAILQ_INSERT_TAIL(&pool.dying, c, dying);
+	/* Its SIGCHLD may have come already, and been spent on others. */
+	event_active(pool.reapev, EV_TIMEOUT, 0);
 }
 
 /* Never blocks: our end is non-blocking, a child that does not read loses. */
@@ -193,13 +198,13 @@ child_start(struct gen *g, size_t li, int kpfd, int chanfd)
 	child_main(&args);
 }
 
-static int
+static struct child *
 child_register(struct gen *g, size_t li, pid_t pid, int chanfd)
 {
 	struct child *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return -1;
+		return NULL;
 	c->pid = pid;
 	c->gen = g;
 	c->listener = li;
@@ -209,13 +214,13 @@ child_register(struct gen *g, size_t li, pid_t pid, int chanfd)
 		if (c->ev != NULL)
 			event_free(c->ev);
 		free(c);
-		return -1;
+		return NULL;
 	}
 	gen_ref(g);
 	g->listeners[li].idle++;
 	pool.count++;
 	LIST_INSERT_HEAD(&pool.table[(unsigned)pid % HASH_SIZE], c, hash);
-	return 0;
+	return c;
 }
 
 /* Fork one spare child for listener li of the current generation. */
@@ -223,6 +228,7 @@ static int
 spawn_one(size_t li)
 {
 	int kp[2] = { -1, -1 }, ch[2] = { -1, -1 };
+	struct child *c;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) == -1 ||
@@ -244,16 +250,27 @@ spawn_one(size_t li)
 	kp[1] = ch[1] = -1;
 	if (fcntl(ch[0], F_SETFL, O_NONBLOCK) == -1)
 		log_warn("child %d: channel", (int)pid);
-	if (kp_ctl_send_child(pool.kpfd, pid, (uint32_t)li, kp[0]) == -1)
-		log_warn("keyproc: cannot hand over the channel of child %d",
-		    (int)pid);
-	close(kp[0]);
-	if (child_register(pool.gen, li, pid, ch[0]) == -1) {
+	if ((c = child_register(pool.gen, li, pid, ch[0])) == NULL) {
 		log_warnx("child %d: out of memory", (int)pid);
-		kill(pid, SIGKILL);
+		close(kp[0]);
 		close(ch[0]);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);	/* at once: it was never registered */
 		return -1;
 	}
+	/* A spare whose channel keyproc never got would fail its client's
+	 * handshake: end it now (it is reaped when its channel closes). */
+	if (kp_ctl_send_child(pool.kpfd, pid, (uint32_t)li, kp[0]) == -1) {
+		log_warn("keyproc: cannot hand over the channel of child %d",
+		    (int)pid);
+		close(kp[0]);
+		child_retire(c);
+		kill(pid, SIGKILL);
+		if (++pool.failures >= 3)
+			fail_backoff();		/* keyproc stuck: don't spin */
+		return -1;
+	}
+	close(kp[0]);
 	return 0;
 err:
 	if (kp[0] != -1) {
@@ -424,7 +441,7 @@ fail_backoff(void)
 	struct timeval tv = { 1, 0 };
 	unsigned int i;
 
-	for (i = 1; i < pool.failures && tv.tv_sec < FAIL_BACKOFF_MAX; i++)
+	for (i = 3; i < pool.failures && tv.tv_sec < FAIL_BACKOFF_MAX; i++)
 		tv.tv_sec *= 2;
 	if (pool.failures == 3 || tv.tv_sec == FAIL_BACKOFF_MAX)
 		log_warnx("children keep failing before taking a connection; "
@@ -491,6 +508,13 @@ spawn_reap(void)
 }
 
 static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (spawn_reap() > 0 && pool.reaped != NULL)
+		pool.reaped();
+}
+
+static void
 retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	spawn_fill();
@@ -552,14 +576,16 @@ decay_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-spawn_init(struct event_base *base)
+spawn_init(struct event_base *base, void (*reaped)(void))
 {
 	struct timeval tv = { DECAY_SECONDS, 0 };
 
 	pool.base = base;
+	pool.reaped = reaped;
 	if ((pool.devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		fatal("/dev/null");
 	if ((pool.retry = evtimer_new(base, retry_cb, NULL)) == NULL ||
+	    (pool.reapev = evtimer_new(base, reap_cb, NULL)) == NULL ||
 	    (pool.decay = event_new(base, -1, EV_PERSIST, decay_cb,
 	    NULL)) == NULL || event_add(pool.decay, &tv) == -1)
 		fatalx("spawn_init: libevent");

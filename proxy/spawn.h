@@ -15,10 +15,12 @@
 struct event_base;
 
 /*
- * spawn_init(base):
- * Start the pool's timers on base.  Call once.
+ * spawn_init(base, reaped):
+ * Start the pool's timers on base.  reaped() is called after children
+ * were reaped outside of the caller's own spawn_reap() (when a channel
+ * closes after its child's SIGCHLD was already taken).  Call once.
  */
-void	spawn_init(struct event_base *base);
+void	spawn_init(struct event_base *base, void (*reaped)(void));
 
 /*
  * spawn_set_gen(g):
