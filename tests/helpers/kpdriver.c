@@ -46,6 +46,7 @@
 #include <openssl/x509.h>
 
 #include "keyproc/keyproc.h"
+#include "keyproc/kp_msg.h"
 #include "keyproc/kp_wire.h"
 #include "proxy/log.h"
 
@@ -373,29 +374,9 @@ send_req(int fd, enum wire w, uint32_t id, uint32_t key, uint32_t alg,
 	if (w == WIRE_EMPTY)
 		len = 0;
 	if (w == WIRE_FD) {
-		struct msghdr msg;
-		struct iovec iov;
-		union {
-			struct cmsghdr	hdr;
-			char		c[CMSG_SPACE(sizeof(int))];
-		} cm;
-		struct cmsghdr *c;
-		int nul = STDIN_FILENO;
+		struct iovec iov = { .iov_base = buf, .iov_len = len };
 
-		memset(&msg, 0, sizeof(msg));
-		memset(&cm, 0, sizeof(cm));
-		iov.iov_base = buf;
-		iov.iov_len = len;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = cm.c;
-		msg.msg_controllen = sizeof(cm.c);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &nul, sizeof(int));
-		return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+		return kp_msg_send(fd, &iov, 1, STDIN_FILENO);
 	}
 	return send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
