@@ -106,8 +106,8 @@ uninstall:
 	    $(DESTDIR)/usr/lib/tmpfiles.d/recluse.conf
 
 # bench: recluse beside hitch (bench/run, docs/PERFORMANCE.md).
-BENCH_PROGS =	bench/tlsload bench/kpsign
-bench/tlsload: bench/tlsload.c
+BENCH_PROGS =	bench/tlsload bench/kpsign bench/forkfloor
+bench/tlsload bench/forkfloor: %: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS) \
 	    $(shell pkg-config --libs libssl libcrypto)
 

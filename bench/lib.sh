@@ -321,11 +321,33 @@ stop_recluse() {
 	CG_RECLUSE=
 }
 
+# ---- floor ----------------------------------------------------------------
+
+# start_floor: bench/forkfloor, the bare fork-per-connection proxy (no
+# isolation, key in-process) that tells what the design costs by itself.
+start_floor() {
+	CG_FLOOR=$(cg_new floor)
+	sh -c "$CG_EXEC" sh "$CG_FLOOR" "$TOP/bench/forkfloor" "$NGX" \
+	    "$F_RSA" "$B/rsa.crt" "$B/rsa.key" "$F_EC" "$B/ec.crt" "$B/ec.key" \
+	    >> "$B/floor.log" 2>&1 &
+	FLOOR_PID=$!
+	wait_port "$F_RSA" && wait_port "$F_EC" ||
+	    die "forkfloor did not start: $(tail "$B/floor.log")"
+}
+
+stop_floor() {
+	stop_pid "${FLOOR_PID:-}"
+	FLOOR_PID=
+	[ -z "${CG_FLOOR:-}" ] || cg_destroy "$CG_FLOOR"
+	CG_FLOOR=
+}
+
 # proxy_cg NAME, proxy_port NAME rsa|ec: look-ups by proxy name.
 proxy_cg() {
 	case "$1" in
 	hitch)	echo "$CG_HITCH" ;;
 	recluse) echo "$CG_RECLUSE" ;;
+	floor)	echo "$CG_FLOOR" ;;
 	esac
 }
 proxy_port() {
@@ -334,5 +356,7 @@ proxy_port() {
 	hitch.ec)	echo "$H_EC" ;;
 	recluse.rsa)	echo "$R_RSA" ;;
 	recluse.ec)	echo "$R_EC" ;;
+	floor.rsa)	echo "$F_RSA" ;;
+	floor.ec)	echo "$F_EC" ;;
 	esac
 }
