@@ -15,9 +15,10 @@ CPPFLAGS +=	-D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS +=	$(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEPFLAGS =	-MMD -MP
 
-SRCS =		proxy/main.c proxy/spawn.c proxy/child.c proxy/relay.c \
-		proxy/backend.c proxy/sandbox.c proxy/log.c proxy/tlsconf.c \
-		proxy/listen.c proxy/notify.c proxy/gen.c proxy/tlshook.c \
+SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/child.c \
+		proxy/relay.c proxy/backend.c proxy/sandbox.c proxy/log.c \
+		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
+		proxy/tlshook.c \
 		config/parse.c config/conf.c \
 		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \
 		keyproc/kp_provider.c keyproc/kp_ref.c keyproc/kp_ctl.c

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proxy/gen.h"
+#include "proxy/spawner.h"
 
 static unsigned int	gen_next_id = 1;
 
@@ -20,6 +21,7 @@ gen_free(struct gen *g)
 
 	if (g == NULL)
 		return;
+	spawner_stop(g);
 	for (i = 0; i < g->nlisteners; i++) {
 		gl = &g->listeners[i];
 		tlsconf_clear(&gl->tc);
@@ -78,6 +80,8 @@ gen_load(const char *path, const struct gen *prev, char *err, size_t errlen)
 		return NULL;
 	}
 	g->refs = 1;
+	g->spawner_fd = -1;
+	g->spawner_pid = -1;
 	if ((g->conf = conf_load(path, err, errlen)) == NULL) {
 		free(g);
 		return NULL;

@@ -6,6 +6,8 @@
 #ifndef GEN_H
 #define GEN_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 #include "config/conf.h"
@@ -27,6 +29,8 @@ struct gen {
 	struct gen_listener	*listeners;
 	size_t			 nlisteners;
 	unsigned int		 refs;	/* live children, +1 while current */
+	int			 spawner_fd;	/* proxy/spawner.c; -1: none */
+	pid_t			 spawner_pid;
 	unsigned int		 id;	/* 1, 2, ... in load order */
 };
 

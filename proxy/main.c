@@ -27,6 +27,7 @@
 #include "proxy/notify.h"
 #include "proxy/sandbox.h"
 #include "proxy/spawn.h"
+#include "proxy/spawner.h"
 #include "proxy/tlshook.h"
 
 #define RECLUSE_VERSION	"0.1.0"
@@ -297,14 +298,14 @@ reap(void)
 	int status;
 	size_t n;
 
-	n = spawn_reap() + keyproc_reap_old();
+	n = spawn_reap() + keyproc_reap_old() + spawner_reap();
 	if (parent.kppid != -1 &&
 	    waitpid(parent.kppid, &status, WNOHANG) == parent.kppid) {
 		keyproc_lost(WIFSIGNALED(status) ? "was killed" : "exited", 1);
 		n++;
 	}
 	while (n == 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (spawn_reaped(pid, status))
+		if (spawn_reaped(pid, status) || spawner_reaped(pid, status))
 			continue;
 		if (pid == parent.kppid)
 			keyproc_lost(WIFSIGNALED(status) ? "was killed" :
@@ -461,6 +462,23 @@ check_only(int dump)
 	return rc;
 }
 
+/*
+ * Started with stdin, stdout or stderr closed, the first sockets would take
+ * their numbers, and the /dev/null the spawner puts there would replace a
+ * channel: fill them first.
+ */
+static void
+std_fds_open(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= STDERR_FILENO)
+		;
+	if (fd == -1)
+		fatal("/dev/null");
+	close(fd);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -493,6 +511,7 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	log_init("parent", parent.verbose, -1);
+	std_fds_open();
 	if (check > 0)
 		return check_only(check > 1);
 	serve();

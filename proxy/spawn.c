@@ -1,11 +1,11 @@
 /*
  * The pool of connection children: see spawn.h.
  *
- * Each child gets two SOCK_SEQPACKET socketpairs made here at fork: one to
- * keyproc (the other end goes to keyproc over the control channel and is
- * closed here) and one to the parent (struct chan_msg: log lines, "I hold a
- * connection", UNIX-socket backend connects).  No end is ever shared by two
- * processes.
+ * Each child gets two SOCK_SEQPACKET channels: one to keyproc, made here
+ * (the other end goes to keyproc over the control channel and is closed
+ * here), and one to the parent, made by the spawner that forks the child
+ * (proxy/spawner.c; struct chan_msg: log lines, "I hold a connection",
+ * UNIX-socket backend connects).  No end is ever shared by two processes.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -25,9 +25,9 @@
 #include "keyproc/keyproc.h"
 #include "keyproc/kp_msg.h"
 #include "proxy/chan.h"
-#include "proxy/child.h"
 #include "proxy/log.h"
 #include "proxy/spawn.h"
+#include "proxy/spawner.h"
 
 #define SPARES_MIN	4	/* spares per listener when quiet */
 #define SPARES_MAX	256	/* spares per listener under load */
@@ -54,7 +54,6 @@ static struct {
 	struct gen		*gen;	/* current generation */
 	int			 kpfd;	/* keyproc control channel, or -1 */
 	int			 draining;
-	int			 devnull;
 	size_t			 count, busy;
 	unsigned int		 failures;	/* children dead before work */
 	struct event		*retry;	/* spawn_fill() after a backoff */
@@ -63,7 +62,7 @@ static struct {
 	void			(*reaped)(void);
 	LIST_HEAD(, child)	 table[HASH_SIZE];
 	TAILQ_HEAD(, child)	 dying;
-} pool = { .kpfd = -1, .devnull = -1,
+} pool = { .kpfd = -1,
     .dying = TAILQ_HEAD_INITIALIZER(pool.dying) };
 
 static void	chan_cb(evutil_socket_t, short, void *);
@@ -128,76 +127,6 @@ retire_idle(struct gen *only)
 				child_retire(c);
 }
 
-/* Close every descriptor but those in keep (sorted ascending). */
-static void
-close_all_but(const int *keep, size_t n)
-{
-	unsigned int from = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if ((unsigned int)keep[i] > from)
-			close_range(from, (unsigned int)keep[i] - 1, 0);
-		from = (unsigned int)keep[i] + 1;
-	}
-	close_range(from, ~0U, 0);
-}
-
-static int
-int_cmp(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* In the new child: keep only its own descriptors, reset signals, run. */
-static __dead void
-child_start(struct gen *g, size_t li, int kpfd, int chanfd)
-{
-	struct gen_listener *gl = &g->listeners[li];
-	struct child_args args;
-	int keep[64 + 5];
-	size_t n = 0, i;
-	sigset_t none;
-
-	if (gl->socks.n > 64)
-		_exit(1);
-	dup2(pool.devnull, STDIN_FILENO);
-	dup2(pool.devnull, STDOUT_FILENO);
-	keep[n++] = STDIN_FILENO;
-	keep[n++] = STDOUT_FILENO;
-	keep[n++] = STDERR_FILENO;
-	keep[n++] = kpfd;
-	keep[n++] = chanfd;
-	for (i = 0; i < gl->socks.n; i++)
-		keep[n++] = gl->socks.fds[i];
-	qsort(keep, n, sizeof(keep[0]), int_cmp);
-	close_all_but(keep, n);
-
-	/* Out of the parent's process group: a Ctrl-C (or a hangup) on the
-	 * terminal recluse runs in must reach the parent alone, which drains,
-	 * not every child, which would cut its connection. */
-	(void)setpgid(0, 0);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	log_init("child", log_verbose(), chanfd);
-
-	memset(&args, 0, sizeof(args));
-	args.conf = g->conf;
-	args.listener = gl->conf;
-	args.tls = gl->tc.tls;
-	args.kpfd = kpfd;
-	args.parentfd = chanfd;
-	args.listenfds = gl->socks.fds;
-	args.nlistenfds = gl->socks.n;
-	child_main(&args);
-}
-
 static struct child *
 child_register(struct gen *g, size_t li, pid_t pid, int chanfd)
 {
@@ -227,33 +156,34 @@ child_register(struct gen *g, size_t li, pid_t pid, int chanfd)
 static int
 spawn_one(size_t li)
 {
-	int kp[2] = { -1, -1 }, ch[2] = { -1, -1 };
+	int kp[2], chanfd;
 	struct child *c;
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) == -1 ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) == -1) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) == -1) {
 		log_warn("socketpair");
-		goto err;
+		return -1;
 	}
-	switch ((pid = fork())) {
-	case -1:
-		log_warn("fork");
-		goto err;
-	case 0:
-		child_start(pool.gen, li, kp[1], ch[1]);
+	pid = spawner_fork(pool.gen, li, kp[1], &chanfd);
+	close(kp[1]);
+	if (pid == -1) {
+		close(kp[0]);
+		/* Try again soon (a dead spawner is replaced then), but
+		 * back off if it keeps failing. */
+		if (++pool.failures >= 3)
+			fail_backoff();
+		else
+			event_active(pool.retry, EV_TIMEOUT, 0);
+		return -1;
 	}
 	log_debug("spawned child %d for listener %s", (int)pid,
 	    pool.gen->listeners[li].conf->name);
-	close(kp[1]);
-	close(ch[1]);
-	kp[1] = ch[1] = -1;
-	if (fcntl(ch[0], F_SETFL, O_NONBLOCK) == -1)
+	if (fcntl(chanfd, F_SETFL, O_NONBLOCK) == -1)
 		log_warn("child %d: channel", (int)pid);
-	if ((c = child_register(pool.gen, li, pid, ch[0])) == NULL) {
+	if ((c = child_register(pool.gen, li, pid, chanfd)) == NULL) {
 		log_warnx("child %d: out of memory", (int)pid);
 		close(kp[0]);
-		close(ch[0]);
+		close(chanfd);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);	/* at once: it was never registered */
 		return -1;
@@ -272,16 +202,6 @@ spawn_one(size_t li)
 	}
 	close(kp[0]);
 	return 0;
-err:
-	if (kp[0] != -1) {
-		close(kp[0]);
-		close(kp[1]);
-	}
-	if (ch[0] != -1) {
-		close(ch[0]);
-		close(ch[1]);
-	}
-	return -1;
 }
 
 static long
@@ -582,8 +502,6 @@ spawn_init(struct event_base *base, void (*reaped)(void))
 
 	pool.base = base;
 	pool.reaped = reaped;
-	if ((pool.devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
-		fatal("/dev/null");
 	if ((pool.retry = evtimer_new(base, retry_cb, NULL)) == NULL ||
 	    (pool.reapev = evtimer_new(base, reap_cb, NULL)) == NULL ||
 	    (pool.decay = event_new(base, -1, EV_PERSIST, decay_cb,
@@ -591,11 +509,13 @@ spawn_init(struct event_base *base, void (*reaped)(void))
 		fatalx("spawn_init: libevent");
 }
 
+/* g forks no more children: its spawner and listening sockets go. */
 static void
 close_listeners(struct gen *g)
 {
 	size_t i;
 
+	spawner_stop(g);
 	for (i = 0; i < g->nlisteners; i++)
 		listen_close(&g->listeners[i].socks);
 }

@@ -167,6 +167,11 @@ children_of() {
 	ps -o pid= --ppid "$1" | tr -d ' '
 }
 
+# spawner_of PID: the spawner among PID's children (see proxy/spawner.h).
+spawner_of() {
+	ps -o pid=,comm= --ppid "$1" | awk '$2 == "recluse-spawner" { print $1 }'
+}
+
 # tls_echo PORT [TLSPIPE ARGS...]: send stdin over TLS to 127.0.0.1:PORT
 # (verified against the test CA), close, print what came back.
 tls_echo() {

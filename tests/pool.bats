@@ -57,11 +57,14 @@ workers_at_least() {
 	[ "$(workers | wc -l)" -ge "$1" ]
 }
 
-# workers: the pids of recluse's children other than keyproc.
+# workers: the pids of recluse's children other than keyproc and the
+# spawner.
 workers() {
 	local pid
 	for pid in $(children_of "$RECLUSE_PID"); do
-		grep -q recluse-keyproc "/proc/$pid/cmdline" 2>/dev/null || echo "$pid"
+		grep -q recluse-keyproc "/proc/$pid/cmdline" 2>/dev/null ||
+		    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = recluse-spawner ] ||
+		    echo "$pid"
 	done
 }
 
@@ -69,7 +72,7 @@ workers() {
 	write_conf
 	start_recluse "$T/recluse.conf"
 	wait_for workers_at_least 4
-	for pid in $(children_of "$RECLUSE_PID"); do
+	for pid in $(workers); do
 		[ "$(stat -c %U /proc/$pid)" != root ]
 	done
 }
@@ -166,4 +169,58 @@ spares_logged() {
 	wait_for test_workers_at_most 4
 	run tls_echo "$PORT" <<< "still served"
 	[ "$output" = "still served" ]
+}
+
+# fd_targets PID: what each descriptor of PID is, one per line, sorted.
+fd_targets() {
+	local fd
+	for fd in /proc/"$1"/fd/*; do
+		readlink "$fd"
+	done | sed 's/:\[[0-9]*\]$//' | sort
+}
+
+@test "children are forked by a spawner that holds only the listening sockets, however many connections are open" {
+	write_conf
+	start_recluse "$T/recluse.conf"
+	sp=$(spawner_of "$RECLUSE_PID")
+	[ -n "$sp" ]
+	# root, outside any chroot: it forks children that drop privileges
+	[ "$(stat -c %u /proc/$sp)" -eq 0 ]
+	[ "$(readlink /proc/$sp/root)" = / ]
+	# stdin, stdout (/dev/null), stderr, its channel, the listening socket
+	before=$(fd_targets "$sp")
+	[ "$(grep -c '^socket$' <<< "$before")" -eq 2 ]
+	[ "$(grep -c '^/dev/null$' <<< "$before")" -ge 2 ]
+	! grep -qF "$T/web.key" <<< "$before" || false
+	[ "$(ss -Hltnp "( sport = :$PORT )" | grep -c "pid=$sp,")" -eq 1 ]
+	# every child is the parent's child, and the parent holds a channel
+	# to each; the spawner's descriptors stay the same
+	hold_conn a
+	hold_conn b
+	hold_conn c
+	wait_for bash -c "[ \$(ss -Htn state established '( sport = :$PORT )' | wc -l) -eq 3 ]"
+	[ "$(fd_targets "$sp")" = "$before" ]
+	for pid in $(ss -Htnp state established "( sport = :$PORT )" |
+	    grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+		[ "$(ps -o ppid= -p "$pid" | tr -d ' ')" -eq "$RECLUSE_PID" ]
+		[ "$(cat /proc/$pid/comm)" = "$(cat /proc/$RECLUSE_PID/comm)" ]
+	done
+}
+
+@test "a killed spawner is replaced and connections keep being served" {
+	write_conf
+	start_recluse "$T/recluse.conf"
+	sp=$(spawner_of "$RECLUSE_PID")
+	[ -n "$sp" ]
+	kill -9 "$sp"
+	# the spares it forked serve the next connections; once they are
+	# used up the parent starts a new spawner
+	for i in $(seq 1 12); do
+		run tls_echo "$PORT" <<< "ping $i"
+		[ "$output" = "ping $i" ]
+	done
+	wait_for bash -c "[ -n \"\$(ps -o pid=,comm= --ppid $RECLUSE_PID | awk '\$2 == \"recluse-spawner\" && \$1 != $sp')\" ]"
+	# the dead one was reaped, not left a zombie
+	! ps -o stat= -p "$sp" 2>/dev/null | grep -q Z || false
+	kill -0 "$RECLUSE_PID"
 }
