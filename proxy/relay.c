@@ -36,8 +36,8 @@
 #include "proxy/tlshook.h"
 
 struct relay_buf {
-	size_t		 off, len;
-	unsigned char	*data;		/* RELAY_BUFSZ bytes */
+	size_t		 off, len, size;
+	unsigned char	*data;		/* size bytes */
 };
 
 /*
@@ -45,7 +45,8 @@ struct relay_buf {
  * relay, so that clearing the state does not dirty 32 KiB of pages an
  * idle connection never uses.
  */
-static unsigned char	relay_upbuf[RELAY_BUFSZ], relay_downbuf[RELAY_BUFSZ];
+static unsigned char	relay_upbuf[RELAY_UP_BUFSZ];
+static unsigned char	relay_downbuf[RELAY_DOWN_BUFSZ];
 
 /*
  * The *_want fields say what a blocked operation waits for: 0 (not
@@ -103,11 +104,11 @@ relay_room(struct relay_buf *b)
 {
 	if (b->len == 0)
 		b->off = 0;
-	else if (b->off > 0 && b->off + b->len == RELAY_BUFSZ) {
+	else if (b->off > 0 && b->off + b->len == b->size) {
 		memmove(b->data, b->data + b->off, b->len);
 		b->off = 0;
 	}
-	return RELAY_BUFSZ - b->off - b->len;
+	return b->size - b->off - b->len;
 }
 
 static void
@@ -391,7 +392,9 @@ relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
 
 	memset(&r, 0, sizeof(r));
 	r.up.data = relay_upbuf;
+	r.up.size = sizeof(relay_upbuf);
 	r.down.data = relay_downbuf;
+	r.down.size = sizeof(relay_downbuf);
 	memset(st, 0, sizeof(*st));
 	r.base = base;
 	r.tls = tls;
