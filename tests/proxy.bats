@@ -444,6 +444,26 @@ no_child_killed() {
 	done
 }
 
+# server_random: the 32-byte random of the ServerHello s_client saw
+# (-msg output on stdin), as hex.
+server_random() {
+	awk '/ServerHello$/ { on = 1; next } on && /^ / { printf "%s", $0; next }
+	    on { exit }' | tr -d ' ' | cut -c13-76
+}
+
+@test "every connection child draws its own random numbers (ServerHello random, key share)" {
+	backend echo
+	proxy "$BADDR"
+	for i in 1 2 3 4 5 6 7 8; do
+		echo | openssl s_client -connect "127.0.0.1:$PORT" \
+		    -CAfile "$T/ca.crt" -msg 2>/dev/null | server_random
+	done > "$T/randoms"
+	cat "$T/randoms" >&2
+	[ "$(grep -c '^[0-9a-f]\{64\}$' "$T/randoms")" -eq 8 ]
+	# children forked from one spawner image must not repeat its state
+	[ "$(sort -u "$T/randoms" | wc -l)" -eq 8 ]
+}
+
 @test "SIGKILL of one child ends only its connection" {
 	backend echo
 	proxy "$BADDR"
