@@ -42,7 +42,7 @@ struct relay_buf {
 
 /*
  * One connection per process: the buffers are static, outside struct
- * relay, so that clearing the state does not dirty 32 KiB of pages an
+ * relay, so that clearing the state does not dirty 80 KiB of pages an
  * idle connection never uses.
  */
 static unsigned char	relay_upbuf[RELAY_UP_BUFSZ];

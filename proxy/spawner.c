@@ -304,6 +304,10 @@ spawner_fork(struct gen *g, size_t li, int kpfd, int *chanfdp)
 		log_warn("spawner %d", (int)g->spawner_pid);
 		goto broken;
 	}
+	if (n == 0) {
+		log_warnx("spawner %d is gone", (int)g->spawner_pid);
+		goto broken;
+	}
 	if (n != sizeof(rep) || (rep.pid > 0) != (*chanfdp != -1)) {
 		log_warnx("spawner %d: bad reply", (int)g->spawner_pid);
 		goto broken;
