@@ -88,6 +88,10 @@ tlspipe() {
 	"$TLSPIPE" -C "$T/ca.crt" -t 60 "$@" 127.0.0.1 "$PORT"
 }
 
+# In the background the binary is run directly, not tlspipe(): "tlspipe
+# ... &" makes $! a subshell's pid, and teardown would leave the client
+# itself running.
+
 # access_log END: wait for a connection's access line that ended with END.
 access_log() {
 	wait_for grep -q "listener=web .*end=$1\$" "$T/recluse.log"
@@ -226,7 +230,8 @@ no_child_killed() {
 	head -c 64M /dev/urandom > "$T/big"
 
 	# -w 12: the client writes all it can but reads nothing for 12 s
-	tlspipe -w 12 < "$T/big" > "$T/out" 2> "$T/tlspipe.log" 3>&- &
+	"$TLSPIPE" -C "$T/ca.crt" -t 60 -w 12 127.0.0.1 "$PORT" < "$T/big" \
+	    > "$T/out" 2> "$T/tlspipe.log" 3>&- &
 	pid=$!
 	track "$pid"
 	wait_for has_conn_child
@@ -269,7 +274,8 @@ no_child_killed() {
 	proxy "$BADDR"
 
 	mkfifo "$T/in"
-	tlspipe -k < "$T/in" > "$T/out" 2> "$T/tlspipe.log" 3>&- &
+	"$TLSPIPE" -C "$T/ca.crt" -t 60 -k 127.0.0.1 "$PORT" < "$T/in" \
+	    > "$T/out" 2> "$T/tlspipe.log" 3>&- &
 	pid=$!
 	track "$pid"
 	exec 6> "$T/in"
@@ -398,7 +404,8 @@ no_child_killed() {
 	backend echo
 	proxy "$BADDR"
 
-	tlspipe -c 3 -H 60 > "$T/many.out" 2> "$T/tlspipe.log" 3>&- &
+	"$TLSPIPE" -C "$T/ca.crt" -t 60 -c 3 -H 60 127.0.0.1 "$PORT" \
+	    > "$T/many.out" 2> "$T/tlspipe.log" 3>&- &
 	track $!
 	wait_for grep -q "ready 3/3" "$T/many.out"
 
@@ -470,7 +477,8 @@ server_random() {
 
 	for i in 1 2 3; do
 		mkfifo "$T/in$i"
-		tlspipe -v -k < "$T/in$i" > "$T/out$i" 2> "$T/err$i" 3>&- &
+		"$TLSPIPE" -C "$T/ca.crt" -t 60 -v -k 127.0.0.1 "$PORT" \
+		    < "$T/in$i" > "$T/out$i" 2> "$T/err$i" 3>&- &
 		pids[i]=$!
 		track $!
 		exec {fd}> "$T/in$i"
