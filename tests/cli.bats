@@ -15,14 +15,7 @@ valid_conf() {
 	make_cert web ec256
 	{
 		globals_conf
-		cat <<EOF
-listener "web" {
-	listen 127.0.0.1:$(free_port)
-	certificate "$T/web.crt"
-	key "$T/web.key"
-	backend 127.0.0.1:$(free_port)
-}
-EOF
+		listener_conf web "$(free_port)" "127.0.0.1:$(free_port)"
 	} > "$T/recluse.conf"
 }
 

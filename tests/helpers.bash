@@ -136,6 +136,32 @@ chroot "$T/empty"
 EOC
 }
 
+# listener_conf NAME PORT BACKEND: a listener block on 127.0.0.1:PORT with
+# the test certificate $T/web.crt and key, forwarding to BACKEND.
+listener_conf() {
+	cat <<EOC
+listener "$1" {
+	listen 127.0.0.1:$2
+	certificate "$T/web.crt"
+	key "$T/web.key"
+	backend $3
+}
+EOC
+}
+
+# hold_conn NAME PORT: a TLS connection kept open, fed from the fifo
+# $T/NAME.in, its output in $T/NAME.out; its pid in HELD_PID.
+hold_conn() {
+	mkfifo "$T/$1.in"
+	sleep 300 > "$T/$1.in" 3>&- &
+	track $!
+	openssl s_client -connect "127.0.0.1:$2" -CAfile "$T/ca.crt" \
+	    -verify_return_error -quiet < "$T/$1.in" > "$T/$1.out" \
+	    2>>"$T/s_client.log" 3>&- &
+	HELD_PID=$!
+	track "$HELD_PID"
+}
+
 # start_echod MODE PORT|PATH [ARGS...]: start the test backend
 # (tests/helpers/echod) and wait until it listens; its pid in ECHOD_PID.
 start_echod() {

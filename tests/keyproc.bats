@@ -217,14 +217,7 @@ e2e_setup() {
 	PORT=$(free_port)
 	{
 		globals_conf
-		cat <<EOF
-listener "web" {
-	listen 127.0.0.1:$PORT
-	certificate "$T/web.crt"
-	key "$T/web.key"
-	backend 127.0.0.1:$BPORT
-}
-EOF
+		listener_conf web "$PORT" "127.0.0.1:$BPORT"
 	} > "$T/recluse.conf"
 }
 

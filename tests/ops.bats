@@ -22,29 +22,20 @@ conf() {
 	globals_conf
 	[ -n "${DRAIN:-}" ] && echo "timeout drain $DRAIN"
 	for spec in "$@"; do
-		cat <<EOF
-
-listener "${spec%%:*}" {
-	listen 127.0.0.1:${spec#*:}
-	certificate "$T/web.crt"
-	key "$T/web.key"
-	backend 127.0.0.1:$BPORT
-}
-EOF
+		echo
+		listener_conf "${spec%%:*}" "${spec#*:}" "127.0.0.1:$BPORT"
 	done
 }
 
-# hold_conn NAME PORT: a TLS connection kept open, fed from the fifo
-# $T/NAME.in, its output in $T/NAME.out; its pid in HELD_PID.
-hold_conn() {
-	mkfifo "$T/$1.in"
-	sleep 300 > "$T/$1.in" 3>&- &
-	track $!
-	openssl s_client -connect "127.0.0.1:$2" -CAfile "$T/ca.crt" \
-	    -verify_return_error -quiet < "$T/$1.in" > "$T/$1.out" \
-	    2>>"$T/s_client.log" 3>&- &
-	HELD_PID=$!
-	track "$HELD_PID"
+# socket_activate ARGS...: recluse -f $T/recluse.conf under
+# systemd-socket-activate ARGS (its -l and --fdname), its pid in RECLUSE_PID;
+# waits until PORT accepts connections.
+socket_activate() {
+	systemd-socket-activate "$@" \
+	    "$RECLUSE" -f "$T/recluse.conf" >> "$T/recluse.log" 2>&1 3>&- &
+	RECLUSE_PID=$!
+	track "$RECLUSE_PID"
+	wait_port "$PORT"
 }
 
 # relays NAME WORD: WORD sent on held connection NAME comes back.
@@ -439,11 +430,7 @@ allowed_syscalls() {
 @test "socket activation: a passed socket is used for the listener with its address" {
 	PORT=$(free_port)
 	conf "web:$PORT" > "$T/recluse.conf"
-	systemd-socket-activate -l "127.0.0.1:$PORT" --fdname=unrelated \
-	    "$RECLUSE" -f "$T/recluse.conf" >> "$T/recluse.log" 2>&1 3>&- &
-	RECLUSE_PID=$!
-	track "$RECLUSE_PID"
-	wait_port "$PORT"
+	socket_activate -l "127.0.0.1:$PORT" --fdname=unrelated
 	# The first connection starts recluse and waits in the backlog; recluse
 	# could not bind the port itself while the passed socket holds it.
 	answers "$PORT"
@@ -458,12 +445,8 @@ allowed_syscalls() {
 	OTHER=$(free_port)
 	SPARE=$(free_port)
 	conf "web:$OTHER" > "$T/recluse.conf"
-	systemd-socket-activate -l "127.0.0.1:$PORT" -l "127.0.0.1:$SPARE" \
-	    --fdname=web:nobody \
-	    "$RECLUSE" -f "$T/recluse.conf" >> "$T/recluse.log" 2>&1 3>&- &
-	RECLUSE_PID=$!
-	track "$RECLUSE_PID"
-	wait_port "$PORT"
+	socket_activate -l "127.0.0.1:$PORT" -l "127.0.0.1:$SPARE" \
+	    --fdname=web:nobody
 	answers "$PORT"
 	answers "$OTHER"
 	grep -q "matches no listener" "$T/recluse.log"
@@ -547,11 +530,7 @@ PY
 	PORT=$(free_port)
 	OTHER=$(free_port)
 	conf "web:$OTHER" > "$T/recluse.conf"
-	systemd-socket-activate -l "127.0.0.1:$PORT" --fdname=web \
-	    "$RECLUSE" -f "$T/recluse.conf" >> "$T/recluse.log" 2>&1 3>&- &
-	RECLUSE_PID=$!
-	track "$RECLUSE_PID"
-	wait_port "$PORT"
+	socket_activate -l "127.0.0.1:$PORT" --fdname=web
 	answers "$PORT"
 	kill -HUP "$RECLUSE_PID"
 	reloaded 2

@@ -19,26 +19,8 @@ write_conf() {
 	{
 		globals_conf
 		echo "max-connections ${1:-64}"
-		cat <<EOF
-listener "web" {
-	listen 127.0.0.1:$PORT
-	certificate "$T/web.crt"
-	key "$T/web.key"
-	backend 127.0.0.1:$BPORT
-}
-EOF
+		listener_conf web "$PORT" "127.0.0.1:$BPORT"
 	} > "$T/recluse.conf"
-}
-
-# hold_conn NAME: a TLS connection kept open, fed from a fifo.
-hold_conn() {
-	mkfifo "$T/$1.in"
-	sleep 300 > "$T/$1.in" &
-	track $!
-	openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/ca.crt" -quiet \
-	    < "$T/$1.in" > "$T/$1.out" 2>>"$T/s_client.log" &
-	HELD_PID=$!
-	track "$HELD_PID"
 }
 
 # test_access_lines N: true once the log has N access lines.
@@ -93,9 +75,9 @@ workers() {
 @test "never more than max-connections children; excess connections wait in the backlog" {
 	write_conf 2
 	start_recluse "$T/recluse.conf"
-	hold_conn a
+	hold_conn a "$PORT"
 	first=$HELD_PID
-	hold_conn b
+	hold_conn b "$PORT"
 	wait_for grep -q "CONNECTED" "$T/a.out" "$T/b.out" 2>/dev/null || true
 	sleep 1
 	[ "$(workers | wc -l)" -eq 2 ]
@@ -130,7 +112,7 @@ workers() {
 @test "the parent runs as root and holds no client connection" {
 	write_conf
 	start_recluse "$T/recluse.conf"
-	hold_conn a
+	hold_conn a "$PORT"
 	sleep 1
 	[ "$(stat -c %u /proc/$RECLUSE_PID)" -eq 0 ]
 	# the parent's sockets: listeners and channels; the client's TCP
@@ -195,9 +177,9 @@ fd_targets() {
 	[ "$(ss -Hltnp "( sport = :$PORT )" | grep -c "pid=$sp,")" -eq 1 ]
 	# every child is the parent's child, and the parent holds a channel
 	# to each; the spawner's descriptors stay the same
-	hold_conn a
-	hold_conn b
-	hold_conn c
+	hold_conn a "$PORT"
+	hold_conn b "$PORT"
+	hold_conn c "$PORT"
 	wait_for bash -c "[ \$(ss -Htn state established '( sport = :$PORT )' | wc -l) -eq 3 ]"
 	[ "$(fd_targets "$sp")" = "$before" ]
 	for pid in $(ss -Htnp state established "( sport = :$PORT )" |
