@@ -15,7 +15,8 @@ valid_conf() {
 	make_cert web ec256
 	{
 		globals_conf
-		listener_conf web "$(free_port)" "127.0.0.1:$(free_port)"
+		listener_conf web "127.0.0.1:$(free_port)" \
+		    "127.0.0.1:$(free_port)"
 	} > "$T/recluse.conf"
 }
 

@@ -13,18 +13,6 @@ teardown() {
 	common_teardown
 }
 
-# listener_conf [NAME [ADDR]]: a complete listener block on $T/web.*.
-listener_conf() {
-	cat <<EOC
-listener "${1:-web}" {
-	listen ${2:-127.0.0.1:8443}
-	certificate "$T/web.crt"
-	key "$T/web.key"
-	backend 127.0.0.1:8080
-}
-EOC
-}
-
 # good_conf: the test globals and one listener.
 good_conf() {
 	globals_conf

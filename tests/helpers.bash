@@ -136,15 +136,15 @@ chroot "$T/empty"
 EOC
 }
 
-# listener_conf NAME PORT BACKEND: a listener block on 127.0.0.1:PORT with
-# the test certificate $T/web.crt and key, forwarding to BACKEND.
+# listener_conf [NAME [ADDR [BACKEND]]]: a complete listener block with the
+# test certificate $T/web.crt and key (web, 127.0.0.1:8443, 127.0.0.1:8080).
 listener_conf() {
 	cat <<EOC
-listener "$1" {
-	listen 127.0.0.1:$2
+listener "${1:-web}" {
+	listen ${2:-127.0.0.1:8443}
 	certificate "$T/web.crt"
 	key "$T/web.key"
-	backend $3
+	backend ${3:-127.0.0.1:8080}
 }
 EOC
 }

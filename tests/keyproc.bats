@@ -217,7 +217,7 @@ e2e_setup() {
 	PORT=$(free_port)
 	{
 		globals_conf
-		listener_conf web "$PORT" "127.0.0.1:$BPORT"
+		listener_conf web "127.0.0.1:$PORT" "127.0.0.1:$BPORT"
 	} > "$T/recluse.conf"
 }
 

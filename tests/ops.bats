@@ -23,7 +23,8 @@ conf() {
 	[ -n "${DRAIN:-}" ] && echo "timeout drain $DRAIN"
 	for spec in "$@"; do
 		echo
-		listener_conf "${spec%%:*}" "${spec#*:}" "127.0.0.1:$BPORT"
+		listener_conf "${spec%%:*}" "127.0.0.1:${spec#*:}" \
+		    "127.0.0.1:$BPORT"
 	done
 }
 

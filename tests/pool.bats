@@ -19,7 +19,7 @@ write_conf() {
 	{
 		globals_conf
 		echo "max-connections ${1:-64}"
-		listener_conf web "$PORT" "127.0.0.1:$BPORT"
+		listener_conf web "127.0.0.1:$PORT" "127.0.0.1:$BPORT"
 	} > "$T/recluse.conf"
 }
 
