@@ -16,9 +16,10 @@ LDLIBS +=	$(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEPFLAGS =	-MMD -MP
 
 SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/child.c \
-		proxy/relay.c proxy/backend.c proxy/sandbox.c proxy/log.c \
+		proxy/relay.c proxy/backend.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c \
+		lib/log.c lib/sandbox.c lib/msg.c \
 		config/parse.c config/conf.c \
 		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \
 		keyproc/kp_provider.c keyproc/kp_ref.c keyproc/kp_ctl.c
@@ -44,14 +45,14 @@ tests/helpers/echod: tests/helpers/echod.c
 tests/helpers/tlspipe: tests/helpers/tlspipe.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
 
-KPDRIVER_OBJS =	keyproc/kp_ctl.o proxy/log.o
+KPDRIVER_OBJS =	keyproc/kp_ctl.o lib/log.o lib/msg.o
 tests/helpers/kpdriver: tests/helpers/kpdriver.c $(KPDRIVER_OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    $(KPDRIVER_OBJS) $(LDFLAGS) $(LDLIBS)
 
 # bench/kpsign: the cost of a signature through keyproc (make bench/kpsign).
 KPSIGN_OBJS =	keyproc/kp_ctl.o keyproc/kp_provider.o keyproc/kp_ref.o \
-		keyproc/sign.o proxy/log.o
+		keyproc/sign.o lib/log.o lib/msg.o
 bench/kpsign: bench/kpsign.c $(KPSIGN_OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    $(KPSIGN_OBJS) $(LDFLAGS) $(LDLIBS)

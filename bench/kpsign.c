@@ -37,9 +37,9 @@
 
 #include "keyproc/keyproc.h"
 #include "keyproc/kp_provider.h"
-#include "keyproc/kp_wire.h"
+#include "lib/wire.h"
 #include "keyproc/sign.h"
-#include "proxy/log.h"
+#include "lib/log.h"
 
 static uint8_t	*readfile(const char *, size_t *);
 

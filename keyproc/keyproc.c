@@ -7,7 +7,7 @@
  * KP_CTL_READY (or KP_CTL_ERROR naming the file, and exits).  Serving: the
  * parent sends KP_CTL_CHILD with one end of a new child's channel; keyproc
  * answers that child's signature requests until the child closes it, and
- * closes it itself at the first request that breaks the policy (kp_wire.h,
+ * closes it itself at the first request that breaks the policy (lib/wire.h,
  * policy.h).  EOF on the control channel: the parent is gone or has
  * replaced us (reload); finish the handshakes in progress, then exit 0.
  * Children close their channel once their handshake is done, so this wait
@@ -30,12 +30,12 @@
 #include <event2/event.h>
 
 #include "keyproc/keyproc.h"
-#include "keyproc/kp_msg.h"
-#include "keyproc/kp_wire.h"
+#include "lib/msg.h"
+#include "lib/wire.h"
 #include "keyproc/policy.h"
 #include "keyproc/sign.h"
-#include "proxy/log.h"
-#include "proxy/sandbox.h"
+#include "lib/log.h"
+#include "lib/sandbox.h"
 
 #define KP_NOFILE_MAX	(1 << 20)
 #define KP_ERR_MAX	512
@@ -119,7 +119,7 @@ kp_send_ctl(uint32_t type, const char *text)
 	iov[0].iov_len = sizeof(hdr);
 	iov[1].iov_base = (void *)text;
 	iov[1].iov_len = len;
-	if (kp_msg_send(KP_CTL_FD, iov, 2, -1) == -1)
+	if (msg_send(KP_CTL_FD, iov, 2, -1) == -1)
 		kp_exit(1);
 }
 
@@ -271,7 +271,7 @@ kp_setup(void)
 	int fd;
 
 	for (;;) {
-		if ((n = kp_msg_recv(KP_CTL_FD, buf, sizeof(buf), &fd, 0)) == -1)
+		if ((n = msg_recv(KP_CTL_FD, buf, sizeof(buf), &fd, 0)) == -1)
 			fatal("control");
 		if (n == 0)
 			kp_exit(0);
@@ -397,7 +397,7 @@ kp_sign(struct kp_chan *c, struct kp_keyent *e, const struct kp_sign_req *req,
 	iov[0].iov_len = sizeof(rep);
 	iov[1].iov_base = sig;
 	iov[1].iov_len = siglen;
-	if (kp_msg_send(c->fd, iov, 2, -1) == -1) {
+	if (msg_send(c->fd, iov, 2, -1) == -1) {
 		log_warn("child %d: reply", (int)c->pid);
 		return -1;
 	}
@@ -418,7 +418,7 @@ kp_chan_read(int fd, short events, void *arg)
 	ssize_t n;
 	int shape = -1;
 
-	n = kp_msg_recv(fd, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+	n = msg_recv(fd, buf, sizeof(buf), NULL, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n == 0) {
@@ -483,7 +483,7 @@ kp_ctl_read_event(int fd, short events, void *arg)
 	ssize_t n;
 	int chanfd;
 
-	n = kp_msg_recv(fd, buf, sizeof(buf), &chanfd, MSG_DONTWAIT);
+	n = msg_recv(fd, buf, sizeof(buf), &chanfd, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n == 0) {

@@ -16,9 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef __dead
-#define __dead	__attribute__((__noreturn__))
-#endif
+#include "lib/util.h"
+
 
 #define KEYPROC_ARGV0	"recluse-keyproc"
 

@@ -1,6 +1,6 @@
 /*
  * The parent's side of the keyproc control channel (keyproc.h), and the
- * datagram helpers both sides use (kp_msg.h).
+ * parent's half of its wire format (lib/wire.h).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -17,131 +17,16 @@
 #include <unistd.h>
 
 #include "keyproc/keyproc.h"
-#include "keyproc/kp_msg.h"
-#include "keyproc/kp_wire.h"
-#include "proxy/deadline.h"
-#include "proxy/log.h"
+#include "lib/msg.h"
+#include "lib/wire.h"
+#include "lib/deadline.h"
+#include "lib/log.h"
 
 #define KP_CTL_READY_TIMEOUT	10000	/* ms: loading 4096-bit keys included */
 #define KP_CTL_MSG_MAX		(sizeof(struct kp_ctl_hdr) + \
 				    sizeof(struct kp_ctl_key) + KP_SPKI_MAX + \
 				    KP_PATH_MAX)
-#define KP_FDS_MAX		4	/* room to see, and close, extra fds */
 
-int
-kp_msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd)
-{
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cmsgbuf;
-	struct cmsghdr *cmsg;
-	struct msghdr msg;
-	size_t total = 0;
-	ssize_t n;
-	int i;
-
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = (struct iovec *)iov;
-	msg.msg_iovlen = (size_t)iovcnt;
-	for (i = 0; i < iovcnt; i++)
-		total += iov[i].iov_len;
-	if (passfd != -1) {
-		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
-		msg.msg_control = cmsgbuf.buf;
-		msg.msg_controllen = sizeof(cmsgbuf.buf);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
-	}
-	do
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-	while (n == -1 && errno == EINTR);
-	if (n == -1)
-		return -1;
-	if ((size_t)n != total) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	return 0;
-}
-
-/* Keep at most one SCM_RIGHTS fd, and only if the caller wants one. */
-static int
-kp_msg_fds(struct msghdr *msg, int *fdp)
-{
-	struct cmsghdr *cmsg;
-	int bad = (msg->msg_flags & MSG_CTRUNC) != 0, fds[KP_FDS_MAX];
-	size_t i, nfds;
-
-	for (cmsg = CMSG_FIRSTHDR(msg); cmsg != NULL;
-	    cmsg = CMSG_NXTHDR(msg, cmsg)) {
-		if (cmsg->cmsg_level != SOL_SOCKET ||
-		    cmsg->cmsg_type != SCM_RIGHTS) {
-			bad = 1;
-			continue;
-		}
-		nfds = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if (nfds > KP_FDS_MAX)
-			nfds = KP_FDS_MAX;
-		memcpy(fds, CMSG_DATA(cmsg), nfds * sizeof(int));
-		for (i = 0; i < nfds; i++) {
-			if (fdp != NULL && *fdp == -1 && !bad)
-				*fdp = fds[i];
-			else {
-				close(fds[i]);
-				bad = 1;
-			}
-		}
-	}
-	if (bad && fdp != NULL && *fdp != -1) {
-		close(*fdp);
-		*fdp = -1;
-	}
-	return bad ? -1 : 0;
-}
-
-ssize_t
-kp_msg_recv(int fd, void *buf, size_t bufsize, int *fdp, int flags)
-{
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * KP_FDS_MAX)];
-	} cmsgbuf;
-	struct msghdr msg;
-	struct iovec iov;
-	ssize_t n;
-
-	if (fdp != NULL)
-		*fdp = -1;
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = buf;
-	iov.iov_len = bufsize;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cmsgbuf.buf;
-	msg.msg_controllen = sizeof(cmsgbuf.buf);
-	do
-		n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
-	while (n == -1 && errno == EINTR);
-	if (n == -1)
-		return -1;
-	if (kp_msg_fds(&msg, fdp) == -1) {
-		errno = EBADMSG;
-		return -1;
-	}
-	if ((msg.msg_flags & MSG_TRUNC) != 0) {
-		if (fdp != NULL && *fdp != -1) {
-			close(*fdp);
-			*fdp = -1;
-		}
-		errno = EMSGSIZE;
-		return -1;
-	}
-	return n;
-}
 
 static int
 kp_ctl_sendv(int fd, uint32_t type, const void *body, size_t bodylen,
@@ -160,7 +45,7 @@ kp_ctl_sendv(int fd, uint32_t type, const void *body, size_t bodylen,
 	iov[2].iov_len = alen;
 	iov[3].iov_base = (void *)b;
 	iov[3].iov_len = blen;
-	return kp_msg_send(fd, iov, 4, passfd);
+	return msg_send(fd, iov, 4, passfd);
 }
 
 /*
@@ -292,7 +177,7 @@ kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags)
 	struct kp_ctl_hdr hdr;
 	ssize_t n;
 
-	n = kp_msg_recv(fd, buf, bufsize - 1, NULL, flags);
+	n = msg_recv(fd, buf, bufsize - 1, NULL, flags);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
 	if (n <= 0 || (size_t)n < sizeof(hdr))

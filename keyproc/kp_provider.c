@@ -34,10 +34,10 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "keyproc/kp_msg.h"
+#include "lib/msg.h"
 #include "keyproc/kp_provider.h"
-#include "keyproc/kp_wire.h"
-#include "proxy/deadline.h"
+#include "lib/wire.h"
+#include "lib/deadline.h"
 
 #define KP_DEFPROPQ	"provider=default"	/* our own libcrypto calls */
 #define KP_RPC_TIMEOUT	5000			/* ms for one signature */
@@ -489,7 +489,7 @@ kp_rpc_recv(uint32_t id, size_t maxlen, uint8_t *sig, size_t *siglenp,
 	ssize_t n;
 
 	for (;;) {
-		n = kp_msg_recv(kp_chanfd, buf, sizeof(buf), NULL,
+		n = msg_recv(kp_chanfd, buf, sizeof(buf), NULL,
 		    MSG_DONTWAIT);
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
 		    kp_wait(kp_chanfd, POLLIN, deadline) == 0)

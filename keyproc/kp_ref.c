@@ -14,7 +14,7 @@
 #include <openssl/x509.h>
 
 #include "keyproc/kp_provider.h"
-#include "keyproc/kp_wire.h"
+#include "lib/wire.h"
 
 /* The leaf (first) certificate's public key, DER, malloc'ed. */
 static int

@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "keyproc/kp_wire.h"
+#include "lib/wire.h"
 #include "keyproc/policy.h"
 
 #define TLS12_RANDOMS		64	/* client random, server random */

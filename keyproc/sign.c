@@ -25,7 +25,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "keyproc/kp_wire.h"
+#include "lib/wire.h"
 #include "keyproc/sign.h"
 
 #define SIGN_RSA_MIN	2048

@@ -33,9 +33,9 @@
 #include <unistd.h>
 
 #include "proxy/backend.h"
-#include "proxy/chan.h"
-#include "proxy/deadline.h"
-#include "proxy/log.h"
+#include "lib/wire.h"
+#include "lib/deadline.h"
+#include "lib/log.h"
 
 /* Wait until deadline for events on fd: 1 ready, 0 timeout, -1 error. */
 static int

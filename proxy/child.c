@@ -33,12 +33,12 @@
 
 #include "keyproc/kp_provider.h"
 #include "proxy/backend.h"
-#include "proxy/chan.h"
-#include "proxy/deadline.h"
+#include "lib/wire.h"
+#include "lib/deadline.h"
 #include "proxy/child.h"
-#include "proxy/log.h"
+#include "lib/log.h"
 #include "proxy/relay.h"
-#include "proxy/sandbox.h"
+#include "lib/sandbox.h"
 #include "proxy/tlshook.h"
 
 /* Descriptors the child may open beyond those it inherits. */

@@ -8,11 +8,9 @@
 
 #include <stddef.h>
 
+#include "lib/util.h"
 #include "config/conf.h"
 
-#ifndef __dead
-#define __dead	__attribute__((__noreturn__))
-#endif
 
 struct tls;
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "proxy/listen.h"
-#include "proxy/log.h"
+#include "lib/log.h"
 
 #define LISTEN_BACKLOG		4096
 #define SD_LISTEN_FDS_START	3

@@ -31,7 +31,7 @@
 #include <event2/event.h>
 #include <tls.h>
 
-#include "proxy/log.h"
+#include "lib/log.h"
 #include "proxy/relay.h"
 #include "proxy/tlshook.h"
 

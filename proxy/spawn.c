@@ -23,9 +23,9 @@
 #include <event2/event.h>
 
 #include "keyproc/keyproc.h"
-#include "keyproc/kp_msg.h"
-#include "proxy/chan.h"
-#include "proxy/log.h"
+#include "lib/msg.h"
+#include "lib/wire.h"
+#include "lib/log.h"
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
 
@@ -101,7 +101,7 @@ chan_send(struct child *c, uint32_t type, uint32_t arg, int fd)
 	struct chan_msg m = { .type = type, .arg = arg };
 	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
 
-	if (c->fd != -1 && kp_msg_send(c->fd, &iov, 1, fd) == -1)
+	if (c->fd != -1 && msg_send(c->fd, &iov, 1, fd) == -1)
 		log_warn("child %d: send", (int)c->pid);
 }
 

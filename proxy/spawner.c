@@ -24,26 +24,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "keyproc/kp_msg.h"
+#include "lib/msg.h"
 #include "proxy/child.h"
-#include "proxy/log.h"
+#include "lib/log.h"
 #include "proxy/spawner.h"
 
 #define SPAWNER_REPLY_TIMEOUT	5000	/* ms */
 #define SPAWNERS_MAX		16	/* started, not yet reaped */
 #define SPAWNER_NAME		"recluse-spawner"
-
-struct spawn_req {
-	uint32_t	listener;
-};
-
-struct spawn_rep {
-	int32_t		pid;	/* -1 on failure */
-	int32_t		error;	/* errno of the failure */
-};
-
-_Static_assert(sizeof(struct spawn_req) == 4, "spawn_req layout");
-_Static_assert(sizeof(struct spawn_rep) == 8, "spawn_rep layout");
 
 /* Every spawner not yet reaped, current or stopped: waited for by pid. */
 static pid_t	spawner_pids[SPAWNERS_MAX];
@@ -147,7 +135,7 @@ spawner_reply(int fd, pid_t pid, int error, int chanfd)
 	struct spawn_rep rep = { .pid = pid, .error = error };
 	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
 
-	if (kp_msg_send(fd, &iov, 1, chanfd) == -1)
+	if (msg_send(fd, &iov, 1, chanfd) == -1)
 		_exit(1);
 }
 
@@ -202,7 +190,7 @@ spawner_main(const struct gen *g, int fd)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	log_init("spawner", log_verbose(), -1);
 	for (;;) {
-		n = kp_msg_recv(fd, &req, sizeof(req), &kpfd, 0);
+		n = msg_recv(fd, &req, sizeof(req), &kpfd, 0);
 		if (n <= 0)
 			_exit(n == 0 ? 0 : 1);	/* the parent is gone */
 		if (n != sizeof(req)) {
@@ -285,7 +273,7 @@ spawner_wait_reply(struct gen *g, struct spawn_rep *rep, int *chanfdp)
 		errno = n == 0 ? ETIMEDOUT : errno;
 		return -1;
 	}
-	return kp_msg_recv(g->spawner_fd, rep, sizeof(*rep), chanfdp, 0);
+	return msg_recv(g->spawner_fd, rep, sizeof(*rep), chanfdp, 0);
 }
 
 pid_t
@@ -299,7 +287,7 @@ spawner_fork(struct gen *g, size_t li, int kpfd, int *chanfdp)
 	*chanfdp = -1;
 	if (g->spawner_fd == -1 && spawner_start(g) == -1)
 		return -1;
-	if (kp_msg_send(g->spawner_fd, &iov, 1, kpfd) == -1 ||
+	if (msg_send(g->spawner_fd, &iov, 1, kpfd) == -1 ||
 	    (n = spawner_wait_reply(g, &rep, chanfdp)) == -1) {
 		log_warn("spawner %d", (int)g->spawner_pid);
 		goto broken;

@@ -1,6 +1,6 @@
 /*
  * kpdriver: plays the parent for keyproc, to test it through its wire
- * formats (keyproc/kp_wire.h).
+ * formats (lib/wire.h).
  *
  *   kpdriver -x RECLUSE -r CHROOT -u USER [-v] -k L,K,KEYFILE,CERTFILE ...
  *       MODE
@@ -46,9 +46,9 @@
 #include <openssl/x509.h>
 
 #include "keyproc/keyproc.h"
-#include "keyproc/kp_msg.h"
-#include "keyproc/kp_wire.h"
-#include "proxy/log.h"
+#include "lib/msg.h"
+#include "lib/wire.h"
+#include "lib/log.h"
 
 #define MAXKEYS		8
 #define WAIT_MS		5000
@@ -376,7 +376,7 @@ send_req(int fd, enum wire w, uint32_t id, uint32_t key, uint32_t alg,
 	if (w == WIRE_FD) {
 		struct iovec iov = { .iov_base = buf, .iov_len = len };
 
-		return kp_msg_send(fd, &iov, 1, STDIN_FILENO);
+		return msg_send(fd, &iov, 1, STDIN_FILENO);
 	}
 	return send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }

@@ -12,29 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef __dead
-#define __dead	__attribute__((__noreturn__))
-#endif
+#include "lib/util.h"
+#include "lib/wire.h"
+
 
 enum log_level {
 	LOG_LEVEL_WARN = 0,	/* always shown */
 	LOG_LEVEL_INFO = 1,	/* shown by default */
 	LOG_LEVEL_DEBUG = 2	/* -v */
 };
-
-/* Largest line a role may send to the parent, prefix excluded. */
-#define LOG_LINE_MAX	1024
-
-/*
- * A log line sent to the parent is one datagram: this header, then the text
- * (no NUL).  The type value is reserved on every channel to the parent.
- */
-#define LOG_MSG_TYPE	18
-struct log_msg_hdr {
-	uint32_t	type;	/* LOG_MSG_TYPE */
-	uint32_t	level;	/* enum log_level */
-};
-_Static_assert(sizeof(struct log_msg_hdr) == 8, "wire size");
 
 /*
  * log_init(role, verbose, fd):

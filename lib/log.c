@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy/log.h"
+#include "lib/log.h"
 
 static char	 log_role[32] = "recluse";
 static int	 log_level = LOG_LEVEL_INFO;

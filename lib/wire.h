@@ -1,15 +1,39 @@
 /*
- * The wire formats of keyproc.  Both run over SOCK_SEQPACKET socketpairs, so
- * one send is one message and every message has an exact expected size.
- * Fixed little structs in host byte order (both ends are this binary), no
- * pointers, no size_t.  The reader treats the peer as hostile.
+ * Every channel's messages, in one place.  All channels are SOCK_SEQPACKET
+ * socketpairs (lib/msg.h sends and receives them), so one send is one
+ * message and every message has an exact expected size.  Fixed little
+ * structs in host byte order (both ends are this binary), no pointers, no
+ * size_t.  The reader treats the peer as hostile.
+ *
+ * Channels, named by who talks to whom:
+ * - log lines, from any role to the parent (struct log_msg_hdr);
+ * - child <-> keyproc: one per child (struct kp_sign_req, kp_sign_rep);
+ * - parent <-> keyproc: the control channel (struct kp_ctl_hdr + body);
+ * - parent <-> child: one per child (struct chan_msg);
+ * - parent <-> spawner: one per spawner (struct spawn_req, spawn_rep).
  */
-#ifndef KP_WIRE_H
-#define KP_WIRE_H
+#ifndef WIRE_H
+#define WIRE_H
 
 #include <stdint.h>
 
-#include "proxy/log.h"
+
+/* ------------------------------------------------------------------ */
+/* log lines: any role -> parent                                       */
+
+/* Largest line a role may send to the parent, prefix excluded. */
+#define LOG_LINE_MAX	1024
+
+/*
+ * A log line sent to the parent is one datagram: this header, then the text
+ * (no NUL).  The type value is reserved on every channel to the parent.
+ */
+#define LOG_MSG_TYPE	18
+struct log_msg_hdr {
+	uint32_t	type;	/* LOG_MSG_TYPE */
+	uint32_t	level;	/* enum log_level (lib/log.h) */
+};
+_Static_assert(sizeof(struct log_msg_hdr) == 8, "wire size");
 
 /* ------------------------------------------------------------------ */
 /* child <-> keyproc: one channel per child                            */
@@ -96,5 +120,38 @@ struct kp_ctl_child {		/* KP_CTL_CHILD, after the header */
 	uint32_t	listener;	/* the only keys this child may use */
 };
 _Static_assert(sizeof(struct kp_ctl_child) == 8, "wire size");
+
+/* ------------------------------------------------------------------ */
+/* parent <-> connection child: one channel per child                  */
+
+enum chan_type {
+	CHAN_ACCEPTED = 1,	/* child -> parent: I hold a connection */
+	CHAN_CONNECT = 2,	/* child -> parent: arg = backend index */
+	CHAN_CONNECTED = 3,	/* parent -> child: arg = 0 + fd, or errno */
+	CHAN_RETIRE = 4,	/* parent -> child: if you hold no connection
+				   yet, exit now (reload, keyproc restart,
+				   drain); otherwise ignore this */
+	CHAN_LOG = LOG_MSG_TYPE	/* child -> parent: struct log_msg_hdr + text */
+};
+
+struct chan_msg {
+	uint32_t	type;	/* enum chan_type */
+	uint32_t	arg;
+};
+_Static_assert(sizeof(struct chan_msg) == 8, "wire size");
+
+/* ------------------------------------------------------------------ */
+/* parent <-> spawner: one channel per spawner                         */
+
+struct spawn_req {		/* fd: the child's keyproc channel */
+	uint32_t	listener;
+};
+_Static_assert(sizeof(struct spawn_req) == 4, "wire size");
+
+struct spawn_rep {		/* fd: the parent's end of the child's channel */
+	int32_t		pid;	/* -1 on failure */
+	int32_t		error;	/* errno of the failure */
+};
+_Static_assert(sizeof(struct spawn_rep) == 8, "wire size");
 
 #endif

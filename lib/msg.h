@@ -3,8 +3,8 @@
  * channels: keyproc's (control and children's) and the parent's channels
  * to its children (proxy/spawn.c).
  */
-#ifndef KP_MSG_H
-#define KP_MSG_H
+#ifndef MSG_H
+#define MSG_H
 
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -12,21 +12,21 @@
 #include <stddef.h>
 
 /*
- * kp_msg_send(fd, iov, iovcnt, passfd):
+ * msg_send(fd, iov, iovcnt, passfd):
  * Send one datagram made of iov, with passfd attached (SCM_RIGHTS) unless
  * it is -1.  Never raises SIGPIPE.  Return 0, or -1 with errno set (a
  * short send counts as EMSGSIZE).
  */
-int	kp_msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd);
+int	msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd);
 
 /*
- * kp_msg_recv(fd, buf, bufsize, fdp, flags):
+ * msg_recv(fd, buf, bufsize, fdp, flags):
  * Receive one datagram into buf.  With fdp non-NULL, a file descriptor
  * that came with it is returned in *fdp (close-on-exec), or -1 if none;
  * with fdp NULL, any that came are closed.  flags go to recvmsg(2).
  * Return its length (0 at EOF), or -1 with errno set: EMSGSIZE when the
  * datagram did not fit in bufsize, EBADMSG for unexpected ancillary data.
  */
-ssize_t	kp_msg_recv(int fd, void *buf, size_t bufsize, int *fdp, int flags);
+ssize_t	msg_recv(int fd, void *buf, size_t bufsize, int *fdp, int flags);
 
 #endif

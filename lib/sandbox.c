@@ -20,7 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy/sandbox.h"
+#include "lib/sandbox.h"
+#include "lib/util.h"
 
 /* System calls every sandboxed role needs: memory, time, exit, signals. */
 static const int sandbox_common[] = {
@@ -135,8 +136,6 @@ sandbox_allow_tcp_socket(scmp_filter_ctx ctx)
 			return -1;
 	return 0;
 }
-
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* The role's rules, in a libseccomp context; NULL on failure. */
 static scmp_filter_ctx
