@@ -435,7 +435,7 @@ serve(void)
 	fatalx("event loop ended");
 }
 
-/* -n: which certificate of the chain in cert (2, 3, ...) is l's key's; 0: none. */
+/* -n: which later certificate of the chain (2, 3, ...) is l's key's, or 0. */
 static int
 check_key_later(const struct conf_listener *l, const uint8_t *cert,
     size_t certlen)
