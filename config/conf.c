@@ -500,10 +500,24 @@ shell_word(const char *path, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
+/* What is wrong with a key file's mode, or NULL. */
+static const char *
+key_mode_fault(mode_t mode)
+{
+	if (mode & S_IWOTH)
+		return "world-writable";
+	if (mode & S_IWGRP)
+		return "group-writable";
+	if (mode & S_IROTH)
+		return "world-readable";
+	return NULL;
+}
+
 /*
  * Who may own a key, and who may read it: root or keyproc-user writes
  * and reads it; its group may read it (640 root:ssl-cert is a common
- * set-up), unless that group is the connection processes' own.
+ * set-up), unless that group is the connection processes' own.  An owner
+ * and a mode at fault are told at once, with both fixes.
  */
 static int
 check_key_perms(struct check *ck, const struct conf_listener *l,
@@ -513,6 +527,7 @@ check_key_perms(struct check *ck, const struct conf_listener *l,
 	const struct conf_where *w = &l->key_where;
 	const struct passwd *pw;
 	const struct group *gr;
+	const char *fault = key_mode_fault(sb->st_mode);
 	char cmd[PATH_MAX + 8], who[64];
 
 	shell_word(l->key, cmd, sizeof(cmd));
@@ -522,15 +537,18 @@ check_key_perms(struct check *ck, const struct conf_listener *l,
 		else
 			snprintf(who, sizeof(who), "uid %u",
 			    (unsigned)sb->st_uid);
+		if (fault != NULL)
+			return cerr(ck, w, "key \"%s\" is owned by %s, not by "
+			    "root or keyproc-user \"%s\", and is %s: run "
+			    "chown root %s && chmod 600 %s", l->key, who,
+			    c->keyproc_user, fault, cmd, cmd);
 		return cerr(ck, w, "key \"%s\" is owned by %s, not by root "
 		    "or keyproc-user \"%s\": run chown root %s", l->key, who,
 		    c->keyproc_user, cmd);
 	}
-	if (sb->st_mode & (S_IWGRP | S_IWOTH | S_IROTH))
+	if (fault != NULL)
 		return cerr(ck, w, "key \"%s\" is %s: run chmod 600 %s",
-		    l->key, sb->st_mode & S_IWOTH ? "world-writable" :
-		    sb->st_mode & S_IWGRP ? "group-writable" : "world-readable",
-		    cmd);
+		    l->key, fault, cmd);
 	if ((sb->st_mode & S_IRGRP) && sb->st_gid == c->gid) {
 		if ((gr = getgrgid(sb->st_gid)) != NULL)
 			snprintf(who, sizeof(who), "\"%s\"", gr->gr_name);

@@ -568,6 +568,10 @@ reload_refused() {
 	key_refused "is owned by $TEST_USER, not by root or keyproc-user \"$TEST_KEYUSER\": run chown root $T/web.key"
 	chown 4242 "$T/web.key"
 	key_refused "is owned by uid 4242, not by root or keyproc-user \"$TEST_KEYUSER\": run chown root $T/web.key"
+	# Both wrong: both fixes at once.
+	chown nobody "$T/web.key"
+	chmod 644 "$T/web.key"
+	key_refused "is owned by nobody, not by root or keyproc-user \"$TEST_KEYUSER\", and is world-readable: run chown root $T/web.key && chmod 600 $T/web.key"
 }
 
 @test "a key owned by root or keyproc-user, or readable by its group, is accepted" {
