@@ -4,8 +4,9 @@
  *
  * The parent runs this as root, so every check that can fail later (a
  * user, a directory, a file, a host name) fails here instead, with the
- * FILE:LINE of the statement at fault.  Private keys are opened and closed,
- * never read: only keyproc reads them.
+ * FILE:LINE of the statement at fault.  Private keys are opened once and
+ * checked through that descriptor, which stays open for whoever reads the
+ * key (keyproc, or recluse -n); never read here.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,6 +16,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -26,6 +29,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <tls.h>
 
 #include "config/conf.h"
@@ -346,7 +350,24 @@ check_listen_dup(struct check *ck, const struct conf_listener *l,
 
 /* Files. */
 
-/* Every PEM block of bio: certificates that parse, no private key. */
+/* Whether a issued b: b names a as its issuer and a's key signed it. */
+static int
+cert_issued(X509 *a, X509 *b)
+{
+	EVP_PKEY *pub;
+	int yes;
+
+	if (X509_cmp(a, b) == 0 || X509_check_issued(a, b) != X509_V_OK)
+		return 0;
+	yes = (pub = X509_get0_pubkey(a)) != NULL && X509_verify(b, pub) == 1;
+	ERR_clear_error();
+	return yes;
+}
+
+/*
+ * Every PEM block of bio: certificates that parse, no private key, and
+ * not a chain in the wrong order (a CA first, which issued the second).
+ */
 static int
 read_certs(struct check *ck, const struct conf_where *w, const char *path,
     BIO *bio)
@@ -356,7 +377,7 @@ read_certs(struct check *ck, const struct conf_where *w, const char *path,
 	const unsigned char *p;
 	unsigned long e;
 	long len = 0;
-	X509 *x;
+	X509 *x, *first[2] = { NULL, NULL };
 	int n = 0, rc = 0;
 
 	ERR_clear_error();
@@ -371,7 +392,10 @@ read_certs(struct check *ck, const struct conf_where *w, const char *path,
 				rc = cerr(ck, w, "certificate \"%s\": "
 				    "certificate %d does not parse", path,
 				    n + 1);
-			X509_free(x);
+			if (n < 2 && rc == 0)
+				first[n] = x;
+			else
+				X509_free(x);
 			n++;
 		}
 		OPENSSL_free(name);
@@ -382,17 +406,22 @@ read_certs(struct check *ck, const struct conf_where *w, const char *path,
 	}
 	e = ERR_peek_last_error();
 	ERR_clear_error();
-	if (rc == -1)
-		return -1;
-	if (e != 0 && (ERR_GET_LIB(e) != ERR_LIB_PEM ||
+	if (rc == 0 && e != 0 && (ERR_GET_LIB(e) != ERR_LIB_PEM ||
 	    ERR_GET_REASON(e) != PEM_R_NO_START_LINE))
-		return cerr(ck, w, "certificate \"%s\": bad PEM data", path);
-	if (n == 0)
-		return cerr(ck, w, "certificate \"%s\": no PEM certificate",
+		rc = cerr(ck, w, "certificate \"%s\": bad PEM data", path);
+	else if (rc == 0 && n == 0)
+		rc = cerr(ck, w, "certificate \"%s\": no PEM certificate",
 		    path);
-	return 0;
+	else if (rc == 0 && n >= 2 && cert_issued(first[0], first[1]))
+		rc = cerr(ck, w, "certificate \"%s\": the first certificate "
+		    "is the issuer of the second, not the leaf: put the leaf "
+		    "certificate first", path);
+	X509_free(first[0]);
+	X509_free(first[1]);
+	return rc;
 }
 
+/* After check_key(): the key's descriptor is open. */
 static int
 check_certificate(struct check *ck, const struct conf_listener *l)
 {
@@ -405,14 +434,13 @@ check_certificate(struct check *ck, const struct conf_listener *l)
 	if (fd == -1)
 		return cerr(ck, w, "certificate \"%s\": %s", l->certificate,
 		    strerror(errno));
-	if (fstat(fd, &sb) == -1)
+	if (fstat(fd, &sb) == -1 || fstat(l->keyfd, &kb) == -1)
 		cerr(ck, w, "certificate \"%s\": %s", l->certificate,
 		    strerror(errno));
 	else if (!S_ISREG(sb.st_mode))
 		cerr(ck, w, "certificate \"%s\" is not a regular file",
 		    l->certificate);
-	else if (stat(l->key, &kb) == 0 && kb.st_dev == sb.st_dev &&
-	    kb.st_ino == sb.st_ino)
+	else if (kb.st_dev == sb.st_dev && kb.st_ino == sb.st_ino)
 		cerr(ck, w, "certificate \"%s\" is also the key: keep the key "
 		    "in a file of its own", l->certificate);
 	else if ((bio = BIO_new_fd(fd, BIO_CLOSE)) == NULL)
@@ -428,27 +456,136 @@ check_certificate(struct check *ck, const struct conf_listener *l)
 	return rc;
 }
 
-/* Open and close: the parent never reads a private key. */
+/* What a file that is not a regular one is, for a message. */
+static const char *
+file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "something else";
+}
+
+/* path as one shell word, for a command in a message. */
+static void
+shell_word(const char *path, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	if (path[strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+	    "vwxyz0123456789/._+,:@%-")] == '\0' && *path != '\0') {
+		snprintf(buf, len, "%s", path);
+		return;
+	}
+	if (len < 6) {
+		snprintf(buf, len, "%s", "");
+		return;
+	}
+	buf[i++] = '\'';
+	for (; *path != '\0' && i + 5 < len; path++) {
+		if (*path == '\'') {
+			memcpy(buf + i, "'\\''", 4);
+			i += 4;
+		} else
+			buf[i++] = *path;
+	}
+	buf[i++] = '\'';
+	buf[i] = '\0';
+}
+
+/* What is wrong with a key file's mode, or NULL. */
+static const char *
+key_mode_fault(mode_t mode)
+{
+	if (mode & S_IWOTH)
+		return "world-writable";
+	if (mode & S_IWGRP)
+		return "group-writable";
+	if (mode & S_IROTH)
+		return "world-readable";
+	return NULL;
+}
+
+/*
+ * Who may own a key, and who may read it: root or keyproc-user writes
+ * and reads it; its group may read it (640 root:ssl-cert is a common
+ * set-up), unless that group is the connection processes' own.  An owner
+ * and a mode at fault are told at once, with both fixes.
+ */
 static int
-check_key(struct check *ck, const struct conf_listener *l)
+check_key_perms(struct check *ck, const struct conf_listener *l,
+    const struct stat *sb)
+{
+	const struct conf *c = ck->conf;
+	const struct conf_where *w = &l->key_where;
+	const struct passwd *pw;
+	const struct group *gr;
+	const char *fault = key_mode_fault(sb->st_mode);
+	char cmd[PATH_MAX + 8], who[64];
+
+	shell_word(l->key, cmd, sizeof(cmd));
+	if (sb->st_uid != 0 && sb->st_uid != c->keyproc_uid) {
+		if ((pw = getpwuid(sb->st_uid)) != NULL)
+			snprintf(who, sizeof(who), "%s", pw->pw_name);
+		else
+			snprintf(who, sizeof(who), "uid %u",
+			    (unsigned)sb->st_uid);
+		if (fault != NULL)
+			return cerr(ck, w, "key \"%s\" is owned by %s, not by "
+			    "root or keyproc-user \"%s\", and is %s: run "
+			    "chown root %s && chmod 600 %s", l->key, who,
+			    c->keyproc_user, fault, cmd, cmd);
+		return cerr(ck, w, "key \"%s\" is owned by %s, not by root "
+		    "or keyproc-user \"%s\": run chown root %s", l->key, who,
+		    c->keyproc_user, cmd);
+	}
+	if (fault != NULL)
+		return cerr(ck, w, "key \"%s\" is %s: run chmod 600 %s",
+		    l->key, fault, cmd);
+	if ((sb->st_mode & S_IRGRP) && sb->st_gid == c->gid) {
+		if ((gr = getgrgid(sb->st_gid)) != NULL)
+			snprintf(who, sizeof(who), "\"%s\"", gr->gr_name);
+		else
+			snprintf(who, sizeof(who), "%u", (unsigned)sb->st_gid);
+		return cerr(ck, w, "key \"%s\" is readable by group %s, the "
+		    "group of user \"%s\": run chmod 600 %s", l->key, who,
+		    c->user, cmd);
+	}
+	return 0;
+}
+
+/*
+ * Open the key once, without blocking (a FIFO put in its place must not
+ * hang the parent) and following symbolic links (certbot's live/ is all
+ * links), and check what that descriptor is.  It stays open in l->keyfd:
+ * the key is read from it, never from the path again.
+ */
+static int
+check_key(struct check *ck, struct conf_listener *l)
 {
 	const struct conf_where *w = &l->key_where;
 	struct stat sb;
-	int fd, rc = -1;
 
-	fd = open(l->key, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1)
+	l->keyfd = open(l->key, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (l->keyfd == -1)
 		return cerr(ck, w, "key \"%s\": %s", l->key, strerror(errno));
-	if (fstat(fd, &sb) == -1)
-		cerr(ck, w, "key \"%s\": %s", l->key, strerror(errno));
-	else if (!S_ISREG(sb.st_mode))
-		cerr(ck, w, "key \"%s\" is not a regular file", l->key);
-	else if (sb.st_size == 0)
-		cerr(ck, w, "key \"%s\" is empty", l->key);
-	else
-		rc = 0;
-	close(fd);
-	return rc;
+	if (fstat(l->keyfd, &sb) == -1)
+		return cerr(ck, w, "key \"%s\": %s", l->key, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return cerr(ck, w, "key \"%s\" is %s, not a regular file",
+		    l->key, file_kind(sb.st_mode));
+	if (check_key_perms(ck, l, &sb) == -1)
+		return -1;
+	if (sb.st_size == 0)
+		return cerr(ck, w, "key \"%s\" is empty", l->key);
+	return 0;
 }
 
 /* TLS options. */
@@ -551,7 +688,7 @@ check_listener(struct check *ck, struct conf_listener *l)
 			return -1;
 	}
 	if (check_protocols(ck, l) == -1 || check_ciphers(ck, l) == -1 ||
-	    check_certificate(ck, l) == -1 || check_key(ck, l) == -1)
+	    check_key(ck, l) == -1 || check_certificate(ck, l) == -1)
 		return -1;
 	for (i = 0; i < l->nbackends; i++) {
 		b = &l->backends[i];
@@ -723,6 +860,8 @@ conf_free(struct conf *c)
 		free(l->listens);
 		free(l->certificate);
 		free(l->key);
+		if (l->keyfd != -1)
+			close(l->keyfd);
 		free(l->protocols);
 		free(l->ciphers);
 		free(l->backends);

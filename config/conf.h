@@ -70,6 +70,8 @@ struct conf_listener {
 	size_t			 nlistens;
 	char			*certificate;	/* PEM chain, leaf first */
 	char			*key;		/* PEM private key */
+	int			 keyfd;		/* key, opened and checked by
+						   conf_load(); -1: not open */
 	char			*protocols;	/* NULL: CONF_DEFAULT_PROTOCOLS */
 	char			*ciphers;	/* NULL: CONF_DEFAULT_CIPHERS */
 	struct conf_backend	*backends;	/* tried in order */
@@ -102,8 +104,12 @@ struct conf {
  * conf_load(path, errbuf, errlen):
  * Read, parse and check the configuration file path (and its includes):
  * grammar, values, host names, users, chroot directory, certificate files
- * (present, PEM) and key files (present, readable; never parsed).  Return
- * a new struct conf, or NULL with "FILE:LINE: message" in errbuf.
+ * (present, PEM, leaf first) and key files: each is opened once, into its
+ * listener's keyfd (O_CLOEXEC; never read here), and must be a regular
+ * file owned by root or keyproc-user that no one else can write or read
+ * (see recluse.conf(5)).  Whoever reads the key reads that descriptor,
+ * with pread(2).  Return a new struct conf, or NULL with "FILE:LINE:
+ * message" in errbuf.
  */
 struct conf	*conf_load(const char *path, char *errbuf, size_t errlen);
 
@@ -116,7 +122,8 @@ int		 conf_dump(const struct conf *conf, FILE *fp);
 
 /*
  * conf_free(conf):
- * Free conf and everything it owns.  conf_free(NULL) does nothing.
+ * Free conf and everything it owns, key descriptors included.
+ * conf_free(NULL) does nothing.
  */
 void		 conf_free(struct conf *conf);
 

@@ -745,6 +745,7 @@ kw_listener(struct parser *p, struct stmt *st)
 	c->listeners = l;
 	l = &c->listeners[c->nlisteners++];
 	memset(l, 0, sizeof(*l));
+	l->keyfd = -1;
 	l->name = take(st, 1);
 	l->where = st->where;
 	p->listener = l;

@@ -255,22 +255,6 @@ err:
 	return NULL;
 }
 
-struct sign_key *
-sign_key_load_file(const char *path, const uint8_t *spki, size_t spkilen,
-    char *err, size_t errlen)
-{
-	struct sign_key *k;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	k = sign_key_load(fd, path, spki, spkilen, err, errlen);
-	close(fd);
-	return k;
-}
-
 int
 sign_key_type(const struct sign_key *k)
 {

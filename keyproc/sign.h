@@ -33,13 +33,6 @@ struct sign_key	*sign_key_load(int fd, const char *path, const uint8_t *spki,
 		    size_t spkilen, char *err, size_t errlen);
 
 /*
- * sign_key_load_file(path, spki, spkilen, err, errlen):
- * sign_key_load() on the file path, opened and closed here.
- */
-struct sign_key	*sign_key_load_file(const char *path, const uint8_t *spki,
-		    size_t spkilen, char *err, size_t errlen);
-
-/*
  * sign_key_type(k):
  * Return k's enum sign_key_type.
  */

@@ -26,8 +26,6 @@ gen_free(struct gen *g)
 		gl = &g->listeners[i];
 		tlsconf_clear(&gl->tc);
 		listen_close(&gl->socks);
-		if (gl->keyfd != -1)
-			close(gl->keyfd);
 	}
 	free(g->listeners);
 	conf_free(g->conf);
@@ -58,11 +56,8 @@ gen_listener_build(struct gen_listener *gl, const struct conf_listener *l,
 {
 	gl->conf = l;
 	gl->spares = 0;
-	if ((gl->keyfd = open(l->key, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		snprintf(err, errlen, "%s:%d: key %s: %s", l->key_where.file,
-		    l->key_where.line, l->key, strerror(errno));
-		return -1;
-	}
+	/* Opened and checked by conf_load(), once; conf_free() closes it. */
+	gl->keyfd = l->keyfd;
 	if (tlsconf_build(l, &gl->tc, err, errlen) == -1)
 		return -1;
 	return listen_open(l, prev, nprev, &gl->socks, err, errlen);

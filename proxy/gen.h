@@ -18,7 +18,8 @@ struct gen_listener {
 	const struct conf_listener	*conf;
 	struct tlsconf			 tc;
 	struct listen_set		 socks;
-	int				 keyfd;	/* for keyproc; never read here */
+	int				 keyfd;	/* conf->keyfd, for keyproc;
+						   never read here */
 	size_t				 idle;	/* spare children waiting */
 	size_t				 spares;	/* how many spares to keep */
 	size_t				 accepts;	/* since the last decay tick */

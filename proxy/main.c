@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,13 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <tls.h>
 
 #include "config/conf.h"
+#include "config/parse.h"
 #include "keyproc/keyproc.h"
 #include "keyproc/kp_provider.h"
 #include "keyproc/sign.h"
@@ -55,6 +60,28 @@ usage(void)
 	exit(2);
 }
 
+/*
+ * keyproc refused a key with "PATH: reason" (sign_key_load()): put where
+ * that key is configured in front.
+ */
+static void
+keyproc_err_where(const struct gen *g, char *err, size_t errlen)
+{
+	const struct conf_listener *l;
+	char msg[CONF_ERR_MAX];
+	size_t i, n;
+
+	for (i = 0; i < g->nlisteners; i++) {
+		l = g->listeners[i].conf;
+		n = strlen(l->key);
+		if (strncmp(err, l->key, n) == 0 && err[n] == ':') {
+			snprintf(msg, sizeof(msg), "%s", err);
+			conf_seterr(err, errlen, &l->key_where, "%s", msg);
+			return;
+		}
+	}
+}
+
 /* Start a keyproc holding g's keys; return its control fd or -1. */
 static int
 keyproc_start(struct gen *g, pid_t *pidp, char *err, size_t errlen)
@@ -82,8 +109,10 @@ keyproc_start(struct gen *g, pid_t *pidp, char *err, size_t errlen)
 		snprintf(err, errlen, "keyproc: cannot start it");
 		goto err;
 	}
-	if (kp_ctl_wait_ready(fd, err, errlen) == -1)
+	if (kp_ctl_wait_ready(fd, err, errlen) == -1) {
+		keyproc_err_where(g, err, errlen);
 		goto err;
+	}
 	return fd;
 err:
 	close(fd);
@@ -406,36 +435,85 @@ serve(void)
 	fatalx("event loop ended");
 }
 
+/* -n: which later certificate of the chain (2, 3, ...) is l's key's, or 0. */
+static int
+check_key_later(const struct conf_listener *l, const uint8_t *cert,
+    size_t certlen)
+{
+	char kerr[CONF_ERR_MAX];
+	unsigned char *der;
+	struct sign_key *k;
+	X509 *x;
+	BIO *bio;
+	int i, len, found = 0;
+
+	if (certlen > INT_MAX ||
+	    (bio = BIO_new_mem_buf(cert, (int)certlen)) == NULL)
+		return 0;
+	for (i = 1; found == 0 &&
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL; i++) {
+		der = NULL;
+		if (i > 1 && (len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x),
+		    &der)) > 0 && (k = sign_key_load(l->keyfd, l->key, der,
+		    (size_t)len, kerr, sizeof(kerr))) != NULL) {
+			sign_key_free(k);
+			found = i;
+		}
+		OPENSSL_free(der);
+		X509_free(x);
+	}
+	BIO_free(bio);
+	ERR_clear_error();
+	return found;
+}
+
+/*
+ * -n: does l's key match the first certificate of its chain?  The key is
+ * read from the descriptor conf_load() opened and checked, never by path.
+ */
+static int
+check_key(const struct conf_listener *l, char *err, size_t errlen)
+{
+	const struct conf_where *cw = &l->certificate_where;
+	const struct conf_where *kw = &l->key_where;
+	struct sign_key *k = NULL;
+	uint8_t *cert, *spki = NULL;
+	size_t certlen, spkilen, reflen;
+	char *ref = NULL, kerr[CONF_ERR_MAX];
+	int n;
+
+	if ((cert = tls_load_file(l->certificate, &certlen, NULL)) == NULL) {
+		return conf_seterr(err, errlen, cw, "certificate \"%s\": "
+		    "cannot read", l->certificate);
+	}
+	if (kp_ref_from_cert(cert, certlen, 0, &ref, &reflen, &spki,
+	    &spkilen, kerr, sizeof(kerr)) == -1)
+		conf_seterr(err, errlen, cw, "certificate \"%s\": %s",
+		    l->certificate, kerr);
+	else if ((k = sign_key_load(l->keyfd, l->key, spki, spkilen, kerr,
+	    sizeof(kerr))) != NULL)
+		sign_key_free(k);
+	else if ((n = check_key_later(l, cert, certlen)) > 0)
+		conf_seterr(err, errlen, cw, "the first certificate in %s is "
+		    "not the key's (certificate %d is): put the leaf "
+		    "certificate first", l->certificate, n);
+	else
+		conf_seterr(err, errlen, kw, "%s", kerr);
+	tls_unload_file(cert, certlen);
+	free(ref);
+	free(spki);
+	return k != NULL ? 0 : -1;
+}
+
 /* -n: does each listener's key match its certificate? */
 static int
 check_keys(const struct conf *conf, char *err, size_t errlen)
 {
-	const struct conf_listener *l;
-	struct sign_key *k;
-	uint8_t *cert, *spki = NULL;
-	size_t i, certlen, spkilen, reflen;
-	char *ref = NULL;
+	size_t i;
 
-	for (i = 0; i < conf->nlisteners; i++) {
-		l = &conf->listeners[i];
-		if ((cert = tls_load_file(l->certificate, &certlen, NULL)) == NULL) {
-			snprintf(err, errlen, "%s: cannot read", l->certificate);
+	for (i = 0; i < conf->nlisteners; i++)
+		if (check_key(&conf->listeners[i], err, errlen) == -1)
 			return -1;
-		}
-		k = NULL;
-		if (kp_ref_from_cert(cert, certlen, 0, &ref, &reflen, &spki,
-		    &spkilen, err, errlen) == 0)
-			k = sign_key_load_file(l->key, spki, spkilen, err,
-			    errlen);
-		tls_unload_file(cert, certlen);
-		free(ref);
-		free(spki);
-		ref = NULL;
-		spki = NULL;
-		if (k == NULL)
-			return -1;
-		sign_key_free(k);
-	}
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The configuration file: grammar, load-time checks, normalised output.
-# Only "recluse -n" runs here: no daemon starts, no port is bound.
+# Mostly "recluse -n"; the key file checks also start the daemon, to see
+# the same refusals at start and on reload.
 
 setup() {
 	load helpers
@@ -457,6 +458,7 @@ EOC
 	refused "$C" "$(line_of "$C" certificate)" 'holds a private key'
 	good_conf > "$C"
 	sed -i "s|$T/web.crt|$T/both.pem|; s|$T/web.key|$T/both.pem|" "$C"
+	chmod 600 "$T/both.pem"
 	refused "$C" "$(line_of "$C" certificate)" 'is also the key'
 }
 
@@ -466,8 +468,9 @@ EOC
 	refused "$C" "$(line_of "$C" $'\tkey')" "key \"$T/none.key\"" 'No such file'
 	mkdir "$T/dir.key"
 	sed -i "s|$T/none.key|$T/dir.key|" "$C"
-	refused "$C" "$(line_of "$C" $'\tkey')" 'not a regular file'
+	refused "$C" "$(line_of "$C" $'\tkey')" 'is a directory, not a regular file'
 	: > "$T/empty.key"
+	chmod 600 "$T/empty.key"
 	sed -i "s|$T/dir.key|$T/empty.key|" "$C"
 	refused "$C" "$(line_of "$C" $'\tkey')" 'is empty'
 	# Root reads anything: take away the capabilities that let it.
@@ -479,6 +482,288 @@ EOC
 	echo "status $status: $output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == "$C:$(line_of "$C" $'\tkey'): key \"$T/web.key\": Permission denied" ]]
+}
+
+# --- key files ---
+
+# key_line, cert_line: the lines of $C with the key and certificate keywords.
+key_line() {
+	line_of "$C" $'\tkey'
+}
+
+cert_line() {
+	line_of "$C" $'\tcertificate'
+}
+
+# key_refused TEXT: recluse -n -f $C prints exactly
+# "$C:KEYLINE: key "$T/web.key" TEXT" and exits 1.
+key_refused() {
+	run "$RECLUSE" -n -f "$C"
+	echo "status $status: $output"
+	echo "expected: $C:$(key_line): key \"$T/web.key\" $1"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$C:$(key_line): key \"$T/web.key\" $1" ]
+}
+
+# serve_conf: good_conf on a free port $PORT, backend the echo server on
+# $BPORT (started here).
+serve_conf() {
+	PORT=$(free_port)
+	BPORT=$(free_port)
+	start_echod echo "$BPORT"
+	globals_conf > "$C"
+	listener_conf web "127.0.0.1:$PORT" "127.0.0.1:$BPORT" >> "$C"
+}
+
+# answers: an echo through recluse on $PORT works.
+answers() {
+	[ "$(echo "ping" | tls_echo "$PORT")" = "ping" ]
+}
+
+# refusals N: the log holds at least N "reload failed" lines.
+refusals() {
+	[ "$(grep -c 'reload failed' "$T/recluse.log")" -ge "$1" ]
+}
+
+# reload_refused N TEXT: after SIGHUP, the Nth "reload failed" line of the
+# log ends with TEXT, and the running configuration still answers.
+reload_refused() {
+	kill -HUP "$RECLUSE_PID"
+	wait_for refusals "$1"
+	grep 'reload failed' "$T/recluse.log" | sed -n "$1p" > "$T/refusal"
+	cat "$T/refusal"
+	echo "expected: ...: $2"
+	grep -qxF "parent: reload failed, keeping the running configuration: $2" \
+	    "$T/refusal"
+	kill -0 "$RECLUSE_PID"
+	answers
+}
+
+@test "a world-readable key is refused at its line, with the chmod that fixes it" {
+	good_conf > "$C"
+	chmod 644 "$T/web.key"
+	key_refused "is world-readable: run chmod 600 $T/web.key"
+	chmod 604 "$T/web.key"
+	key_refused "is world-readable: run chmod 600 $T/web.key"
+	chmod 600 "$T/web.key"
+	accepted "$C"
+}
+
+@test "a group- or world-writable key is refused" {
+	good_conf > "$C"
+	chmod 620 "$T/web.key"
+	key_refused "is group-writable: run chmod 600 $T/web.key"
+	chmod 660 "$T/web.key"
+	key_refused "is group-writable: run chmod 600 $T/web.key"
+	chmod 602 "$T/web.key"
+	key_refused "is world-writable: run chmod 600 $T/web.key"
+}
+
+@test "a key owned by anyone but root or keyproc-user is refused, with the chown that fixes it" {
+	good_conf > "$C"
+	chown nobody "$T/web.key"
+	key_refused "is owned by nobody, not by root or keyproc-user \"$TEST_KEYUSER\": run chown root $T/web.key"
+	# the connection processes' user least of all
+	chown "$TEST_USER" "$T/web.key"
+	key_refused "is owned by $TEST_USER, not by root or keyproc-user \"$TEST_KEYUSER\": run chown root $T/web.key"
+	chown 4242 "$T/web.key"
+	key_refused "is owned by uid 4242, not by root or keyproc-user \"$TEST_KEYUSER\": run chown root $T/web.key"
+	# Both wrong: both fixes at once.
+	chown nobody "$T/web.key"
+	chmod 644 "$T/web.key"
+	key_refused "is owned by nobody, not by root or keyproc-user \"$TEST_KEYUSER\", and is world-readable: run chown root $T/web.key && chmod 600 $T/web.key"
+}
+
+@test "a key owned by root or keyproc-user, or readable by its group, is accepted" {
+	good_conf > "$C"
+	chown "$TEST_KEYUSER" "$T/web.key"
+	accepted "$C"
+	chown root "$T/web.key"
+	chmod 400 "$T/web.key"
+	accepted "$C"
+	# 640 root:ssl-cert, as on Debian (nogroup stands in for ssl-cert)
+	chown root:nogroup "$T/web.key"
+	chmod 640 "$T/web.key"
+	accepted "$C"
+}
+
+@test "a key readable by the group of the connection processes is refused" {
+	good_conf > "$C"
+	group=$(id -gn "$TEST_USER")
+	chown "root:$group" "$T/web.key"
+	chmod 640 "$T/web.key"
+	key_refused "is readable by group \"$group\", the group of user \"$TEST_USER\": run chmod 600 $T/web.key"
+}
+
+@test "a key reached through symbolic links, as certbot's live/ -> archive/, is accepted" {
+	# certbot: live/NAME/privkey.pem -> ../../archive/NAME/privkey1.pem,
+	# 600 root, in directories of mode 700.
+	mkdir -p "$T/le/archive/web" "$T/le/live/web"
+	chmod 700 "$T/le/archive" "$T/le/live"
+	cp "$T/web.crt" "$T/le/archive/web/fullchain1.pem"
+	cp "$T/web.key" "$T/le/archive/web/privkey1.pem"
+	ln -s ../../archive/web/fullchain1.pem "$T/le/live/web/fullchain.pem"
+	ln -s ../../archive/web/privkey1.pem "$T/le/live/web/privkey.pem"
+	# and a link to that link: a chain of them
+	ln -s "$T/le/live/web/privkey.pem" "$T/web-key.link"
+	good_conf > "$C"
+	sed -i "s|$T/web.crt|$T/le/live/web/fullchain.pem|" "$C"
+	accepted "$C"
+	sed -i "s|$T/web.key|$T/le/live/web/privkey.pem|" "$C"
+	accepted "$C"
+	sed -i "s|$T/le/live/web/privkey.pem|$T/web-key.link|" "$C"
+	accepted "$C"
+	# What counts is the file at the end, not the links (777).
+	chmod 644 "$T/le/archive/web/privkey1.pem"
+	refused "$C" "$(key_line)" \
+	    "key \"$T/web-key.link\" is world-readable: run chmod 600 $T/web-key.link"
+}
+
+@test "a FIFO, a directory or a device in place of the key is refused at once" {
+	good_conf > "$C"
+	mv "$T/web.key" "$T/real.key"
+	mkfifo -m 600 "$T/web.key"
+	SECONDS=0
+	run timeout 10 "$RECLUSE" -n -f "$C"
+	echo "status $status in $SECONDS s: $output"
+	[ "$status" -eq 1 ]
+	[ "$SECONDS" -lt 5 ]
+	[ "$output" = "$C:$(key_line): key \"$T/web.key\" is a FIFO, not a regular file" ]
+	rm "$T/web.key"
+	mkdir -m 700 "$T/web.key"
+	key_refused "is a directory, not a regular file"
+	sed -i "s|$T/web.key|/dev/null|" "$C"
+	refused "$C" "$(key_line)" 'key "/dev/null" is a character device, not a regular file'
+}
+
+@test "a key swapped for a FIFO while recluse -n runs never hangs it" {
+	# The key path flips between the key and a FIFO, as fast as rename(2)
+	# goes.  Checked through one path and read through another, the key
+	# was found good and then opened as a FIFO, which blocks.  Thirty more
+	# listeners after it widen that window.
+	good_conf > "$C"
+	cp "$T/web.key" "$T/other.key"
+	for i in $(seq 1 30); do
+		printf 'listener "l%d" {\n\tlisten 127.0.0.1:%d\n' "$i" \
+		    "$((20000 + i))"
+		printf '\tcertificate "%s"\n\tkey "%s"\n' "$T/web.crt" \
+		    "$T/other.key"
+		printf '\tbackend 127.0.0.1:8080\n}\n'
+	done >> "$C"
+	mkfifo -m 600 "$T/fifo"
+	sed -i "s|$T/web.key|$T/flip.key|" "$C"
+	python3 -c '
+import os, sys
+os.chdir(sys.argv[1])
+while True:
+    for target in ("fifo", "web.key"):
+        if os.path.lexists("flip.tmp"):
+            os.unlink("flip.tmp")
+        os.symlink(target, "flip.tmp")
+        os.rename("flip.tmp", "flip.key")
+' "$T" &
+	track $!
+	wait_for test -L "$T/flip.key"
+	# One shell for the loop: bats' traps would slow every command.
+	bash -c 'for i in $(seq 1 25); do
+		timeout 10 "$0" -n -f "$1" 2>&1
+		echo "run $i: status $?"
+	done' "$RECLUSE" "$C" > "$T/runs.txt"
+	cat "$T/runs.txt"
+	# Each run ends at once: the key accepted (0) or refused (1).
+	[ "$(grep -c '^run .*: status [01]$' "$T/runs.txt")" -eq 25 ]
+	! grep -v -e '^run ' -e 'configuration OK' -e 'not a regular file$' \
+	    "$T/runs.txt"
+}
+
+@test "the key file is opened once, without blocking, by -n and at start" {
+	good_conf > "$C"
+	strace -f -e trace=open,openat -o "$T/strace-n.txt" \
+	    "$RECLUSE" -n -f "$C"
+	grep -F "\"$T/web.key\"" "$T/strace-n.txt"
+	[ "$(grep -cF "\"$T/web.key\"" "$T/strace-n.txt")" -eq 1 ]
+	grep -F "\"$T/web.key\"" "$T/strace-n.txt" | grep -q O_NONBLOCK
+	serve_conf
+	strace -f -e trace=open,openat -o "$T/strace.txt" \
+	    "$RECLUSE" -f "$C" >> "$T/recluse.log" 2>&1 &
+	STRACE_PID=$!
+	track "$STRACE_PID"
+	wait_for grep -q "parent: ready" "$T/recluse.log"
+	main=$(children_of "$STRACE_PID")
+	track "$main"
+	answers
+	kill "$main"
+	wait_for bash -c "! kill -0 $STRACE_PID 2>/dev/null"
+	grep -F "\"$T/web.key\"" "$T/strace.txt"
+	[ "$(grep -cF "\"$T/web.key\"" "$T/strace.txt")" -eq 1 ]
+	grep -F "\"$T/web.key\"" "$T/strace.txt" | grep -q O_NONBLOCK
+}
+
+@test "a key refused at start stops recluse with FILE:LINE and the fix" {
+	serve_conf
+	chmod 644 "$T/web.key"
+	run timeout 10 "$RECLUSE" -f "$C"
+	echo "status $status: $output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$C:$(key_line): key \"$T/web.key\" is world-readable: run chmod 600 $T/web.key" ]]
+	! port_in_use "$PORT"
+}
+
+@test "a key refused on reload is logged with FILE:LINE and the fix, and the running configuration stays" {
+	serve_conf
+	start_recluse "$C"
+	answers
+	kl="$C:$(key_line): key \"$T/web.key\""
+	chmod 644 "$T/web.key"
+	reload_refused 1 "$kl is world-readable: run chmod 600 $T/web.key"
+	chmod 620 "$T/web.key"
+	reload_refused 2 "$kl is group-writable: run chmod 600 $T/web.key"
+	chmod 600 "$T/web.key"
+	chown nobody "$T/web.key"
+	reload_refused 3 "$kl is owned by nobody, not by root or keyproc-user \"$TEST_KEYUSER\": run chown root $T/web.key"
+	chown root "$T/web.key"
+	mv "$T/web.key" "$T/real.key"
+	mkfifo -m 600 "$T/web.key"
+	reload_refused 4 "$kl is a FIFO, not a regular file"
+	rm "$T/web.key"
+	mkdir -m 700 "$T/web.key"
+	reload_refused 5 "$kl is a directory, not a regular file"
+	rmdir "$T/web.key"
+	mv "$T/real.key" "$T/web.key"
+	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "ready: configuration 2," "$T/recluse.log"
+	answers
+}
+
+@test "a key that does not match its certificate is refused at the key's line, by -n and on reload" {
+	make_key ec256 "$T/other.key"
+	good_conf > "$C"
+	sed -i "s|$T/web.key|$T/other.key|" "$C"
+	refused "$C" "$(key_line)" "$T/other.key: key does not match the certificate"
+	serve_conf
+	start_recluse "$C"
+	sed -i "s|$T/web.key|$T/other.key|" "$C"
+	reload_refused 1 "$C:$(key_line): $T/other.key: key does not match the certificate"
+}
+
+@test "a chain whose leaf is not first is refused with a message that says so" {
+	# The CA first, then the leaf.
+	cat "$T/ca.crt" "$T/web.leaf" > "$T/reversed.crt"
+	good_conf > "$C"
+	sed -i "s|$T/web.crt|$T/reversed.crt|" "$C"
+	refused "$C" "$(cert_line)" "certificate \"$T/reversed.crt\": the first certificate is the issuer of the second, not the leaf: put the leaf certificate first"
+	[[ "$output" != *"does not match"* ]]
+	# Another certificate first, then the leaf: the key tells (-n).
+	make_cert other ec256
+	cat "$T/other.leaf" "$T/web.leaf" "$T/ca.crt" > "$T/mixed.crt"
+	sed -i "s|$T/reversed.crt|$T/mixed.crt|" "$C"
+	refused "$C" "$(cert_line)" "the first certificate in $T/mixed.crt is not the key's (certificate 2 is): put the leaf certificate first"
+	[[ "$output" != *"does not match"* ]]
+	# On reload, the same as -n for the CA first.
+	serve_conf
+	start_recluse "$C"
+	sed -i "s|$T/web.crt|$T/reversed.crt|" "$C"
+	reload_refused 1 "$C:$(cert_line): certificate \"$T/reversed.crt\": the first certificate is the issuer of the second, not the leaf: put the leaf certificate first"
 }
 
 # --- users and chroot ---

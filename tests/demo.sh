@@ -59,6 +59,7 @@ make_certs() {
 	    [ -s "$dir/server.key" ] && return 0
 	say "making a throwaway CA and a certificate for localhost in $dir"
 	(
+		# root:root 0600 keys, as recluse.conf(5) asks of a key file
 		umask 077
 		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
 		    -nodes -keyout "$dir/ca.key" -out "$dir/ca.crt" -days 30 \

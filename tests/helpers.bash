@@ -96,8 +96,8 @@ make_ca() {
 	    2>/dev/null
 }
 
-# make_key TYPE FILE: a private key; TYPE is rsa2048, rsa3072, rsa4096, ec256
-# or ec384.
+# make_key TYPE FILE: a private key, mode 600 as an operator keeps it; TYPE
+# is rsa2048, rsa3072, rsa4096, ec256 or ec384.
 make_key() {
 	case "$1" in
 	rsa*)	openssl genpkey -algorithm RSA -pkeyopt "rsa_keygen_bits:${1#rsa}" \
@@ -108,6 +108,7 @@ make_key() {
 		    -out "$2" 2>/dev/null ;;
 	*)	echo "make_key: unknown type $1" >&2; return 1 ;;
 	esac
+	chmod 600 "$2"
 }
 
 # make_cert NAME TYPE [CN]: $T/NAME.key and $T/NAME.crt (leaf + CA chain),
