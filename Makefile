@@ -24,7 +24,8 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/child.c \
 		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \
 		keyproc/kp_provider.c keyproc/kp_ref.c keyproc/kp_ctl.c
 OBJS =		$(SRCS:.c=.o)
-HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe
+HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe \
+		tests/helpers/sandboxprobe
 DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d)
 
 all: recluse $(HELPERS)
@@ -49,6 +50,11 @@ KPDRIVER_OBJS =	keyproc/kp_ctl.o lib/log.o lib/msg.o
 tests/helpers/kpdriver: tests/helpers/kpdriver.c $(KPDRIVER_OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    $(KPDRIVER_OBJS) $(LDFLAGS) $(LDLIBS)
+
+# sandboxprobe: system calls tried under a role's seccomp filter.
+tests/helpers/sandboxprobe: tests/helpers/sandboxprobe.c lib/sandbox.o
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
+	    lib/sandbox.o $(LDFLAGS) $(LDLIBS)
 
 # bench/kpsign: the cost of a signature through keyproc (make bench/kpsign).
 KPSIGN_OBJS =	keyproc/kp_ctl.o keyproc/kp_provider.o keyproc/kp_ref.o \

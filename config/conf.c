@@ -90,6 +90,10 @@ set_defaults(struct check *ck)
 		c->timeout_connect = CONF_DEFAULT_CONNECT;
 	if (c->timeout_drain == 0)
 		c->timeout_drain = CONF_DEFAULT_DRAIN;
+	if (c->limit_memory == 0)
+		c->limit_memory = CONF_DEFAULT_MEMORY;
+	if (c->limit_cpu == 0)
+		c->limit_cpu = CONF_DEFAULT_CPU;
 	if (default_string(ck, &c->user, &c->user_where,
 	    CONF_DEFAULT_USER) == -1 ||
 	    default_string(ck, &c->keyproc_user, &c->keyproc_user_where,
@@ -828,6 +832,8 @@ conf_dump(const struct conf *c, FILE *fp)
 	fprintf(fp, "timeout idle %d\n", c->timeout_idle);
 	fprintf(fp, "timeout connect %d\n", c->timeout_connect);
 	fprintf(fp, "timeout drain %d\n", c->timeout_drain);
+	fprintf(fp, "limit memory %d\n", c->limit_memory);
+	fprintf(fp, "limit cpu %d\n", c->limit_cpu);
 	for (i = 0; i < c->nlisteners; i++)
 		dump_listener(fp, &c->listeners[i]);
 	if (fflush(fp) == EOF || ferror(fp))

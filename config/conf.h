@@ -20,6 +20,14 @@
 #define CONF_DEFAULT_IDLE	300
 #define CONF_DEFAULT_CONNECT	5
 #define CONF_DEFAULT_DRAIN	30
+/*
+ * Per connection child.  A child's address space is about 9 MiB and does
+ * not grow, through an RSA-4096 handshake or 256 MiB relayed each way;
+ * relaying costs about 1.6 CPU seconds a GiB (docs/PERFORMANCE.md), so
+ * an hour of CPU is some 2 TiB through one connection.
+ */
+#define CONF_DEFAULT_MEMORY	128	/* MiB of address space */
+#define CONF_DEFAULT_CPU	3600	/* seconds of CPU time */
 #define CONF_DEFAULT_PROTOCOLS	"tlsv1.2,tlsv1.3"
 /* ECDHE only: keyproc signs and never decrypts; TLS 1.3 suites are fixed. */
 #define CONF_DEFAULT_CIPHERS	"ECDHE-ECDSA-AES256-GCM-SHA384:" \
@@ -93,6 +101,8 @@ struct conf {
 	int			 timeout_idle;
 	int			 timeout_connect;
 	int			 timeout_drain;
+	int			 limit_memory;	/* MiB, per child */
+	int			 limit_cpu;	/* seconds, per child */
 	struct conf_listener	*listeners;
 	size_t			 nlisteners;
 	struct conf_where	 user_where, keyproc_user_where, chroot_where;

@@ -51,7 +51,8 @@ enum ctx {
 	CTX_TOP = 1,
 	CTX_LISTENER = 2,
 	CTX_TIMEOUT = 4,	/* the word after "timeout" */
-	CTX_BACKEND = 8		/* the word after "backend" */
+	CTX_BACKEND = 8,	/* the word after "backend" */
+	CTX_LIMIT = 16		/* the word after "limit" */
 };
 
 /* One configuration file being read. */
@@ -89,7 +90,8 @@ struct keyword {
 	int		 minargs, maxargs;
 	int		 block;		/* context of the block it opens */
 	int		(*handler)(struct parser *, struct stmt *);
-	size_t		 off;		/* CTX_TIMEOUT: an int in struct conf */
+	size_t		 off;		/* CTX_TIMEOUT, CTX_LIMIT: an int in
+					   struct conf */
 };
 
 static int	kw_backend(struct parser *, struct stmt *);
@@ -99,6 +101,7 @@ static int	kw_ciphers(struct parser *, struct stmt *);
 static int	kw_include(struct parser *, struct stmt *);
 static int	kw_key(struct parser *, struct stmt *);
 static int	kw_keyproc_user(struct parser *, struct stmt *);
+static int	kw_limit(struct parser *, struct stmt *);
 static int	kw_listen(struct parser *, struct stmt *);
 static int	kw_listener(struct parser *, struct stmt *);
 static int	kw_max_connections(struct parser *, struct stmt *);
@@ -109,6 +112,9 @@ static int	kw_user(struct parser *, struct stmt *);
 static int	parse_block(struct parser *, int, const struct stmt *);
 
 #define TIMEOUT(f)	CTX_TIMEOUT, 0, 0, 0, NULL, offsetof(struct conf, f)
+/* A limit's range is in minargs..maxargs. */
+#define LIMIT(f, min, max) \
+			CTX_LIMIT, min, max, 0, NULL, offsetof(struct conf, f)
 
 /* Every word of the grammar, sorted by strcmp() for bsearch(). */
 static const struct keyword keywords[] = {
@@ -117,15 +123,18 @@ static const struct keyword keywords[] = {
 	{ "chroot",		CTX_TOP, 1, 1, 0, kw_chroot, 0 },
 	{ "ciphers",		CTX_LISTENER, 1, 1, 0, kw_ciphers, 0 },
 	{ "connect",		TIMEOUT(timeout_connect) },
+	{ "cpu",		LIMIT(limit_cpu, 1, 31536000) },
 	{ "drain",		TIMEOUT(timeout_drain) },
 	{ "handshake",		TIMEOUT(timeout_handshake) },
 	{ "idle",		TIMEOUT(timeout_idle) },
 	{ "include",		CTX_TOP, 1, 1, 0, kw_include, 0 },
 	{ "key",		CTX_LISTENER, 1, 1, 0, kw_key, 0 },
 	{ "keyproc-user",	CTX_TOP, 1, 1, 0, kw_keyproc_user, 0 },
+	{ "limit",		CTX_TOP, 2, 2, 0, kw_limit, 0 },
 	{ "listen",		CTX_LISTENER, 1, 1, 0, kw_listen, 0 },
 	{ "listener",		CTX_TOP, 1, 1, CTX_LISTENER, kw_listener, 0 },
 	{ "max-connections",	CTX_TOP, 1, 1, 0, kw_max_connections, 0 },
+	{ "memory",		LIMIT(limit_memory, 16, 1048576) },
 	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
 	{ "timeout",		CTX_TOP, 2, 2, 0, kw_timeout, 0 },
 	{ "unix",		CTX_BACKEND, 0, 0, 0, NULL, 0 },
@@ -703,6 +712,31 @@ kw_timeout(struct parser *p, struct stmt *st)
 	if (errstr != NULL)
 		return serr(p, st, "timeout %s \"%s\" is %s (1 to 86400 "
 		    "seconds)", kw->name, st->word[2], errstr);
+	*field = (int)n;
+	return 0;
+}
+
+static int
+kw_limit(struct parser *p, struct stmt *st)
+{
+	const struct keyword *kw;
+	const char *errstr;
+	long long n;
+	int *field;
+
+	kw = kw_find(st->word[1]);
+	if (kw == NULL || kw->ctx != CTX_LIMIT)
+		return serr(p, st, "unknown limit \"%s\": use memory or cpu",
+		    st->word[1]);
+	field = (int *)(void *)((char *)p->conf + kw->off);
+	if (*field != 0)
+		return serr(p, st, "duplicate \"limit %s\"", kw->name);
+	n = parse_number(st->word[2], kw->minargs, kw->maxargs, &errstr);
+	if (errstr != NULL)
+		return serr(p, st, "limit %s \"%s\" is %s (%d to %d %s)",
+		    kw->name, st->word[2], errstr, kw->minargs, kw->maxargs,
+		    kw->off == offsetof(struct conf, limit_memory) ? "MiB" :
+		    "seconds");
 	*field = (int)n;
 	return 0;
 }

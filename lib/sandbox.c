@@ -12,6 +12,7 @@
 #include <linux/seccomp.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <seccomp.h>
@@ -23,7 +24,15 @@
 #include "lib/sandbox.h"
 #include "lib/util.h"
 
-/* System calls every sandboxed role needs: memory, time, exit, signals. */
+/*
+ * System calls every sandboxed role needs: memory, time, exit, its own
+ * signal handling, I/O on descriptors it has; fcntl with some commands
+ * only (sandbox_allow_fcntl()).  Never in any list, so that no sandboxed
+ * process can reach another: kill, tkill, tgkill, rt_sigqueueinfo,
+ * rt_tgsigqueueinfo, pidfd_open, pidfd_send_signal, pidfd_getfd, ptrace,
+ * process_vm_readv, process_vm_writev, ioctl, setpgid, setsid
+ * (tests/child.bats tries each under the filter).
+ */
 static const int sandbox_common[] = {
 	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
 	SCMP_SYS(madvise), SCMP_SYS(mprotect), SCMP_SYS(futex),
@@ -32,7 +41,7 @@ static const int sandbox_common[] = {
 	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn),
 	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction),
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
-	SCMP_SYS(close), SCMP_SYS(fcntl), SCMP_SYS(newfstatat), SCMP_SYS(fstat),
+	SCMP_SYS(close), SCMP_SYS(newfstatat), SCMP_SYS(fstat),
 	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait),
 	SCMP_SYS(epoll_pwait), SCMP_SYS(poll), SCMP_SYS(ppoll),
 	SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(sendto),
@@ -111,6 +120,29 @@ err:
 	return -1;
 }
 
+int
+sandbox_limits(size_t memory, unsigned int cpu, char *err, size_t errlen)
+{
+	struct rlimit rl;
+
+#ifndef __SANITIZE_ADDRESS__
+	/* AddressSanitizer reserves terabytes of shadow memory at start:
+	 * under make sanitize, RLIMIT_AS would fail every allocation. */
+	if (sandbox_setlimit(RLIMIT_AS, (rlim_t)memory) == -1)
+		goto err;
+#endif
+	/* SIGXCPU at the soft limit (the parent logs the signal's name),
+	 * SIGKILL at the hard one should SIGXCPU be ignored. */
+	rl.rlim_cur = (rlim_t)cpu;
+	rl.rlim_max = (rlim_t)cpu + SANDBOX_CPU_GRACE;
+	if (setrlimit(RLIMIT_CPU, &rl) == -1)
+		goto err;
+	return 0;
+err:
+	snprintf(err, errlen, "sandbox: setrlimit: %s", strerror(errno));
+	return -1;
+}
+
 static int
 sandbox_allow(scmp_filter_ctx ctx, const int *calls, size_t n)
 {
@@ -137,6 +169,28 @@ sandbox_allow_tcp_socket(scmp_filter_ctx ctx)
 	return 0;
 }
 
+/*
+ * fcntl(2), for every role: F_GETFL, and F_SETFL without O_ASYNC (the
+ * child sets O_NONBLOCK on a received backend socket, keyproc on its
+ * channels; strace -f of every kind of connection shows nothing else).
+ * Not F_SETOWN, F_SETOWN_EX or F_SETSIG: with O_ASYNC they aim a signal
+ * of the caller's choice at any process or process group of the same uid
+ * whenever the descriptor becomes ready, and one byte sent from outside
+ * then stopped every child.  ioctl(2) is in no list at all: FIOASYNC,
+ * FIOSETOWN and SIOCSPGRP do the same.
+ */
+static int
+sandbox_allow_fcntl(scmp_filter_ctx ctx)
+{
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+	    SCMP_A1(SCMP_CMP_EQ, F_GETFL)) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 2,
+	    SCMP_A1(SCMP_CMP_EQ, F_SETFL),
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ASYNC, 0)) < 0)
+		return -1;
+	return 0;
+}
+
 /* The role's rules, in a libseccomp context; NULL on failure. */
 static scmp_filter_ctx
 sandbox_rules(enum sandbox_role role)
@@ -156,7 +210,8 @@ sandbox_rules(enum sandbox_role role)
 	 */
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0)
 		goto out;
-	if (sandbox_allow(ctx, sandbox_common, NELEM(sandbox_common)) == -1)
+	if (sandbox_allow(ctx, sandbox_common, NELEM(sandbox_common)) == -1 ||
+	    sandbox_allow_fcntl(ctx) == -1)
 		goto out;
 	switch (role) {
 	case SANDBOX_CHILD:

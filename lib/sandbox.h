@@ -24,6 +24,20 @@ enum sandbox_role {
 int	sandbox_drop(const char *root, uid_t uid, gid_t gid, size_t nofile,
 	    char *err, size_t errlen);
 
+/* Seconds between SIGXCPU and SIGKILL at the CPU-time limit. */
+#define SANDBOX_CPU_GRACE	5
+
+/*
+ * sandbox_limits(memory, cpu, err, errlen):
+ * Limit the address space to memory bytes (RLIMIT_AS; not under
+ * AddressSanitizer, whose shadow memory alone is larger) and the CPU time
+ * to cpu seconds (RLIMIT_CPU: SIGXCPU, then SIGKILL SANDBOX_CPU_GRACE
+ * seconds later).  Call it before sandbox_seccomp(), which forbids
+ * setrlimit.  Return 0, or -1 with a message in err.
+ */
+int	sandbox_limits(size_t memory, unsigned int cpu, char *err,
+	    size_t errlen);
+
 /*
  * sandbox_prepare(role, err, errlen):
  * Compile the role's seccomp allow-list into a BPF program, once.  The

@@ -131,6 +131,10 @@ enum chan_type {
 	CHAN_RETIRE = 4,	/* parent -> child: if you hold no connection
 				   yet, exit now (reload, keyproc restart,
 				   drain); otherwise ignore this */
+	CHAN_ESTABLISHED = 5,	/* child -> parent: my TLS handshake is done
+				   (the parent kills a child that has not said
+				   so timeout_handshake + 1 s after
+				   CHAN_ACCEPTED) */
 	CHAN_LOG = LOG_MSG_TYPE	/* child -> parent: struct log_msg_hdr + text */
 };
 

@@ -1,9 +1,10 @@
 /*
  * A connection child: see child.h.
  *
- * Order matters: the sandbox (chroot, user, rlimits, seccomp) is in place
- * before the first accept(2), so no byte from the network is ever read by
- * a process that could do more than this one connection needs.
+ * Order matters: the sandbox (own session, chroot, user, rlimits, seccomp)
+ * is in place before the first accept(2), so no byte from the network is
+ * ever read by a process that could do more than this one connection
+ * needs.
  *
  * The child leaves with _exit(), never exit(): it is a fork of the parent
  * without exec, so exit() would run the parent's atexit handlers and
@@ -105,10 +106,13 @@ child_nofile(const struct child_args *args)
 static void
 child_sandbox(const struct child_args *args)
 {
+	const struct conf *conf = args->conf;
 	char err[256];
 
-	if (sandbox_drop(args->conf->chroot, args->conf->uid, args->conf->gid,
+	if (sandbox_drop(conf->chroot, conf->uid, conf->gid,
 	    child_nofile(args), err, sizeof(err)) == -1 ||
+	    sandbox_limits((size_t)conf->limit_memory << 20,
+	    (unsigned int)conf->limit_cpu, err, sizeof(err)) == -1 ||
 	    sandbox_seccomp(SANDBOX_CHILD, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		child_exit(1);
@@ -228,18 +232,26 @@ child_accept(const struct child_args *args, struct sockaddr_storage *ss)
 	}
 }
 
-/* Tell the parent we hold a connection, and let go of the listeners. */
+/* Tell the parent where we are: CHAN_ACCEPTED, CHAN_ESTABLISHED. */
 static void
-child_accepted(const struct child_args *args)
+child_tell(const struct child_args *args, uint32_t type)
 {
 	struct chan_msg m;
-	size_t i;
 
-	m.type = CHAN_ACCEPTED;
+	m.type = type;
 	m.arg = 0;
 	if (send(args->parentfd, &m, sizeof(m), MSG_NOSIGNAL) !=
 	    (ssize_t)sizeof(m))
 		log_debug("cannot tell the parent: %s", strerror(errno));
+}
+
+/* Tell the parent we hold a connection, and let go of the listeners. */
+static void
+child_accepted(const struct child_args *args)
+{
+	size_t i;
+
+	child_tell(args, CHAN_ACCEPTED);
 	for (i = 0; i < args->nlistenfds; i++)
 		close(args->listenfds[i]);
 }
@@ -363,6 +375,8 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 		log_info("client=%s: handshake: %s", c->client, err);
 		return;
 	}
+	/* The parent's deadline for our handshake ends here. */
+	child_tell(args, CHAN_ESTABLISHED);
 	child_tls_info(cctx, c);
 	tlshook_established();
 	/* No signature is needed after the handshake: let go of keyproc, so
@@ -396,6 +410,15 @@ child_main(const struct child_args *args)
 	/* The parent has reset the other signals (child_start()). */
 	log_init("child", log_verbose(), args->parentfd);
 	child_parentfd = args->parentfd;
+	/*
+	 * A session and process group of our own: nothing aimed at the
+	 * spawner's group (kill(-pgid), a socket's owner) reaches us, and
+	 * nothing we could aim at our own group reaches another child.
+	 */
+	if (setsid() == -1) {
+		log_warn("setsid");
+		child_exit(1);
+	}
 	/* libtls writes without MSG_NOSIGNAL. */
 	signal(SIGPIPE, SIG_IGN);
 	kp_provider_set_channel(args->kpfd);

@@ -6,6 +6,11 @@
  * here), and one to the parent, made by the spawner that forks the child
  * (proxy/spawner.c; struct chan_msg: log lines, "I hold a connection",
  * UNIX-socket backend connects).  No end is ever shared by two processes.
+ *
+ * The parent does not trust a child to keep its own deadlines or to log
+ * with restraint: it kills a child whose handshake outlives the listener's
+ * timeout (handshake_sweep()), and stops relaying the lines of a child
+ * that floods its log (log_allowed()).
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -15,14 +20,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "keyproc/keyproc.h"
+#include "lib/deadline.h"
 #include "lib/msg.h"
 #include "lib/wire.h"
 #include "lib/log.h"
@@ -35,10 +43,22 @@
 #define FAIL_BACKOFF_MAX 16	/* seconds between spawns after failures */
 #define CONNECTS_MAX	8	/* UNIX backend connects one child may ask */
 #define HASH_SIZE	4096
+#define HANDSHAKE_GRACE	1	/* seconds beyond the child's own deadline */
+/*
+ * A child's log: a token bucket of LOG_BURST lines, refilled at LOG_RATE
+ * lines a second.  A connection logs a few lines (its access line, a
+ * failed backend or handshake, more with -v: never 64 at once), and a
+ * spare that cannot accept logs at most one line per 100 ms; so a child
+ * that empties the bucket is taken over or broken, and whatever it says
+ * from then on is not worth a write(2) by root.
+ */
+#define LOG_BURST	64
+#define LOG_RATE	10
 
 struct child {
 	LIST_ENTRY(child)	 hash;
 	TAILQ_ENTRY(child)	 dying;	/* channel closed: about to exit */
+	TAILQ_ENTRY(child)	 handshake;	/* in pool.handshakes */
 	pid_t			 pid;
 	struct gen		*gen;
 	size_t			 listener;
@@ -47,6 +67,10 @@ struct child {
 	int			 busy;	/* holds a connection */
 	int			 retired;	/* told to exit if idle */
 	int			 connects;
+	int			 handshaking;	/* in pool.handshakes */
+	struct timespec		 deadline;	/* of its handshake */
+	int64_t			 log_full;	/* ns: its log bucket is full */
+	int			 log_cut;	/* flooded: lines dropped */
 };
 
 static struct {
@@ -59,14 +83,18 @@ static struct {
 	struct event		*retry;	/* spawn_fill() after a backoff */
 	struct event		*decay;
 	struct event		*reapev;	/* spawn_reap() soon */
+	struct event		*sweep;	/* handshake_sweep() */
 	void			(*reaped)(void);
 	LIST_HEAD(, child)	 table[HASH_SIZE];
 	TAILQ_HEAD(, child)	 dying;
+	TAILQ_HEAD(, child)	 handshakes;	/* accepted, not established */
 } pool = { .kpfd = -1,
-    .dying = TAILQ_HEAD_INITIALIZER(pool.dying) };
+    .dying = TAILQ_HEAD_INITIALIZER(pool.dying),
+    .handshakes = TAILQ_HEAD_INITIALIZER(pool.handshakes) };
 
 static void	chan_cb(evutil_socket_t, short, void *);
 static void	fail_backoff(void);
+static void	handshake_sweep(evutil_socket_t, short, void *);
 
 static struct child *
 child_lookup(pid_t pid)
@@ -237,6 +265,65 @@ spawn_fill(void)
 	}
 }
 
+/*
+ * The parent's own handshake deadline, for a child that cannot keep its
+ * own (stopped, looping, taken over).  From CHAN_ACCEPTED to
+ * CHAN_ESTABLISHED a child is on pool.handshakes; once a second, while
+ * the list is not empty, handshake_sweep() kills those that have been on
+ * it longer than their listener's timeout_handshake + HANDSHAKE_GRACE:
+ * 1 to 2 s after the child's own deadline, which a working child meets.
+ *
+ * Cheaper than a libevent timer per child: a list insert and remove per
+ * connection instead of an event_add and an event_del (O(log n) each in
+ * libevent's timer heap, n the pending timers), and one wakeup a second
+ * that walks only the children in their handshake (a handful: a handshake
+ * takes milliseconds), armed only while there are any.  Deadlines differ
+ * between generations (a reload may change the timeout), so the sweep
+ * walks the whole list rather than stop at the first child in time.
+ */
+static void
+handshake_start(struct child *c)
+{
+	struct timeval tv = { 1, 0 };
+
+	deadline_in(&c->deadline,
+	    c->gen->conf->timeout_handshake + HANDSHAKE_GRACE);
+	TAILQ_INSERT_TAIL(&pool.handshakes, c, handshake);
+	c->handshaking = 1;
+	if (!evtimer_pending(pool.sweep, NULL))
+		evtimer_add(pool.sweep, &tv);
+}
+
+static void
+handshake_end(struct child *c)
+{
+	if (!c->handshaking)
+		return;
+	TAILQ_REMOVE(&pool.handshakes, c, handshake);
+	c->handshaking = 0;
+}
+
+static void
+handshake_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { 1, 0 };
+	struct child *c, *next;
+
+	for (c = TAILQ_FIRST(&pool.handshakes); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, handshake);
+		if (deadline_ms_left(&c->deadline) > 0)
+			continue;
+		handshake_end(c);
+		log_warnx("child %d: no handshake after %d s: killed",
+		    (int)c->pid, c->gen->conf->timeout_handshake);
+		/* Not reaped yet, so the pid is still this child's. */
+		if (kill(c->pid, SIGKILL) == -1 && errno != ESRCH)
+			log_warn("kill child %d", (int)c->pid);
+	}
+	if (!TAILQ_EMPTY(&pool.handshakes))
+		evtimer_add(pool.sweep, &tv);
+}
+
 static void
 child_accepted(struct child *c)
 {
@@ -247,6 +334,7 @@ child_accepted(struct child *c)
 	c->busy = 1;
 	pool.busy++;
 	pool.failures = 0;
+	handshake_start(c);
 	gl->accepts++;
 	if (!c->retired) {
 		gl->idle--;
@@ -286,6 +374,34 @@ child_connect(struct child *c, uint32_t idx)
 		close(fd);
 }
 
+/*
+ * Whether one more line of c's may be written (LOG_BURST, LOG_RATE).  The
+ * bucket is kept as the time it will be full again, log_full: each line
+ * pushes it one refill interval later, and the bucket is empty once it is
+ * more than LOG_BURST intervals ahead of now.  Once empty, c is cut off
+ * for good, and that is logged once.
+ */
+static int
+log_allowed(struct child *c)
+{
+	const int64_t interval = 1000000000 / LOG_RATE;
+	struct timespec ts;
+	int64_t now;
+
+	if (c->log_cut)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (c->log_full < now)
+		c->log_full = now;
+	c->log_full += interval;
+	if (c->log_full - now <= LOG_BURST * interval)
+		return 1;
+	c->log_cut = 1;
+	log_warnx("child %d: log flood: cut off", (int)c->pid);
+	return 0;
+}
+
 static void
 chan_dispatch(struct child *c, const char *buf, size_t len)
 {
@@ -300,11 +416,16 @@ chan_dispatch(struct child *c, const char *buf, size_t len)
 	memcpy(&m, buf, sizeof(m));
 	switch (m.type) {
 	case CHAN_LOG:
+		if (!log_allowed(c))
+			break;
 		snprintf(role, sizeof(role), "child %d", (int)c->pid);
 		log_relay(role, buf, len);
 		break;
 	case CHAN_ACCEPTED:
 		child_accepted(c);
+		break;
+	case CHAN_ESTABLISHED:
+		handshake_end(c);
 		break;
 	case CHAN_CONNECT:
 		if (len == sizeof(m)) {
@@ -392,6 +513,7 @@ spawn_reaped(pid_t pid, int status)
 	chan_drain(c);
 	child_close_chan(c);
 	TAILQ_REMOVE(&pool.dying, c, dying);
+	handshake_end(c);
 	log_exit(c, status);
 	pool.count--;
 	if (c->busy)
@@ -504,6 +626,7 @@ spawn_init(struct event_base *base, void (*reaped)(void))
 	pool.reaped = reaped;
 	if ((pool.retry = evtimer_new(base, retry_cb, NULL)) == NULL ||
 	    (pool.reapev = evtimer_new(base, reap_cb, NULL)) == NULL ||
+	    (pool.sweep = evtimer_new(base, handshake_sweep, NULL)) == NULL ||
 	    (pool.decay = event_new(base, -1, EV_PERSIST, decay_cb,
 	    NULL)) == NULL || event_add(pool.decay, &tv) == -1)
 		fatalx("spawn_init: libevent");

@@ -6,7 +6,7 @@ set -eu
 
 packages="build-essential pkg-config libtls-dev libevent-dev libseccomp-dev
 	libssl-dev openssl bats curl iproute2 procps strace mandoc man-db systemd
-	python3"
+	python3 gdb"
 
 missing=""
 for p in $packages; do
