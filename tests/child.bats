@@ -212,8 +212,8 @@ DENIED="fcntl-setfl-async fcntl-setown fcntl-setown-ex fcntl-setsig
 	wait_for grep -q "child $child: no handshake after 2 s: killed" \
 	    "$T/recluse.log"
 	grep -q "child $child killed by signal 9" "$T/recluse.log"
-	# timeout + 1 s grace, swept once a second
-	awk -v t="$took" 'BEGIN { exit !(t >= 2.9 && t < 4.5) }'
+	# timeout + 1 s grace, swept once a second (+ slack for a busy machine)
+	awk -v t="$took" 'BEGIN { exit !(t >= 2.9 && t < 5) }'
 }
 
 @test "a child that finishes its handshake is not killed by the parent's deadline" {
