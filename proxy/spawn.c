@@ -47,12 +47,15 @@ struct child {
 	int			 busy;	/* holds a connection */
 	int			 retired;	/* told to exit if idle */
 	int			 connects;
+	unsigned int		 kpgen;	/* the keyproc holding its channel */
 };
 
 static struct {
 	struct event_base	*base;
 	struct gen		*gen;	/* current generation */
 	int			 kpfd;	/* keyproc control channel, or -1 */
+	unsigned int		 kpgen;	/* counts spawn_set_keyproc() calls */
+	int			 arming;	/* arm_pending(): fork nothing */
 	int			 draining;
 	size_t			 count, busy;
 	unsigned int		 failures;	/* children dead before work */
@@ -138,6 +141,7 @@ child_register(struct gen *g, size_t li, pid_t pid, int chanfd)
 	c->gen = g;
 	c->listener = li;
 	c->fd = chanfd;
+	c->kpgen = pool.kpgen;
 	c->ev = event_new(pool.base, chanfd, EV_READ | EV_PERSIST, chan_cb, c);
 	if (c->ev == NULL || event_add(c->ev, NULL) == -1) {
 		if (c->ev != NULL)
@@ -218,7 +222,7 @@ spawn_fill(void)
 	int progress = 1;
 
 	if (pool.gen == NULL || pool.kpfd == -1 || pool.draining ||
-	    evtimer_pending(pool.retry, NULL))
+	    pool.arming || evtimer_pending(pool.retry, NULL))
 		return;
 	/* Round-robin, so one listener's burst cannot starve the others. */
 	while (progress) {
@@ -237,6 +241,26 @@ spawn_fill(void)
 	}
 }
 
+/*
+ * c holds a connection: keyproc may now read its channel, if the keyproc
+ * it was handed to is still the running one (one started since never
+ * heard of it).  A child that cannot be armed cannot finish its
+ * handshake: end it now rather than at its timeout.
+ */
+static void
+child_arm(struct child *c)
+{
+	if (c->kpgen != pool.kpgen || pool.kpfd == -1) {
+		log_debug("child %d: its keyproc was replaced, not armed",
+		    (int)c->pid);
+		return;
+	}
+	if (kp_ctl_send_arm(pool.kpfd, c->pid) == -1) {
+		log_warn("keyproc: cannot arm child %d", (int)c->pid);
+		kill(c->pid, SIGKILL);
+	}
+}
+
 static void
 child_accepted(struct child *c)
 {
@@ -244,6 +268,7 @@ child_accepted(struct child *c)
 
 	if (c->busy)
 		return;
+	child_arm(c);
 	c->busy = 1;
 	pool.busy++;
 	pool.failures = 0;
@@ -535,10 +560,33 @@ spawn_set_gen(struct gen *g)
 	gen_unref(old);
 }
 
+/*
+ * Before keyproc is replaced: children that accepted a connection while
+ * the parent was busy (loading the new keys) have said so on their
+ * channel; read it now, so they are armed in the keyproc that holds their
+ * channel while it can still be told.
+ */
+static void
+arm_pending(void)
+{
+	struct child *c;
+	size_t i;
+
+	pool.arming = 1;
+	for (i = 0; i < HASH_SIZE; i++)
+		LIST_FOREACH(c, &pool.table[i], hash)
+			if (!c->busy && c->kpgen == pool.kpgen)
+				chan_drain(c);
+	pool.arming = 0;
+}
+
 void
 spawn_set_keyproc(int fd)
 {
+	if (fd != -1 && pool.kpfd != -1)
+		arm_pending();
 	pool.kpfd = fd;
+	pool.kpgen++;
 	if (fd == -1)
 		retire_idle(NULL);
 }
