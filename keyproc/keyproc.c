@@ -43,7 +43,6 @@
 #define KP_NOFILE_MAX	(1 << 20)
 #define KP_ERR_MAX	512
 #define KP_CHAN_HASH	1024
-#define KP_CTL_BATCH	64	/* control messages read per wake-up */
 
 /* One listener, as the parent described it: all keyproc knows of it. */
 struct kp_listener {
@@ -677,47 +676,47 @@ kp_recv_arm(const uint8_t *body, size_t len, int fd)
 	    c->l->handshake_ms);
 }
 
-/* Serving: the parent hands over channels and arms them. */
+/*
+ * Serving: the parent hands over channels and arms them.  One message a
+ * wake-up: the channel is level-triggered, and CHILD and ARM of one child
+ * come apart in time, so a loop would mostly add a recvmsg that fails.
+ */
 static void
 kp_dispatch_parent(int fd, short events, void *arg)
 {
 	uint8_t buf[sizeof(struct kp_ctl_hdr) + sizeof(struct kp_ctl_child)];
 	struct kp_ctl_hdr hdr;
 	ssize_t n;
-	int i, chanfd;
+	int chanfd;
 
-	/* A burst of connections is two messages each: take several. */
-	for (i = 0; i < KP_CTL_BATCH; i++) {
-		n = msg_recv(fd, buf, sizeof(buf), &chanfd, MSG_DONTWAIT);
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n == 0) {
-			kp_retire();
-			return;
-		}
-		if (n == -1 && errno == EBADMSG) {
-			/* most likely EMFILE: the fd did not arrive */
-			log_warnx("control: a channel was lost (too many "
-			    "files?)");
-			continue;
-		}
-		if (n == -1)
-			fatal("control");
-		if ((size_t)n < sizeof(hdr))
-			fatalx("control: short message");
-		memcpy(&hdr, buf, sizeof(hdr));
-		if (hdr.len != (size_t)n - sizeof(hdr))
-			fatalx("control: bad message length");
-		switch (hdr.type) {
-		case KP_CTL_CHILD:
-			kp_recv_child(buf + sizeof(hdr), hdr.len, chanfd);
-			break;
-		case KP_CTL_ARM:
-			kp_recv_arm(buf + sizeof(hdr), hdr.len, chanfd);
-			break;
-		default:
-			fatalx("control: unexpected message %u", hdr.type);
-		}
+	n = msg_recv(fd, buf, sizeof(buf), &chanfd, MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n == 0) {
+		kp_retire();
+		return;
+	}
+	if (n == -1 && errno == EBADMSG) {
+		/* most likely EMFILE: the fd did not arrive */
+		log_warnx("control: a channel was lost (too many files?)");
+		return;
+	}
+	if (n == -1)
+		fatal("control");
+	if ((size_t)n < sizeof(hdr))
+		fatalx("control: short message");
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.len != (size_t)n - sizeof(hdr))
+		fatalx("control: bad message length");
+	switch (hdr.type) {
+	case KP_CTL_CHILD:
+		kp_recv_child(buf + sizeof(hdr), hdr.len, chanfd);
+		break;
+	case KP_CTL_ARM:
+		kp_recv_arm(buf + sizeof(hdr), hdr.len, chanfd);
+		break;
+	default:
+		fatalx("control: unexpected message %u", hdr.type);
 	}
 }
 
