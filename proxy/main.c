@@ -5,10 +5,12 @@
  */
 #include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,8 @@
 struct oldkp {
 	LIST_ENTRY(oldkp)	 entry;
 	pid_t			 pid;
+	int			 fd;	/* its log lines, until EOF; or -1 */
+	struct event		*ev;
 	struct event		*kill;	/* SIGKILL if it overstays */
 };
 
@@ -126,9 +130,39 @@ err:
 
 static void	kp_read_cb(evutil_socket_t, short, void *);
 
+/* Its control channel is at EOF: nothing more to relay. */
+static void
+keyproc_old_close(struct oldkp *o)
+{
+	if (o->fd == -1)
+		return;
+	event_free(o->ev);
+	close(o->fd);
+	o->fd = -1;
+}
+
+/* A replaced keyproc's log lines: its children's violations, say. */
+static void
+keyproc_old_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (kp_ctl_read(fd) == -1)
+		keyproc_old_close(arg);
+}
+
 static void
 keyproc_old_free(struct oldkp *o)
 {
+	struct pollfd pfd;
+	int i;
+
+	/* Reaped: relay what it logged last, then let go. */
+	for (i = 0; i < 64 && o->fd != -1; i++) {
+		pfd.fd = o->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) != 1 || kp_ctl_read(o->fd) == -1)
+			break;
+	}
+	keyproc_old_close(o);
 	LIST_REMOVE(o, entry);
 	event_free(o->kill);
 	free(o);
@@ -152,14 +186,15 @@ keyproc_old_kill_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A replaced keyproc finishes the handshakes it has armed, then exits: at
- * the latest one handshake timeout (of its generation) after its control
- * channel closed.  One that is still there a little later, stuck or
- * stopped, is killed: an old key is gone one handshake timeout after the
- * reload, whatever old children do.
+ * A replaced keyproc gets EOF on its control channel (shutdown, so that
+ * its log lines still come back), finishes the handshakes it has armed,
+ * then exits: at the latest one handshake timeout (of its generation)
+ * later.  One that is still there a little after that, stuck or stopped,
+ * is killed: an old key is gone one handshake timeout after the reload,
+ * whatever old children do.
  */
 static void
-keyproc_forget(pid_t pid, int handshake)
+keyproc_forget(pid_t pid, int fd, int handshake)
 {
 	struct timeval tv = { handshake + KP_OLD_GRACE, 0 };
 	struct oldkp *o;
@@ -173,10 +208,24 @@ keyproc_forget(pid_t pid, int handshake)
 		if (o != NULL && o->kill != NULL)
 			event_free(o->kill);
 		free(o);
+		if (fd != -1)
+			close(fd);
 		return;
 	}
 	o->pid = pid;
+	o->fd = fd;
 	LIST_INSERT_HEAD(&parent.oldkps, o, entry);
+	if (fd == -1)
+		return;
+	if (shutdown(fd, SHUT_WR) == -1 ||
+	    (o->ev = event_new(parent.base, fd, EV_READ | EV_PERSIST,
+	    keyproc_old_read_cb, o)) == NULL || event_add(o->ev, NULL) == -1) {
+		log_warn("replaced keyproc %d: control channel", (int)pid);
+		if (o->ev != NULL)
+			event_free(o->ev);
+		close(fd);
+		o->fd = -1;
+	}
 }
 
 /* Reap the replaced keyprocs that have exited; return how many. */
@@ -224,10 +273,10 @@ keyproc_install(pid_t pid, int fd)
 		event_free(parent.kpev);
 		parent.kpev = NULL;
 	}
-	if (parent.kpfd != -1)
-		close(parent.kpfd);
 	if (parent.kppid != -1)
-		keyproc_forget(parent.kppid, parent.kphandshake);
+		keyproc_forget(parent.kppid, parent.kpfd, parent.kphandshake);
+	else if (parent.kpfd != -1)
+		close(parent.kpfd);
 	parent.kppid = pid;
 	parent.kpfd = fd;
 	parent.kphandshake = parent.gen != NULL ?

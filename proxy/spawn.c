@@ -55,11 +55,11 @@ static struct {
 	struct gen		*gen;	/* current generation */
 	int			 kpfd;	/* keyproc control channel, or -1 */
 	unsigned int		 kpgen;	/* counts spawn_set_keyproc() calls */
-	int			 arming;	/* arm_pending(): fork nothing */
 	int			 draining;
 	size_t			 count, busy;
 	unsigned int		 failures;	/* children dead before work */
 	struct event		*retry;	/* spawn_fill() after a backoff */
+	struct event		*fill;	/* spawn_fill() after this round */
 	struct event		*decay;
 	struct event		*reapev;	/* spawn_reap() soon */
 	void			(*reaped)(void);
@@ -222,7 +222,7 @@ spawn_fill(void)
 	int progress = 1;
 
 	if (pool.gen == NULL || pool.kpfd == -1 || pool.draining ||
-	    pool.arming || evtimer_pending(pool.retry, NULL))
+	    evtimer_pending(pool.retry, NULL))
 		return;
 	/* Round-robin, so one listener's burst cannot starve the others. */
 	while (progress) {
@@ -279,7 +279,10 @@ child_accepted(struct child *c)
 		if (gl->idle == 0 && gl->spares < SPARES_MAX)
 			gl->spares *= 2;
 	}
-	spawn_fill();
+	/* Once this round's events are handled: a fork waits for the
+	 * spawner, and the other children that accepted wait for their
+	 * arm. */
+	event_active(pool.fill, EV_TIMEOUT, 0);
 }
 
 /* A UNIX-socket backend is outside the child's chroot: connect it here. */
@@ -528,6 +531,7 @@ spawn_init(struct event_base *base, void (*reaped)(void))
 	pool.base = base;
 	pool.reaped = reaped;
 	if ((pool.retry = evtimer_new(base, retry_cb, NULL)) == NULL ||
+	    (pool.fill = event_new(base, -1, 0, retry_cb, NULL)) == NULL ||
 	    (pool.reapev = evtimer_new(base, reap_cb, NULL)) == NULL ||
 	    (pool.decay = event_new(base, -1, EV_PERSIST, decay_cb,
 	    NULL)) == NULL || event_add(pool.decay, &tv) == -1)
@@ -572,12 +576,10 @@ arm_pending(void)
 	struct child *c;
 	size_t i;
 
-	pool.arming = 1;
 	for (i = 0; i < HASH_SIZE; i++)
 		LIST_FOREACH(c, &pool.table[i], hash)
 			if (!c->busy && c->kpgen == pool.kpgen)
 				chan_drain(c);
-	pool.arming = 0;
 }
 
 void

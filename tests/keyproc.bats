@@ -583,12 +583,12 @@ accepted_by() {
 	# the stopped child holds its end of the old keyproc's channel
 	ls -l "/proc/$child/fd" | grep -q socket
 	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "ready: configuration 2," "$T/recluse.log"
 	gone_within "$KP" 4000
 	echo "# replaced keyproc gone $ELAPSED ms after the reload (handshake timeout 2 s)" >&3
 	# the wedged child is still there: it did not take keyproc with it
 	[ -d "/proc/$child" ]
 	# positive control: the new keyproc serves
-	wait_for grep -q "ready: configuration 2," "$T/recluse.log"
 	kp2=$(keyproc_of "$RECLUSE_PID")
 	[ -n "$kp2" ] && [ "$kp2" != "$KP" ]
 	echo_through after -tls1_3
@@ -607,5 +607,31 @@ accepted_by() {
 	! gone "$KP"
 	gone_within "$KP" 2500
 	grep -q "replaced keyproc $KP still runs after the handshake timeout: killed" "$T/recluse.log"
+	echo_through after -tls1_3
+}
+
+# A reload holds the parent up (here: reading the file takes 2 s, by
+# strace's delay injection); a child that accepts meanwhile cannot be armed
+# until it is over, and then only in the old keyproc, which holds its
+# channel: the parent reads what children sent before it closes the old
+# control channel.
+@test "a connection accepted while a reload holds the parent up is armed in the old keyproc and completes" {
+	e2e_setup ec256
+	start_recluse "$T/recluse.conf" -v
+	strace -qq -p "$RECLUSE_PID" -P "$T/recluse.conf" -e trace=openat \
+	    -e inject=openat:delay_exit=2000000 -o "$T/strace.txt" &
+	STRACE_PID=$!
+	track "$STRACE_PID"
+	sleep 0.5
+	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "reloading" "$T/recluse.log"
+	echo_through during -tls1_3
+	# it was accepted before configuration 2 was ready, and signed
+	grep -q "ready: configuration 2," "$T/recluse.log"
+	signed=$(grep -n "ecdsa_sha256 signature with" "$T/recluse.log" | cut -d: -f1 | tail -n 1)
+	ready=$(grep -n "ready: configuration 2," "$T/recluse.log" | cut -d: -f1)
+	[ "$signed" -gt "$ready" ]
+	grep -q "openat(.*recluse.conf" "$T/strace.txt"
+	kill "$STRACE_PID"
 	echo_through after -tls1_3
 }
