@@ -344,7 +344,7 @@ kp_start(const uint8_t *body, size_t len)
 	kp_send_ctl(KP_CTL_READY, NULL);
 }
 
-/* Until KP_CTL_START: key messages only; the parent is trusted. */
+/* Until KP_CTL_START: listeners and keys only; the parent is trusted. */
 static void
 kp_setup(void)
 {
@@ -412,7 +412,7 @@ kp_chan_free(struct kp_chan *c)
 }
 
 /*
- * The parent closed the control channel: a channel not armed now never
+ * EOF on the control channel: a channel not armed now never
  * will be (its child was a spare of the replaced keyproc, or the parent is
  * gone); the armed ones end by their deadline at the latest.
  */
