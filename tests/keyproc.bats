@@ -374,7 +374,7 @@ no_violations() {
 	! echo_through seven -tls1_3 -sigalgs RSA+SHA256
 }
 
-@test "TLS 1.3 and 1.2 through recluse with an ECDSA P-256 certificate, whatever the suite's hash" {
+@test "TLS 1.3 and 1.2 through recluse with an ECDSA P-256 certificate, whatever the suite's hash, one signature per handshake" {
 	declare -A SIGNED_BEFORE
 	e2e_setup ec256
 	start_recluse "$T/recluse.conf" -v
@@ -391,6 +391,15 @@ no_violations() {
 	wait_for signed_with ecdsa_sha256 "TLS 1.2, 100 bytes"
 	echo_through five -tls1_2 -sigalgs ECDSA+SHA384 -groups P-256
 	wait_for signed_with ecdsa_sha384 "TLS 1.2, 133 bytes"
+	# a HelloRetryRequest (the client's first key share is for a group
+	# the server lacks) adds no signature: two ServerHellos, one
+	# signature, as for every handshake
+	timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/ca.crt" \
+	    -verify_return_error -tls1_3 -groups ffdhe2048:X25519 -trace \
+	    < /dev/null > "$T/hrr.out" 2>> "$T/s_client.log"
+	[ "$(grep -c 'ServerHello, Length=' "$T/hrr.out")" -eq 2 ]
+	wait_for signed_with ecdsa_sha256 "TLS 1.3"
+	[ "$(grep -c ' signature with ' "$T/recluse.log")" -eq 6 ]
 	no_violations
 }
 
