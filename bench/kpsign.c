@@ -10,8 +10,13 @@
  *            without keyproc does (keyproc/sign.c);
  *   keyproc  EVP_DigestSign with the key reference through the "keyproc"
  *            provider, as a connection child does: the request, keyproc's
- *            policy check and signature, the reply.  A new channel every
- *            KP_SIGN_BUDGET signatures, as children are (not timed).
+ *            policy check and signature, the reply.
+ * Each signature gets a new channel, handed over and armed as the parent
+ * does for a child (KP_CTL_CHILD, then KP_CTL_ARM), timed apart:
+ *   child    the parent's send of KP_CTL_CHILD with the channel's fd;
+ *   arm      the parent's send of KP_CTL_ARM;
+ * and it prints keyproc's CPU time per connection (channel, arm,
+ * signature, close), from /proc/PID/schedstat.
  * -c pins this process to CPU 0 and keyproc to CPU 0 (same) or 1 (cross);
  * the default (any) leaves both to the scheduler.
  */
@@ -168,17 +173,41 @@ load_ref(const uint8_t *cert, size_t certlen, uint8_t **spkip,
 	return pkey;
 }
 
+/* A channel for made-up child pid, handed over and armed (both timed). */
 static int
-new_channel(int ctlfd)
+new_channel(int ctlfd, pid_t pid, double *childus, double *armus)
 {
+	double t0;
 	int sp[2];
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1 ||
-	    kp_ctl_send_child(ctlfd, getpid(), 0, sp[1]) == -1)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
+		err(1, "socketpair");
+	t0 = now_us();
+	if (kp_ctl_send_child(ctlfd, pid, 0, sp[1]) == -1)
 		err(1, "channel");
+	*childus = now_us() - t0;
 	close(sp[1]);
+	t0 = now_us();
+	if (kp_ctl_send_arm(ctlfd, pid) == -1)
+		err(1, "arm");
+	*armus = now_us() - t0;
 	kp_provider_set_channel(sp[0]);
 	return sp[0];
+}
+
+/* pid's time on a CPU so far, in ns (the first field of schedstat). */
+static unsigned long long
+cpu_ns(pid_t pid)
+{
+	unsigned long long ns;
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL || fscanf(f, "%llu", &ns) != 1)
+		errx(1, "%s: cannot read", path);
+	fclose(f);
+	return ns;
 }
 
 static __dead void
@@ -194,12 +223,13 @@ main(int argc, char *argv[])
 {
 	const char *exe = NULL, *root = NULL, *user = NULL, *cpus = "any";
 	uint8_t tbs[130], *cert, *spki;
-	double *local, *remote;
+	double *local, *remote, *child, *armed, c, a;
+	unsigned long long kpns = 0;
 	EVP_PKEY *real, *ref;
 	char errbuf[1024];
 	size_t certlen, spkilen;
 	struct passwd *pw;
-	int ch, n = 2000, i, ctlfd, keyfd, chan = -1, rsa;
+	int ch, n = 2000, i, ctlfd, keyfd, chan, rsa;
 	pid_t kppid;
 
 	while ((ch = getopt(argc, argv, "c:n:r:u:x:")) != -1) {
@@ -233,7 +263,9 @@ main(int argc, char *argv[])
 		errx(1, "%s: no such user", user);
 	cert = readfile(argv[1], &certlen);
 	if ((local = calloc((size_t)n, sizeof(*local))) == NULL ||
-	    (remote = calloc((size_t)n, sizeof(*remote))) == NULL)
+	    (remote = calloc((size_t)n, sizeof(*remote))) == NULL ||
+	    (child = calloc((size_t)n, sizeof(*child))) == NULL ||
+	    (armed = calloc((size_t)n, sizeof(*armed))) == NULL)
 		err(1, NULL);
 	tbs13(tbs);
 
@@ -254,7 +286,8 @@ main(int argc, char *argv[])
 		err(1, "spawn");
 	if ((keyfd = open(argv[0], O_RDONLY | O_CLOEXEC)) == -1)
 		err(1, "%s", argv[0]);
-	if (kp_ctl_send_key(ctlfd, 0, 0, spki, spkilen, argv[0], keyfd) == -1 ||
+	if (kp_ctl_send_listener(ctlfd, 0, KP_PROTO_ALL, 10000) == -1 ||
+	    kp_ctl_send_key(ctlfd, 0, 0, spki, spkilen, argv[0], keyfd) == -1 ||
 	    kp_ctl_send_start(ctlfd, pw->pw_uid, pw->pw_gid, 0, root) == -1)
 		err(1, "control");
 	close(keyfd);
@@ -265,16 +298,22 @@ main(int argc, char *argv[])
 	else if (strcmp(cpus, "cross") == 0)
 		pin(kppid, 1);
 	for (i = -n / 10; i < n; i++) {
-		if ((i + n) % KP_SIGN_BUDGET == 0) {
-			if (chan != -1)
-				close(chan);
-			chan = new_channel(ctlfd);
-		}
+		if (i == 0)
+			kpns = cpu_ns(kppid);
+		chan = new_channel(ctlfd, 1000 + n + i, &c, &a);
 		if (i < 0)
 			sign_once(ref, rsa, tbs, sizeof(tbs));
-		else
+		else {
 			remote[i] = sign_once(ref, rsa, tbs, sizeof(tbs));
+			child[i] = c;
+			armed[i] = a;
+		}
+		close(chan);
 	}
+	/* keyproc has seen the last close once it answers the next one */
+	chan = new_channel(ctlfd, 1000 + 2 * n, &c, &a);
+	sign_once(ref, rsa, tbs, sizeof(tbs));
+	kpns = cpu_ns(kppid) - kpns;
 	close(chan);
 	printf("key %s (%s, %d bits), cpus %s\n", argv[0],
 	    rsa ? "RSA-PSS SHA-256" : "ECDSA SHA-256", EVP_PKEY_get_bits(real),
@@ -283,6 +322,9 @@ main(int argc, char *argv[])
 	report("keyproc", remote, n);
 	printf("added   median %.1f us per signature\n",
 	    remote[n / 2] - local[n / 2]);
+	report("child", child, n);
+	report("arm", armed, n);
+	printf("keyproc cpu %.1f us per connection\n", kpns / 1e3 / n);
 	close(ctlfd);
 	return 0;
 }

@@ -2,16 +2,19 @@
  * keyproc: the one process that holds the private keys (keyproc.h).
  *
  * Two phases.  Set-up: on the control channel (fd KP_CTL_FD) the parent
- * sends KP_CTL_KEY messages, each with an open key file, then KP_CTL_START;
+ * sends KP_CTL_LISTENER messages (what each listener allows) and
+ * KP_CTL_KEY messages, each with an open key file, then KP_CTL_START;
  * keyproc loads and checks every key, drops its privileges and answers
  * KP_CTL_READY (or KP_CTL_ERROR naming the file, and exits).  Serving: the
- * parent sends KP_CTL_CHILD with one end of a new child's channel; keyproc
- * answers that child's signature requests until the child closes it, and
- * closes it itself at the first request that breaks the policy (lib/wire.h,
- * policy.h).  EOF on the control channel: the parent is gone or has
- * replaced us (reload); finish the handshakes in progress, then exit 0.
- * Children close their channel once their handshake is done, so this wait
- * is bounded by the handshake timeout.
+ * parent sends KP_CTL_CHILD with one end of a new child's channel, which
+ * is not read (only watched for its close) until KP_CTL_ARM names the
+ * child: it has accepted a connection.  From the arm the channel lives for
+ * its listener's handshake timeout and gets KP_SIGN_BUDGET signatures;
+ * keyproc closes it at the first request that breaks the policy
+ * (lib/wire.h, policy.h), and when the time is over.  EOF on the control
+ * channel: the parent is gone or has replaced us (reload); the channels
+ * not armed can never be, so they are closed, and keyproc exits when the
+ * last armed one is done, at the latest one handshake timeout later.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -39,6 +42,14 @@
 
 #define KP_NOFILE_MAX	(1 << 20)
 #define KP_ERR_MAX	512
+#define KP_CHAN_HASH	1024
+
+/* One listener, as the parent described it: all keyproc knows of it. */
+struct kp_listener {
+	uint32_t	 listener;
+	uint32_t	 protocols;	/* KP_PROTO_* */
+	uint32_t	 handshake_ms;	/* a channel's life from its arm */
+};
 
 /* One key, as announced by the parent and then loaded. */
 struct kp_keyent {
@@ -49,24 +60,32 @@ struct kp_keyent {
 	uint8_t		*spki;
 	size_t		 spkilen;
 	struct sign_key	*sk;
+	int		 kind;		/* enum policy_key, once loaded */
 };
 
 /* One child's channel. */
 struct kp_chan {
-	TAILQ_ENTRY(kp_chan)	 entry;
-	struct event		*ev;
-	int			 fd;
-	pid_t			 pid;
-	uint32_t		 listener;
-	unsigned int		 nsigned;
+	LIST_ENTRY(kp_chan)		 entry;	/* kp_chans, by pid */
+	struct event			*ev;	/* EV_CLOSED, then EV_READ */
+	struct event			*expire;	/* armed: its end */
+	int				 fd;
+	pid_t				 pid;
+	const struct kp_listener	*l;
+	int				 armed;
+	unsigned int			 nsigned;
 };
 
+static struct kp_listener	*kp_listeners;
+static size_t			 kp_nlisteners;
 static struct kp_keyent		*kp_keys;
 static size_t			 kp_nkeys;
-static TAILQ_HEAD(, kp_chan)	 kp_chans = TAILQ_HEAD_INITIALIZER(kp_chans);
+static LIST_HEAD(, kp_chan)	 kp_chans[KP_CHAN_HASH];
+static size_t			 kp_narmed;
 static struct event_base	*kp_base;
 static struct event		*kp_ctlev;
 static int			 kp_retiring;	/* control channel closed */
+
+static void	kp_chan_free(struct kp_chan *);
 
 static void
 kp_keys_free(void)
@@ -89,14 +108,14 @@ static __dead void
 kp_exit(int status)
 {
 	struct kp_chan *c;
+	size_t i;
 
-	while ((c = TAILQ_FIRST(&kp_chans)) != NULL) {
-		TAILQ_REMOVE(&kp_chans, c, entry);
-		event_free(c->ev);
-		close(c->fd);
-		free(c);
-	}
+	kp_retiring = 0;	/* kp_chan_free() must not come back here */
+	for (i = 0; i < KP_CHAN_HASH; i++)
+		while ((c = LIST_FIRST(&kp_chans[i])) != NULL)
+			kp_chan_free(c);
 	kp_keys_free();
+	free(kp_listeners);
 	/*
 	 * _exit: the keys are gone, and atexit handlers (libcrypto's,
 	 * a sanitizer's) may make system calls the filter does not allow.
@@ -166,6 +185,41 @@ kp_recv_key(const uint8_t *body, size_t len, int fd)
 	memcpy(e->spki, body + sizeof(m), m.spkilen);
 }
 
+static struct kp_listener *
+kp_listener_find(uint32_t listener)
+{
+	size_t i;
+
+	for (i = 0; i < kp_nlisteners; i++)
+		if (kp_listeners[i].listener == listener)
+			return &kp_listeners[i];
+	return NULL;
+}
+
+static void
+kp_recv_listener(const uint8_t *body, size_t len, int fd)
+{
+	struct kp_ctl_listener m;
+	struct kp_listener *ls;
+
+	if (len != sizeof(m) || fd != -1)
+		fatalx("control: bad listener message");
+	memcpy(&m, body, sizeof(m));
+	if (m.protocols == 0 || (m.protocols & ~KP_PROTO_ALL) != 0 ||
+	    m.handshake_ms == 0 || m.handshake_ms > KP_HANDSHAKE_MS_MAX)
+		fatalx("control: bad listener message");
+	if (kp_listener_find(m.listener) != NULL)
+		fatalx("control: listener %u described twice", m.listener);
+	if ((ls = reallocarray(kp_listeners, kp_nlisteners + 1,
+	    sizeof(*kp_listeners))) == NULL)
+		fatal("control");
+	kp_listeners = ls;
+	ls[kp_nlisteners].listener = m.listener;
+	ls[kp_nlisteners].protocols = m.protocols;
+	ls[kp_nlisteners].handshake_ms = m.handshake_ms;
+	kp_nlisteners++;
+}
+
 static struct kp_keyent *
 kp_key_find(uint32_t listener, uint32_t key)
 {
@@ -176,6 +230,15 @@ kp_key_find(uint32_t listener, uint32_t key)
 		    kp_keys[i].sk != NULL)
 			return &kp_keys[i];
 	return NULL;
+}
+
+/* What the policy needs to know of a key (sign.h loads no other kind). */
+static int
+kp_key_kind(const struct sign_key *sk)
+{
+	if (sign_key_type(sk) == SIGN_KEY_RSA)
+		return POLICY_KEY_RSA;
+	return sign_key_bits(sk) == 384 ? POLICY_KEY_P384 : POLICY_KEY_P256;
 }
 
 /*
@@ -199,9 +262,15 @@ kp_load_keys(void)
 			    "sent twice", e->path, e->key, e->listener);
 			kp_fail(err);
 		}
+		if (kp_listener_find(e->listener) == NULL) {
+			snprintf(err, sizeof(err), "%s: listener %u was not "
+			    "described", e->path, e->listener);
+			kp_fail(err);
+		}
 		if ((e->sk = sign_key_load(e->fd, e->path, e->spki,
 		    e->spkilen, err, sizeof(err))) == NULL)
 			kp_fail(err);
+		e->kind = kp_key_kind(e->sk);
 		close(e->fd);
 		e->fd = -1;
 		if (sign_key_size(e->sk) > KP_SIG_MAX) {
@@ -232,6 +301,21 @@ kp_nofile(void)
 	return (size_t)rl.rlim_max;
 }
 
+/* Channels not armed yet are watched for their close only (EV_CLOSED). */
+static struct event_base *
+kp_event_base(void)
+{
+	struct event_config *cfg;
+	struct event_base *base = NULL;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	if (event_config_require_features(cfg, EV_FEATURE_EARLY_CLOSE) == 0)
+		base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 static void
 kp_start(const uint8_t *body, size_t len)
 {
@@ -249,8 +333,8 @@ kp_start(const uint8_t *body, size_t len)
 		fatal("control");
 	log_init("keyproc", (int)m.verbose, KP_CTL_FD);
 	kp_load_keys();
-	if ((kp_base = event_base_new()) == NULL)
-		kp_fail("keyproc: cannot make an event base");
+	if ((kp_base = kp_event_base()) == NULL)
+		kp_fail("keyproc: cannot make an event base with EV_CLOSED");
 	if (sandbox_drop(root, (uid_t)m.uid, (gid_t)m.gid, kp_nofile(), err,
 	    sizeof(err)) == -1 ||
 	    sandbox_seccomp(SANDBOX_KEYPROC, err, sizeof(err)) == -1)
@@ -260,7 +344,7 @@ kp_start(const uint8_t *body, size_t len)
 	kp_send_ctl(KP_CTL_READY, NULL);
 }
 
-/* Until KP_CTL_START: key messages only; the parent is trusted. */
+/* Until KP_CTL_START: listeners and keys only; the parent is trusted. */
 static void
 kp_setup(void)
 {
@@ -281,6 +365,9 @@ kp_setup(void)
 		if (hdr.len != (size_t)n - sizeof(hdr))
 			fatalx("control: bad message length");
 		switch (hdr.type) {
+		case KP_CTL_LISTENER:
+			kp_recv_listener(buf + sizeof(hdr), hdr.len, fd);
+			break;
 		case KP_CTL_KEY:
 			kp_recv_key(buf + sizeof(hdr), hdr.len, fd);
 			break;
@@ -298,25 +385,56 @@ kp_setup(void)
 /* ------------------------------------------------------------------ */
 /* serving                                                             */
 
+static struct kp_chan *
+kp_chan_find(pid_t pid)
+{
+	struct kp_chan *c;
+
+	LIST_FOREACH(c, &kp_chans[(unsigned)pid % KP_CHAN_HASH], entry)
+		if (c->pid == pid)
+			return c;
+	return NULL;
+}
+
 static void
 kp_chan_free(struct kp_chan *c)
 {
-	TAILQ_REMOVE(&kp_chans, c, entry);
+	LIST_REMOVE(c, entry);
 	event_free(c->ev);
+	if (c->expire != NULL)
+		event_free(c->expire);
 	close(c->fd);
+	if (c->armed)
+		kp_narmed--;
 	free(c);
-	if (kp_retiring && TAILQ_EMPTY(&kp_chans))
+	if (kp_retiring && kp_narmed == 0)
 		kp_exit(0);
 }
 
-/* The parent closed the control channel: serve what is open, then go. */
+/*
+ * EOF on the control channel: a channel not armed now never
+ * will be (its child was a spare of the replaced keyproc, or the parent is
+ * gone); the armed ones end by their deadline at the latest.
+ */
 static void
 kp_retire(void)
 {
-	if (TAILQ_EMPTY(&kp_chans))
+	struct kp_chan *c, *next;
+	size_t i;
+
+	event_free(kp_ctlev);
+	kp_ctlev = NULL;
+	for (i = 0; i < KP_CHAN_HASH; i++)
+		for (c = LIST_FIRST(&kp_chans[i]); c != NULL; c = next) {
+			next = LIST_NEXT(c, entry);
+			if (!c->armed)
+				kp_chan_free(c);
+		}
+	log_debug("control channel closed; %zu handshakes to finish",
+	    kp_narmed);
+	if (kp_narmed == 0)
 		kp_exit(0);
 	kp_retiring = 1;
-	event_del(kp_ctlev);
 }
 
 /*
@@ -328,7 +446,7 @@ kp_check(struct kp_chan *c, const uint8_t *buf, size_t n,
     struct kp_sign_req *req, int *shapep, char *reason, size_t reasonlen)
 {
 	struct kp_keyent *e;
-	const char *why, *name;
+	const char *why;
 
 	if (n < sizeof(*req)) {
 		snprintf(reason, reasonlen, "short request (%zu bytes)", n);
@@ -344,22 +462,17 @@ kp_check(struct kp_chan *c, const uint8_t *buf, size_t n,
 		snprintf(reason, reasonlen, "input length %u", req->tbslen);
 		return NULL;
 	}
-	if ((e = kp_key_find(c->listener, req->key)) == NULL) {
+	if ((e = kp_key_find(c->l->listener, req->key)) == NULL) {
 		snprintf(reason, reasonlen, "key %u is not a key of listener "
-		    "%u", req->key, c->listener);
+		    "%u", req->key, c->l->listener);
 		return NULL;
 	}
-	if ((name = sign_alg_name(req->alg)) == NULL) {
+	if (sign_alg_name(req->alg) == NULL) {
 		snprintf(reason, reasonlen, "unknown algorithm %u", req->alg);
 		return NULL;
 	}
-	if (sign_alg_fits(e->sk, req->alg) == -1) {
-		snprintf(reason, reasonlen, "algorithm %s for an %s key", name,
-		    sign_key_type(e->sk) == SIGN_KEY_RSA ? "RSA" : "EC");
-		return NULL;
-	}
-	if ((*shapep = policy_check(req->alg, buf + sizeof(*req), req->tbslen,
-	    &why)) == -1) {
+	if ((*shapep = policy_check(c->l->protocols, e->kind, req->alg,
+	    buf + sizeof(*req), req->tbslen, &why)) == -1) {
 		snprintf(reason, reasonlen, "%s", why);
 		return NULL;
 	}
@@ -407,6 +520,7 @@ kp_sign(struct kp_chan *c, struct kp_keyent *e, const struct kp_sign_req *req,
 	return 0;
 }
 
+/* An armed channel has a request, or was closed. */
 static void
 kp_chan_read(int fd, short events, void *arg)
 {
@@ -446,39 +560,131 @@ kp_chan_read(int fd, short events, void *arg)
 		kp_chan_free(c);
 }
 
+/* A channel not armed yet: its child has exited (a spare, retired). */
 static void
-kp_chan_add(int fd, const struct kp_ctl_child *m)
+kp_chan_closed(int fd, short events, void *arg)
+{
+	struct kp_chan *c = arg;
+
+	log_debug("child %d: channel closed before its arm", (int)c->pid);
+	kp_chan_free(c);
+}
+
+/* The listener's handshake timeout has passed since the arm. */
+static void
+kp_chan_expire(int fd, short events, void *arg)
+{
+	struct kp_chan *c = arg;
+
+	log_debug("child %d: handshake time (%u ms) over, channel closed",
+	    (int)c->pid, c->l->handshake_ms);
+	kp_chan_free(c);
+}
+
+static void
+kp_chan_add(int fd, pid_t pid, const struct kp_listener *l)
 {
 	struct kp_chan *c;
 
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("child %u: channel", m->pid);
+		log_warn("child %d: channel", (int)pid);
 		close(fd);
 		return;
 	}
 	c->fd = fd;
-	c->pid = (pid_t)m->pid;
-	c->listener = m->listener;
-	if ((c->ev = event_new(kp_base, fd, EV_READ | EV_PERSIST,
-	    kp_chan_read, c)) == NULL || event_add(c->ev, NULL) == -1) {
-		log_warnx("child %u: cannot watch its channel", m->pid);
+	c->pid = pid;
+	c->l = l;
+	/* Not read: a request that comes before the arm waits in the socket. */
+	if ((c->ev = event_new(kp_base, fd, EV_CLOSED, kp_chan_closed,
+	    c)) == NULL || event_add(c->ev, NULL) == -1) {
+		log_warnx("child %d: cannot watch its channel", (int)pid);
 		if (c->ev != NULL)
 			event_free(c->ev);
 		close(fd);
 		free(c);
 		return;
 	}
-	TAILQ_INSERT_TAIL(&kp_chans, c, entry);
-	log_debug("child %d: channel for listener %u", (int)c->pid,
-	    c->listener);
+	LIST_INSERT_HEAD(&kp_chans[(unsigned)pid % KP_CHAN_HASH], c, entry);
+	log_debug("child %d: channel for listener %u", (int)pid,
+	    l->listener);
+}
+
+/* From now on the channel is read, until its handshake time is over. */
+static void
+kp_chan_arm(struct kp_chan *c)
+{
+	struct timeval tv;
+
+	tv.tv_sec = c->l->handshake_ms / 1000;
+	tv.tv_usec = (suseconds_t)(c->l->handshake_ms % 1000) * 1000;
+	event_free(c->ev);
+	if ((c->ev = event_new(kp_base, c->fd, EV_READ | EV_PERSIST,
+	    kp_chan_read, c)) == NULL ||
+	    (c->expire = evtimer_new(kp_base, kp_chan_expire, c)) == NULL ||
+	    event_add(c->expire, &tv) == -1 || event_add(c->ev, NULL) == -1)
+		fatalx("child %d: cannot arm its channel", (int)c->pid);
+	c->armed = 1;
+	kp_narmed++;
 }
 
 static void
-kp_ctl_read_event(int fd, short events, void *arg)
+kp_recv_child(const uint8_t *body, size_t len, int fd)
+{
+	const struct kp_listener *l;
+	struct kp_ctl_child m;
+	struct kp_chan *old;
+
+	if (len != sizeof(m) || fd == -1)
+		fatalx("control: bad child message");
+	memcpy(&m, body, sizeof(m));
+	if ((l = kp_listener_find(m.listener)) == NULL) {
+		log_warnx("child %u: no such listener %u", m.pid, m.listener);
+		close(fd);
+		return;
+	}
+	/* The parent reaped the process that had this pid before. */
+	if ((old = kp_chan_find((pid_t)m.pid)) != NULL) {
+		log_debug("child %u: pid reused, the old channel is closed",
+		    m.pid);
+		kp_chan_free(old);
+	}
+	kp_chan_add(fd, (pid_t)m.pid, l);
+}
+
+static void
+kp_recv_arm(const uint8_t *body, size_t len, int fd)
+{
+	struct kp_ctl_arm m;
+	struct kp_chan *c;
+
+	if (len != sizeof(m) || fd != -1)
+		fatalx("control: bad arm message");
+	memcpy(&m, body, sizeof(m));
+	if ((c = kp_chan_find((pid_t)m.pid)) == NULL) {
+		/* its child exited before the arm reached us */
+		log_debug("child %u: armed, but its channel is gone", m.pid);
+		return;
+	}
+	if (c->armed) {
+		/* once: a second arm would lengthen the channel's life */
+		log_warnx("child %d: armed twice, ignored", (int)c->pid);
+		return;
+	}
+	kp_chan_arm(c);
+	log_debug("child %d: armed for %u ms", (int)c->pid,
+	    c->l->handshake_ms);
+}
+
+/*
+ * Serving: the parent hands over channels and arms them.  One message a
+ * wake-up: the channel is level-triggered, and CHILD and ARM of one child
+ * come apart in time, so a loop would mostly add a recvmsg that fails.
+ */
+static void
+kp_dispatch_parent(int fd, short events, void *arg)
 {
 	uint8_t buf[sizeof(struct kp_ctl_hdr) + sizeof(struct kp_ctl_child)];
-	struct kp_ctl_child m;
 	struct kp_ctl_hdr hdr;
 	ssize_t n;
 	int chanfd;
@@ -497,13 +703,21 @@ kp_ctl_read_event(int fd, short events, void *arg)
 	}
 	if (n == -1)
 		fatal("control");
-	if ((size_t)n != sizeof(buf) || chanfd == -1)
-		fatalx("control: unexpected message");
+	if ((size_t)n < sizeof(hdr))
+		fatalx("control: short message");
 	memcpy(&hdr, buf, sizeof(hdr));
-	if (hdr.type != KP_CTL_CHILD || hdr.len != sizeof(m))
+	if (hdr.len != (size_t)n - sizeof(hdr))
+		fatalx("control: bad message length");
+	switch (hdr.type) {
+	case KP_CTL_CHILD:
+		kp_recv_child(buf + sizeof(hdr), hdr.len, chanfd);
+		break;
+	case KP_CTL_ARM:
+		kp_recv_arm(buf + sizeof(hdr), hdr.len, chanfd);
+		break;
+	default:
 		fatalx("control: unexpected message %u", hdr.type);
-	memcpy(&m, buf + sizeof(hdr), sizeof(m));
-	kp_chan_add(chanfd, &m);
+	}
 }
 
 void
@@ -517,7 +731,7 @@ keyproc_main(void)
 		fatal("prctl");
 	kp_setup();
 	if ((kp_ctlev = event_new(kp_base, KP_CTL_FD, EV_READ | EV_PERSIST,
-	    kp_ctl_read_event, NULL)) == NULL || event_add(kp_ctlev, NULL) == -1)
+	    kp_dispatch_parent, NULL)) == NULL || event_add(kp_ctlev, NULL) == -1)
 		fatalx("cannot watch the control channel");
 	event_base_dispatch(kp_base);
 	fatalx("event loop ended");

@@ -2,11 +2,13 @@
  * keyproc: the one process that holds every private key.
  *
  * The parent starts it with kp_ctl_spawn() (fork + exec of this binary under
- * the name KEYPROC_ARGV0), sends each key file as an open fd with
+ * the name KEYPROC_ARGV0), describes each listener with
+ * kp_ctl_send_listener(), sends each key file as an open fd with
  * kp_ctl_send_key(), then kp_ctl_send_start(); keyproc loads and checks the
  * keys, drops privileges and answers KP_CTL_READY.  For every connection
  * child the parent makes a socketpair and hands one end to keyproc with
- * kp_ctl_send_child().
+ * kp_ctl_send_child(); keyproc reads it only once kp_ctl_send_arm() says
+ * the child holds a connection.
  */
 #ifndef KEYPROC_H
 #define KEYPROC_H
@@ -43,6 +45,17 @@ int	kp_ctl_spawn(pid_t *pidp, int *fdp);
 int	kp_ctl_spawn_exe(const char *exe, pid_t *pidp, int *fdp);
 
 /*
+ * kp_ctl_send_listener(fd, listener, protocols, handshake_ms):
+ * Tell keyproc what listener number `listener` allows: the TLS versions
+ * protocols (KP_PROTO_* bits; keyproc signs only their inputs) and the
+ * handshake timeout, the life of a child's channel from its arm.  Once
+ * per listener, before kp_ctl_send_start(); every key's listener must be
+ * described.  Return 0 or -1.
+ */
+int	kp_ctl_send_listener(int fd, uint32_t listener, uint32_t protocols,
+	    uint32_t handshake_ms);
+
+/*
  * kp_ctl_send_key(fd, listener, key, spki, spkilen, path, keyfd):
  * Give keyproc key number `key` of listener number `listener`: the open
  * key file keyfd (read with pread from offset 0, so the parent may keep and
@@ -71,10 +84,19 @@ int	kp_ctl_wait_ready(int fd, char *err, size_t errlen);
 /*
  * kp_ctl_send_child(fd, pid, listener, chanfd):
  * Hand keyproc its end of a new child's channel: the child with process id
- * pid may use the keys of listener number `listener` only.  The caller
- * closes chanfd afterwards.  Return 0 or -1.
+ * pid may use the keys of listener number `listener` only, once armed.
+ * The caller closes chanfd afterwards.  Return 0 or -1.
  */
 int	kp_ctl_send_child(int fd, pid_t pid, uint32_t listener, int chanfd);
+
+/*
+ * kp_ctl_send_arm(fd, pid):
+ * Tell keyproc that child pid holds a connection: from now on, for its
+ * listener's handshake timeout, keyproc reads its channel.  Once per
+ * child, and only to the keyproc its channel was handed to.  Return 0 or
+ * -1.
+ */
+int	kp_ctl_send_arm(int fd, pid_t pid);
 
 /*
  * kp_ctl_read(fd):

@@ -49,8 +49,10 @@ kp_ctl_sendv(int fd, uint32_t type, const void *body, size_t bodylen,
 }
 
 /*
- * In the new process: fd 3 is the channel, stdin and stdout are /dev/null,
- * stderr stays (for what libc itself may print), nothing else is open.
+ * In the new process: fd 3 is the channel, stdin, stdout and stderr are
+ * /dev/null (keyproc logs over its channel only: the parent's stderr, the
+ * journal's stream under systemd, is the parent's alone), nothing else is
+ * open.
  */
 static __dead void
 kp_ctl_exec(const char *exe, int chanfd)
@@ -67,7 +69,8 @@ kp_ctl_exec(const char *exe, int chanfd)
 	/* after the channel, so that neither can take the other's place */
 	if ((nullfd = open("/dev/null", O_RDWR)) == -1 ||
 	    dup2(nullfd, STDIN_FILENO) == -1 ||
-	    dup2(nullfd, STDOUT_FILENO) == -1)
+	    dup2(nullfd, STDOUT_FILENO) == -1 ||
+	    dup2(nullfd, STDERR_FILENO) == -1)
 		_exit(127);
 	if (close_range(KP_CTL_FD + 1, ~0U, 0) == -1)
 		_exit(127);
@@ -134,6 +137,25 @@ kp_ctl_send_key(int fd, uint32_t listener, uint32_t key, const uint8_t *spki,
 }
 
 int
+kp_ctl_send_listener(int fd, uint32_t listener, uint32_t protocols,
+    uint32_t handshake_ms)
+{
+	struct kp_ctl_listener l;
+
+	if (protocols == 0 || (protocols & ~KP_PROTO_ALL) != 0 ||
+	    handshake_ms == 0 || handshake_ms > KP_HANDSHAKE_MS_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&l, 0, sizeof(l));
+	l.listener = listener;
+	l.protocols = protocols;
+	l.handshake_ms = handshake_ms;
+	return kp_ctl_sendv(fd, KP_CTL_LISTENER, &l, sizeof(l), NULL, 0, NULL,
+	    0, -1);
+}
+
+int
 kp_ctl_send_start(int fd, uid_t uid, gid_t gid, int verbose,
     const char *chroot)
 {
@@ -163,6 +185,17 @@ kp_ctl_send_child(int fd, pid_t pid, uint32_t listener, int chanfd)
 	c.listener = listener;
 	return kp_ctl_sendv(fd, KP_CTL_CHILD, &c, sizeof(c), NULL, 0, NULL, 0,
 	    chanfd);
+}
+
+int
+kp_ctl_send_arm(int fd, pid_t pid)
+{
+	struct kp_ctl_arm a;
+
+	memset(&a, 0, sizeof(a));
+	a.pid = (uint32_t)pid;
+	return kp_ctl_sendv(fd, KP_CTL_ARM, &a, sizeof(a), NULL, 0, NULL, 0,
+	    -1);
 }
 
 /*

@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "lib/util.h"
 #include "lib/wire.h"
 #include "keyproc/policy.h"
 
@@ -27,16 +28,85 @@ static const struct policy_group {
 	{ 30, 56, 0 },		/* x448 */
 };
 
-static int
-policy_is_pkcs1(uint32_t alg)
+/* What the policy needs of each enum kp_alg. */
+static const struct policy_alg {
+	uint32_t	alg;
+	uint8_t		ecdsa;		/* else RSA */
+	uint8_t		pkcs1;		/* RSA PKCS#1 v1.5 */
+	uint16_t	hashbits;
+} policy_algs[] = {
+	{ KP_ALG_RSA_PKCS1_SHA256, 0, 1, 256 },
+	{ KP_ALG_RSA_PKCS1_SHA384, 0, 1, 384 },
+	{ KP_ALG_RSA_PKCS1_SHA512, 0, 1, 512 },
+	{ KP_ALG_RSA_PSS_SHA256, 0, 0, 256 },
+	{ KP_ALG_RSA_PSS_SHA384, 0, 0, 384 },
+	{ KP_ALG_RSA_PSS_SHA512, 0, 0, 512 },
+	{ KP_ALG_ECDSA_SHA256, 1, 0, 256 },
+	{ KP_ALG_ECDSA_SHA384, 1, 0, 384 },
+	{ KP_ALG_ECDSA_SHA512, 1, 0, 512 },
+};
+
+static const struct policy_alg *
+policy_alg_find(uint32_t alg)
 {
-	return alg == KP_ALG_RSA_PKCS1_SHA256 ||
-	    alg == KP_ALG_RSA_PKCS1_SHA384 || alg == KP_ALG_RSA_PKCS1_SHA512;
+	size_t i;
+
+	for (i = 0; i < NELEM(policy_algs); i++)
+		if (policy_algs[i].alg == alg)
+			return &policy_algs[i];
+	return NULL;
+}
+
+/* The algorithm is one of the key's kind, in any TLS version. */
+static int
+policy_fits_key(int key, const struct policy_alg *a, const char **reasonp)
+{
+	switch (key) {
+	case POLICY_KEY_RSA:
+		if (a->ecdsa) {
+			*reasonp = "ECDSA algorithm for an RSA key";
+			return -1;
+		}
+		return 0;
+	case POLICY_KEY_P256:
+	case POLICY_KEY_P384:
+		if (!a->ecdsa) {
+			*reasonp = "RSA algorithm for an EC key";
+			return -1;
+		}
+		return 0;
+	default:
+		*reasonp = "unknown kind of key";
+		return -1;
+	}
+}
+
+/*
+ * TLS 1.3 names a signature scheme, not a hash and a key type (RFC 8446
+ * 4.2.3): no PKCS#1 v1.5, and ECDSA schemes are bound to their curve.
+ */
+static int
+policy_tls13_alg(int key, const struct policy_alg *a, const char **reasonp)
+{
+	if (a->pkcs1) {
+		*reasonp = "RSA PKCS#1 v1.5 for a TLS 1.3 input";
+		return -1;
+	}
+	if (key == POLICY_KEY_P256 && a->hashbits != 256) {
+		*reasonp = "TLS 1.3 ECDSA on P-256 with a hash other than "
+		    "SHA-256";
+		return -1;
+	}
+	if (key == POLICY_KEY_P384 && a->hashbits != 384) {
+		*reasonp = "TLS 1.3 ECDSA on P-384 with a hash other than "
+		    "SHA-384";
+		return -1;
+	}
+	return 0;
 }
 
 static int
-policy_tls13(uint32_t alg, const uint8_t *tbs, size_t tbslen,
-    const char **reasonp)
+policy_tls13(const uint8_t *tbs, size_t tbslen, const char **reasonp)
 {
 	const size_t head = POLICY_TLS13_PAD + POLICY_TLS13_CTXLEN + 1;
 	size_t i;
@@ -58,10 +128,6 @@ policy_tls13(uint32_t alg, const uint8_t *tbs, size_t tbslen,
 		*reasonp = "TLS 1.3 transcript hash of a bad length";
 		return -1;
 	}
-	if (policy_is_pkcs1(alg)) {
-		*reasonp = "RSA PKCS#1 v1.5 for a TLS 1.3 input";
-		return -1;
-	}
 	return POLICY_TLS13_SERVER_CV;
 }
 
@@ -78,7 +144,7 @@ policy_tls12(const uint8_t *tbs, size_t tbslen, const char **reasonp)
 		return -1;
 	}
 	group = (uint16_t)(p[1] << 8 | p[2]);
-	for (i = 0; i < sizeof(policy_groups) / sizeof(policy_groups[0]); i++)
+	for (i = 0; i < NELEM(policy_groups); i++)
 		if (policy_groups[i].group == group)
 			g = &policy_groups[i];
 	if (g == NULL) {
@@ -100,9 +166,9 @@ policy_tls12(const uint8_t *tbs, size_t tbslen, const char **reasonp)
 	return POLICY_TLS12_SKE;
 }
 
-int
-policy_check(uint32_t alg, const uint8_t *tbs, size_t tbslen,
-    const char **reasonp)
+/* Which of the two inputs tbs is, whatever the algorithm. */
+static int
+policy_shape(const uint8_t *tbs, size_t tbslen, const char **reasonp)
 {
 	const char *reason13 = NULL;
 	int shape;
@@ -113,7 +179,7 @@ policy_check(uint32_t alg, const uint8_t *tbs, size_t tbslen,
 		return -1;
 	}
 	if (tbslen >= POLICY_TLS13_PAD + POLICY_TLS13_CTXLEN + 1 &&
-	    (shape = policy_tls13(alg, tbs, tbslen, &reason13)) != -1)
+	    (shape = policy_tls13(tbs, tbslen, &reason13)) != -1)
 		return shape;
 	if (tbslen >= TLS12_RANDOMS + 4 &&
 	    (shape = policy_tls12(tbs, tbslen, reasonp)) != -1)
@@ -122,4 +188,33 @@ policy_check(uint32_t alg, const uint8_t *tbs, size_t tbslen,
 	if (reason13 != NULL)
 		*reasonp = reason13;
 	return -1;
+}
+
+int
+policy_check(uint32_t protocols, int key, uint32_t alg, const uint8_t *tbs,
+    size_t tbslen, const char **reasonp)
+{
+	const struct policy_alg *a;
+	int shape;
+
+	if ((a = policy_alg_find(alg)) == NULL) {
+		*reasonp = "unknown algorithm";
+		return -1;
+	}
+	if (policy_fits_key(key, a, reasonp) == -1 ||
+	    (shape = policy_shape(tbs, tbslen, reasonp)) == -1)
+		return -1;
+	if (shape == POLICY_TLS13_SERVER_CV) {
+		if (!(protocols & KP_PROTO_TLS13)) {
+			*reasonp = "TLS 1.3 input for a listener without "
+			    "TLS 1.3";
+			return -1;
+		}
+		if (policy_tls13_alg(key, a, reasonp) == -1)
+			return -1;
+	} else if (!(protocols & KP_PROTO_TLS12)) {
+		*reasonp = "TLS 1.2 input for a listener without TLS 1.2";
+		return -1;
+	}
+	return shape;
 }

@@ -278,11 +278,9 @@ sign_alg_name(uint32_t alg)
 }
 
 int
-sign_alg_fits(const struct sign_key *k, uint32_t alg)
+sign_key_bits(const struct sign_key *k)
 {
-	const struct sign_alg *a = sign_alg_find(alg);
-
-	return a != NULL && a->type == k->type ? 0 : -1;
+	return EVP_PKEY_get_bits(k->pkey);
 }
 
 /* RSA padding, PSS salt (= digest length) and MGF1 digest (= digest). */

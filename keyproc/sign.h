@@ -52,11 +52,11 @@ size_t		 sign_key_size(const struct sign_key *k);
 const char	*sign_alg_name(uint32_t alg);
 
 /*
- * sign_alg_fits(k, alg):
- * Return 0 if enum kp_alg alg is a signature algorithm for k's key type,
- * -1 if not (or if alg is unknown).
+ * sign_key_bits(k):
+ * Return k's size in bits: the modulus for RSA, the curve for EC (256 for
+ * P-256, 384 for P-384).
  */
-int		 sign_alg_fits(const struct sign_key *k, uint32_t alg);
+int		 sign_key_bits(const struct sign_key *k);
 
 /*
  * sign_key_sign(k, alg, tbs, tbslen, sig, sigsize, siglenp, err, errlen):

@@ -38,9 +38,19 @@ _Static_assert(sizeof(struct log_msg_hdr) == 8, "wire size");
 /* ------------------------------------------------------------------ */
 /* child <-> keyproc: one channel per child                            */
 
+/*
+ * keyproc does not read a child's channel before the parent arms it
+ * (KP_CTL_ARM, once the child holds a connection); from then on the
+ * channel lives for its listener's handshake timeout and gets at most
+ * KP_SIGN_BUDGET signatures, then keyproc closes it.  A full TLS 1.2 or
+ * TLS 1.3 handshake signs once (ServerKeyExchange or CertificateVerify;
+ * a HelloRetryRequest does not add one, a resumed session makes none, and
+ * the child lets go of its channel once its handshake is done, so a
+ * renegotiation cannot ask for another).
+ */
 #define KP_TBS_MAX	256	/* largest TLS 1.2/1.3 to-be-signed input */
 #define KP_SIG_MAX	512	/* RSA-4096 */
-#define KP_SIGN_BUDGET	4	/* signatures one child may ask for */
+#define KP_SIGN_BUDGET	1	/* signatures one channel may ask for */
 
 /* The closed set of signature algorithms keyproc performs. */
 enum kp_alg {
@@ -82,11 +92,20 @@ _Static_assert(sizeof(struct kp_sign_rep) == 12, "wire size");
 #define KP_PATH_MAX	1024
 #define KP_SPKI_MAX	2048
 
+/*
+ * Set-up: KP_CTL_LISTENER for every listener that has keys and KP_CTL_KEY
+ * for every key, in any order, then KP_CTL_START.  Serving: KP_CTL_CHILD
+ * when a child is forked, KP_CTL_ARM when it has accepted a connection.
+ * What keyproc knows of a listener (its keys, protocols and handshake
+ * timeout) comes from these messages only, never from a child.
+ */
 enum kp_ctl_type {
 	/* parent -> keyproc */
 	KP_CTL_KEY = 1,		/* + spki DER + path; fd: the open key file */
 	KP_CTL_START = 2,	/* + chroot path: drop privileges, serve */
 	KP_CTL_CHILD = 3,	/* fd: the child's end of its channel */
+	KP_CTL_LISTENER = 4,	/* what a listener's children may have signed */
+	KP_CTL_ARM = 5,		/* a child holds a connection: serve it */
 	/* keyproc -> parent */
 	KP_CTL_READY = 16,	/* keys loaded, sandboxed, serving */
 	KP_CTL_ERROR = 17,	/* + message; keyproc exits after it */
@@ -115,11 +134,38 @@ struct kp_ctl_start {		/* KP_CTL_START, after the header */
 };
 _Static_assert(sizeof(struct kp_ctl_start) == 16, "wire size");
 
+/*
+ * KP_CTL_CHILD: the channel is not read until KP_CTL_ARM names its pid;
+ * requests sent before stay in the socket.  A pid already known means its
+ * process is gone (the parent reaped it): the older channel is closed.
+ */
 struct kp_ctl_child {		/* KP_CTL_CHILD, after the header */
-	uint32_t	pid;		/* for log lines */
+	uint32_t	pid;		/* names the channel in KP_CTL_ARM, logs */
 	uint32_t	listener;	/* the only keys this child may use */
 };
 _Static_assert(sizeof(struct kp_ctl_child) == 8, "wire size");
+
+/* The TLS versions a listener allows, as the signature inputs they make. */
+#define KP_PROTO_TLS12	0x1	/* ECDHE ServerKeyExchange */
+#define KP_PROTO_TLS13	0x2	/* server CertificateVerify */
+#define KP_PROTO_ALL	(KP_PROTO_TLS12 | KP_PROTO_TLS13)
+#define KP_HANDSHAKE_MS_MAX	86400000	/* timeout handshake's maximum */
+
+struct kp_ctl_listener {	/* KP_CTL_LISTENER, after the header */
+	uint32_t	listener;	/* listener index, as in KP_CTL_KEY */
+	uint32_t	protocols;	/* KP_PROTO_*, at least one */
+	uint32_t	handshake_ms;	/* a channel's life from its arm */
+};
+_Static_assert(sizeof(struct kp_ctl_listener) == 12, "wire size");
+
+/*
+ * KP_CTL_ARM: sent once per child, when it reports CHAN_ACCEPTED, and only
+ * to the keyproc that holds its channel (never to one started after it).
+ */
+struct kp_ctl_arm {		/* KP_CTL_ARM, after the header */
+	uint32_t	pid;		/* as in its KP_CTL_CHILD */
+};
+_Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
 
 /* ------------------------------------------------------------------ */
 /* parent <-> connection child: one channel per child                  */

@@ -3,12 +3,15 @@
  * configuration, binds the listeners, starts keyproc and keeps the pool of
  * connection children; reloads on SIGHUP, drains on SIGTERM and SIGINT.
  */
+#include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +34,23 @@
 #include "lib/log.h"
 #include "proxy/notify.h"
 #include "lib/sandbox.h"
+#include "lib/wire.h"
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
 #include "proxy/tlshook.h"
 
 #define RECLUSE_VERSION	"0.1.0"
 #define KP_RESTART_GAP	1	/* seconds between keyproc restarts */
-#define KP_OLD_MAX	16	/* replaced keyprocs not yet reaped */
+#define KP_OLD_GRACE	1	/* seconds a replaced keyproc may overstay */
+
+/* A replaced keyproc, until it is reaped. */
+struct oldkp {
+	LIST_ENTRY(oldkp)	 entry;
+	pid_t			 pid;
+	int			 fd;	/* its log lines, until EOF; or -1 */
+	struct event		*ev;
+	struct event		*kill;	/* SIGKILL if it overstays */
+};
 
 static struct {
 	const char		*path;
@@ -46,11 +59,12 @@ static struct {
 	struct gen		*gen;
 	pid_t			 kppid;
 	int			 kpfd;
+	int			 kphandshake;	/* its generation's, seconds */
 	struct event		*kpev;
 	struct event		*kpretry;
 	struct event		*drain;
 	int			 draining;
-	pid_t			 oldkp[KP_OLD_MAX];	/* replaced, exiting */
+	LIST_HEAD(, oldkp)	 oldkps;	/* replaced, exiting */
 } parent = { .kppid = -1, .kpfd = -1 };
 
 static __dead void
@@ -82,6 +96,22 @@ keyproc_err_where(const struct gen *g, char *err, size_t errlen)
 	}
 }
 
+/* The TLS versions listener l allows, as keyproc's policy knows them. */
+static uint32_t
+keyproc_protocols(const struct conf_listener *l)
+{
+	uint32_t proto = 0, kp = 0;
+
+	if (tls_config_parse_protocols(&proto, l->protocols != NULL ?
+	    l->protocols : CONF_DEFAULT_PROTOCOLS) == -1)
+		return 0;
+	if (proto & TLS_PROTOCOL_TLSv1_2)
+		kp |= KP_PROTO_TLS12;
+	if (proto & TLS_PROTOCOL_TLSv1_3)
+		kp |= KP_PROTO_TLS13;
+	return kp;
+}
+
 /* Start a keyproc holding g's keys; return its control fd or -1. */
 static int
 keyproc_start(struct gen *g, pid_t *pidp, char *err, size_t errlen)
@@ -97,6 +127,13 @@ keyproc_start(struct gen *g, pid_t *pidp, char *err, size_t errlen)
 	}
 	for (i = 0; i < g->nlisteners; i++) {
 		gl = &g->listeners[i];
+		if (kp_ctl_send_listener(fd, (uint32_t)i,
+		    keyproc_protocols(gl->conf),
+		    (uint32_t)g->conf->timeout_handshake * 1000) == -1) {
+			snprintf(err, errlen, "keyproc: cannot describe "
+			    "listener %s", gl->conf->name);
+			goto err;
+		}
 		if (kp_ctl_send_key(fd, (uint32_t)i, 0, gl->tc.spki,
 		    gl->tc.spkilen, gl->conf->key, gl->keyfd) == -1) {
 			snprintf(err, errlen, "keyproc: cannot send key %s",
@@ -122,56 +159,157 @@ err:
 
 static void	kp_read_cb(evutil_socket_t, short, void *);
 
-/* A replaced keyproc finishes its handshakes, then exits: reap it later. */
+/* Its control channel is at EOF: nothing more to relay. */
 static void
-keyproc_forget(pid_t pid)
+keyproc_old_close(struct oldkp *o)
 {
-	size_t i;
+	if (o->fd == -1)
+		return;
+	event_free(o->ev);
+	close(o->fd);
+	o->fd = -1;
+}
 
-	for (i = 0; i < KP_OLD_MAX; i++) {
-		if (parent.oldkp[i] == 0) {
-			parent.oldkp[i] = pid;
-			return;
-		}
+/* A replaced keyproc's log lines: its children's violations, say. */
+static void
+keyproc_old_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (kp_ctl_read(fd) == -1)
+		keyproc_old_close(arg);
+}
+
+static void
+keyproc_old_free(struct oldkp *o)
+{
+	struct pollfd pfd;
+	int i;
+
+	/* Reaped: relay what it logged last, then let go. */
+	for (i = 0; i < 64 && o->fd != -1; i++) {
+		pfd.fd = o->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) != 1 || kp_ctl_read(o->fd) == -1)
+			break;
 	}
-	/* More than KP_OLD_MAX reloads in a handshake's time: the
-	 * waitpid(-1) of reap() gets the rest, when it runs. */
+	keyproc_old_close(o);
+	LIST_REMOVE(o, entry);
+	event_free(o->kill);
+	free(o);
+}
+
+/* Its time is over: it is not reaped yet, so the pid is still its own. */
+static void
+keyproc_old_kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct oldkp *o = arg;
+	int status;
+
+	if (waitpid(o->pid, &status, WNOHANG) == o->pid) {
+		keyproc_old_free(o);
+		return;
+	}
+	log_warnx("replaced keyproc %d still runs after the handshake "
+	    "timeout: killed", (int)o->pid);
+	if (kill(o->pid, SIGKILL) == -1)
+		log_warn("kill keyproc %d", (int)o->pid);
+}
+
+/*
+ * A replaced keyproc gets EOF on its control channel (shutdown, so that
+ * its log lines still come back), finishes the handshakes it has armed,
+ * then exits: at the latest one handshake timeout (of its generation)
+ * later.  One that is still there a little after that, stuck or stopped,
+ * is killed: an old key is gone one handshake timeout after the reload,
+ * whatever old children do.
+ */
+static void
+keyproc_forget(pid_t pid, int fd, int handshake)
+{
+	struct timeval tv = { handshake + KP_OLD_GRACE, 0 };
+	struct oldkp *o;
+
+	if ((o = calloc(1, sizeof(*o))) == NULL ||
+	    (o->kill = evtimer_new(parent.base, keyproc_old_kill_cb,
+	    o)) == NULL || evtimer_add(o->kill, &tv) == -1) {
+		log_warnx("replaced keyproc %d: cannot time it, killed",
+		    (int)pid);
+		kill(pid, SIGKILL);	/* reaped by reap()'s waitpid(-1) */
+		if (o != NULL && o->kill != NULL)
+			event_free(o->kill);
+		free(o);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	o->pid = pid;
+	o->fd = fd;
+	LIST_INSERT_HEAD(&parent.oldkps, o, entry);
+	if (fd == -1)
+		return;
+	if (shutdown(fd, SHUT_WR) == -1 ||
+	    (o->ev = event_new(parent.base, fd, EV_READ | EV_PERSIST,
+	    keyproc_old_read_cb, o)) == NULL || event_add(o->ev, NULL) == -1) {
+		log_warn("replaced keyproc %d: control channel", (int)pid);
+		if (o->ev != NULL)
+			event_free(o->ev);
+		close(fd);
+		o->fd = -1;
+	}
 }
 
 /* Reap the replaced keyprocs that have exited; return how many. */
 static size_t
 keyproc_reap_old(void)
 {
-	size_t i, n = 0;
+	struct oldkp *o, *next;
+	size_t n = 0;
 	pid_t r;
 	int status;
 
-	for (i = 0; i < KP_OLD_MAX; i++) {
-		if (parent.oldkp[i] == 0)
-			continue;
-		r = waitpid(parent.oldkp[i], &status, WNOHANG);
-		if (r == parent.oldkp[i])
+	for (o = LIST_FIRST(&parent.oldkps); o != NULL; o = next) {
+		next = LIST_NEXT(o, entry);
+		r = waitpid(o->pid, &status, WNOHANG);
+		if (r == o->pid)
 			n++;
-		if (r == parent.oldkp[i] || (r == -1 && errno == ECHILD))
-			parent.oldkp[i] = 0;	/* reaped, here or by waitpid(-1) */
+		if (r == o->pid || (r == -1 && errno == ECHILD))
+			keyproc_old_free(o);
 	}
 	return n;
+}
+
+/* pid was reaped by waitpid(-1): if it was a replaced keyproc, forget it. */
+static int
+keyproc_reaped_old(pid_t pid)
+{
+	struct oldkp *o;
+
+	LIST_FOREACH(o, &parent.oldkps, entry) {
+		if (o->pid == pid) {
+			keyproc_old_free(o);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* Make (pid, fd) the running keyproc; a previous one exits on EOF. */
 static void
 keyproc_install(pid_t pid, int fd)
 {
+	/* First: the pool arms what the old keyproc may still serve. */
+	spawn_set_keyproc(fd);
 	if (parent.kpev != NULL) {
 		event_free(parent.kpev);
 		parent.kpev = NULL;
 	}
-	if (parent.kpfd != -1)
-		close(parent.kpfd);
 	if (parent.kppid != -1)
-		keyproc_forget(parent.kppid);
+		keyproc_forget(parent.kppid, parent.kpfd, parent.kphandshake);
+	else if (parent.kpfd != -1)
+		close(parent.kpfd);
 	parent.kppid = pid;
 	parent.kpfd = fd;
+	parent.kphandshake = parent.gen != NULL ?
+	    parent.gen->conf->timeout_handshake : 0;
 	if (fd != -1) {
 		/* Running: a stuck keyproc must not stop the parent. */
 		if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
@@ -182,7 +320,6 @@ keyproc_install(pid_t pid, int fd)
 		if (parent.kpev == NULL || event_add(parent.kpev, NULL) == -1)
 			fatalx("keyproc: libevent");
 	}
-	spawn_set_keyproc(fd);
 }
 
 static void
@@ -334,7 +471,8 @@ reap(void)
 		n++;
 	}
 	while (n == 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (spawn_reaped(pid, status) || spawner_reaped(pid, status))
+		if (spawn_reaped(pid, status) || spawner_reaped(pid, status) ||
+		    keyproc_reaped_old(pid))
 			continue;
 		if (pid == parent.kppid)
 			keyproc_lost(WIFSIGNALED(status) ? "was killed" :
@@ -422,6 +560,7 @@ serve(void)
 	add_signal(SIGTERM);
 	add_signal(SIGINT);
 	parent.kpretry = evtimer_new(parent.base, kp_retry_cb, NULL);
+	LIST_INIT(&parent.oldkps);
 	spawn_init(parent.base, reaped);
 	spawn_set_gen(parent.gen);
 	if ((fd = keyproc_start(parent.gen, &pid, err, sizeof(err))) == -1)

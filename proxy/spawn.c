@@ -71,16 +71,19 @@ struct child {
 	struct timespec		 deadline;	/* of its handshake */
 	int64_t			 log_full;	/* ns: its log bucket is full */
 	int			 log_cut;	/* flooded: lines dropped */
+	unsigned int		 kpgen;	/* the keyproc holding its channel */
 };
 
 static struct {
 	struct event_base	*base;
 	struct gen		*gen;	/* current generation */
 	int			 kpfd;	/* keyproc control channel, or -1 */
+	unsigned int		 kpgen;	/* counts spawn_set_keyproc() calls */
 	int			 draining;
 	size_t			 count, busy;
 	unsigned int		 failures;	/* children dead before work */
 	struct event		*retry;	/* spawn_fill() after a backoff */
+	struct event		*fill;	/* spawn_fill() after this round */
 	struct event		*decay;
 	struct event		*reapev;	/* spawn_reap() soon */
 	struct event		*sweep;	/* handshake_sweep() */
@@ -166,6 +169,7 @@ child_register(struct gen *g, size_t li, pid_t pid, int chanfd)
 	c->gen = g;
 	c->listener = li;
 	c->fd = chanfd;
+	c->kpgen = pool.kpgen;
 	c->ev = event_new(pool.base, chanfd, EV_READ | EV_PERSIST, chan_cb, c);
 	if (c->ev == NULL || event_add(c->ev, NULL) == -1) {
 		if (c->ev != NULL)
@@ -324,6 +328,26 @@ handshake_sweep(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(pool.sweep, &tv);
 }
 
+/*
+ * c holds a connection: keyproc may now read its channel, if the keyproc
+ * it was handed to is still the running one (one started since never
+ * heard of it).  A child that cannot be armed cannot finish its
+ * handshake: end it now rather than at its timeout.
+ */
+static void
+child_arm(struct child *c)
+{
+	if (c->kpgen != pool.kpgen || pool.kpfd == -1) {
+		log_debug("child %d: its keyproc was replaced, not armed",
+		    (int)c->pid);
+		return;
+	}
+	if (kp_ctl_send_arm(pool.kpfd, c->pid) == -1) {
+		log_warn("keyproc: cannot arm child %d", (int)c->pid);
+		kill(c->pid, SIGKILL);
+	}
+}
+
 static void
 child_accepted(struct child *c)
 {
@@ -331,6 +355,7 @@ child_accepted(struct child *c)
 
 	if (c->busy)
 		return;
+	child_arm(c);
 	c->busy = 1;
 	pool.busy++;
 	pool.failures = 0;
@@ -342,7 +367,10 @@ child_accepted(struct child *c)
 		if (gl->idle == 0 && gl->spares < SPARES_MAX)
 			gl->spares *= 2;
 	}
-	spawn_fill();
+	/* Once this round's events are handled: a fork waits for the
+	 * spawner, and the other children that accepted wait for their
+	 * arm. */
+	event_active(pool.fill, EV_TIMEOUT, 0);
 }
 
 /* A UNIX-socket backend is outside the child's chroot: connect it here. */
@@ -625,6 +653,7 @@ spawn_init(struct event_base *base, void (*reaped)(void))
 	pool.base = base;
 	pool.reaped = reaped;
 	if ((pool.retry = evtimer_new(base, retry_cb, NULL)) == NULL ||
+	    (pool.fill = event_new(base, -1, 0, retry_cb, NULL)) == NULL ||
 	    (pool.reapev = evtimer_new(base, reap_cb, NULL)) == NULL ||
 	    (pool.sweep = evtimer_new(base, handshake_sweep, NULL)) == NULL ||
 	    (pool.decay = event_new(base, -1, EV_PERSIST, decay_cb,
@@ -658,10 +687,31 @@ spawn_set_gen(struct gen *g)
 	gen_unref(old);
 }
 
+/*
+ * Before keyproc is replaced: children that accepted a connection while
+ * the parent was busy (loading the new keys) have said so on their
+ * channel; read it now, so they are armed in the keyproc that holds their
+ * channel while it can still be told.
+ */
+static void
+arm_pending(void)
+{
+	struct child *c;
+	size_t i;
+
+	for (i = 0; i < HASH_SIZE; i++)
+		LIST_FOREACH(c, &pool.table[i], hash)
+			if (!c->busy && c->kpgen == pool.kpgen)
+				chan_drain(c);
+}
+
 void
 spawn_set_keyproc(int fd)
 {
+	if (fd != -1 && pool.kpfd != -1)
+		arm_pending();
 	pool.kpfd = fd;
+	pool.kpgen++;
 	if (fd == -1)
 		retire_idle(NULL);
 }

@@ -34,7 +34,10 @@ void	spawn_set_gen(struct gen *g);
  * spawn_set_keyproc(fd):
  * The control channel of the running keyproc, or -1 when keyproc is gone:
  * then spare children (whose channels died with it) are retired and no new
- * ones are forked until a new keyproc is set.
+ * ones are forked until a new keyproc is set.  Children are armed
+ * (kp_ctl_send_arm()) only in the keyproc their channel was handed to:
+ * call this before closing the previous control channel, so that children
+ * that accepted in the meantime are armed in it.
  */
 void	spawn_set_keyproc(int fd);
 

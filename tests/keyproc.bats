@@ -20,12 +20,38 @@ kpdriver() {
 }
 
 # policy_run: the driver's scripted requests, output in $T/kpdriver.log;
-# listener 0 holds RSA key 0, listener 1 EC key 0 and RSA key 1.
+# listener 0 holds RSA key 0, listener 1 EC P-256 key 0 and RSA key 1,
+# listener 2 (TLS 1.3 only) RSA key 0, listener 3 (TLS 1.2 only) EC P-256
+# key 0, listener 4 EC P-384 key 0.  A minute's handshake timeout: the
+# witness channels live through the whole script.
 policy_run() {
 	make_cert rsa rsa2048
 	make_cert ec ec256
+	make_cert ec384 ec384
 	kpdriver -k "0,0,$T/rsa.key,$T/rsa.crt" -k "1,0,$T/ec.key,$T/ec.crt" \
-	    -k "1,1,$T/rsa.key,$T/rsa.crt" policy > "$T/kpdriver.log" 2>&1
+	    -k "1,1,$T/rsa.key,$T/rsa.crt" -k "2,0,$T/rsa.key,$T/rsa.crt" \
+	    -k "3,0,$T/ec.key,$T/ec.crt" -k "4,0,$T/ec384.key,$T/ec384.crt" \
+	    -l 0,1.2+1.3,60000 -l 1,1.2+1.3,60000 -l 2,1.3,60000 \
+	    -l 3,1.2,60000 -l 4,1.2+1.3,60000 policy > "$T/kpdriver.log" 2>&1
+}
+
+# child_logged TEXT: keyproc logged "child PID: TEXT" for some child.
+child_logged() {
+	sed -n 's/^keyproc: child [0-9]*: //p' "$T/kpdriver.log" |
+	    grep -qxF -- "$1" || {
+		echo "keyproc did not log: child PID: $1" >&2
+		return 1
+	}
+}
+
+# mode_run MODE [DRIVER ARGS...]: the driver's MODE with an RSA key for
+# listener 0, output in $T/kpdriver.log.
+mode_run() {
+	local mode=$1
+	shift
+	make_cert rsa rsa2048
+	kpdriver -v -k "0,0,$T/rsa.key,$T/rsa.crt" "$@" "$mode" \
+	    > "$T/kpdriver.log" 2>&1
 }
 
 # has_line LINE: $T/kpdriver.log has exactly this line.
@@ -62,8 +88,9 @@ self_signed() {
 	    rsa-tls12-pkcs1-sha256-x25519 rsa-tls12-pkcs1-sha384-p256 \
 	    rsa-tls12-pkcs1-sha512-p521 rsa-tls12-pss-sha256-p384 \
 	    rsa-tls12-pss-sha256-x448 ec-tls13-sha256 ec-tls13-sha256-hash48 \
-	    ec-tls13-sha384 ec-tls12-sha256-x25519 ec-tls12-sha512-p256 \
-	    listener1-key1-rsa; do
+	    ec384-tls13-sha384 ec384-tls13-sha384-hash32 \
+	    ec384-tls12-sha256-p256 ec-tls12-sha256-x25519 \
+	    ec-tls12-sha512-p256 ec256-tls12-sha384 listener1-key1-rsa; do
 		has_line "case $c: signed (expected signed)"
 	done
 	has_line "summary: 0 unexpected"
@@ -76,14 +103,11 @@ self_signed() {
 		has_line "case $c: closed (expected closed)"
 		has_line "case $c-neighbour: signed (expected signed)"
 	done
-	pid=$(sed -n 's/^keyproc: child \([0-9]*\): short request.*/\1/p' "$T/kpdriver.log")
-	[ -n "$pid" ]
-	has_line "keyproc: child $pid: short request (10 bytes)"
-	has_line "keyproc: child $pid: request too long"
-	has_line "keyproc: child $pid: request of 146 bytes says 140"
-	has_line "keyproc: child $pid: request of 146 bytes says 120"
-	has_line "keyproc: child $pid: input length 0"
-	has_line "keyproc: child $pid: ancillary data"
+	for line in "short request (10 bytes)" "request too long" \
+	    "request of 146 bytes says 140" "request of 146 bytes says 120" \
+	    "input length 0" "ancillary data"; do
+		child_logged "$line"
+	done
 }
 
 @test "another listener's key, unknown and mismatched algorithms close that channel only" {
@@ -93,9 +117,10 @@ self_signed() {
 		has_line "case $c: closed (expected closed)"
 		has_line "case $c-neighbour: signed (expected signed)"
 	done
-	grep -q "^keyproc: child [0-9]*: key 1 is not a key of listener 0$" "$T/kpdriver.log"
-	grep -q "^keyproc: child [0-9]*: unknown algorithm 99$" "$T/kpdriver.log"
-	grep -q "^keyproc: child [0-9]*: algorithm ecdsa_sha256 for an RSA key$" "$T/kpdriver.log"
+	child_logged "key 1 is not a key of listener 0"
+	child_logged "unknown algorithm 99"
+	child_logged "ECDSA algorithm for an RSA key"
+	child_logged "RSA algorithm for an EC key"
 	# the key the first request was refused is good for listener 1
 	has_line "case listener1-key1-rsa: signed (expected signed)"
 }
@@ -109,23 +134,75 @@ self_signed() {
 		has_line "case $c: closed (expected closed)"
 		has_line "case $c-neighbour: signed (expected signed)"
 	done
-	grep -q "^keyproc: child [0-9]*: TLS 1.3 client CertificateVerify context$" "$T/kpdriver.log"
-	grep -q "^keyproc: child [0-9]*: RSA PKCS#1 v1.5 for a TLS 1.3 input$" "$T/kpdriver.log"
-	grep -q "^keyproc: child [0-9]*: not a TLS server signature input$" "$T/kpdriver.log"
+	child_logged "TLS 1.3 client CertificateVerify context"
+	child_logged "RSA PKCS#1 v1.5 for a TLS 1.3 input"
+	child_logged "not a TLS server signature input"
 }
 
-@test "a channel gets KP_SIGN_BUDGET signatures, then it is closed; a witness channel signs across every violation" {
+@test "keyproc signs only the TLS versions the listener allows, and TLS 1.3 ECDSA only with the curve's hash" {
 	policy_run
-	for i in 1 2 3 4; do
-		has_line "case budget-$i: signed (expected signed)"
+	# a TLS 1.2 ServerKeyExchange for a TLS 1.3-only listener, and back
+	for c in tls13-only-tls12 tls13-only-tls12-pkcs1 tls12-only-tls13 \
+	    ec256-tls13-sha384 ec256-tls13-sha512 ec384-tls13-sha256; do
+		has_line "case $c: closed (expected closed)"
+		has_line "case $c-neighbour: signed (expected signed)"
 	done
+	# positive controls: what each listener and key does allow
+	for c in tls13-only-tls13 tls12-only-tls12 ec384-tls13-sha384 \
+	    ec256-tls12-sha384; do
+		has_line "case $c: signed (expected signed)"
+	done
+	child_logged "TLS 1.2 input for a listener without TLS 1.2"
+	child_logged "TLS 1.3 input for a listener without TLS 1.3"
+	child_logged "TLS 1.3 ECDSA on P-256 with a hash other than SHA-256"
+	child_logged "TLS 1.3 ECDSA on P-384 with a hash other than SHA-384"
+	has_line "summary: 0 unexpected"
+}
+
+@test "a channel gets one signature, a second closes it; witness channels sign across every violation" {
+	policy_run
+	has_line "case budget-1: signed (expected signed)"
 	has_line "case budget-exceeded: closed (expected closed)"
 	has_line "case budget-exceeded-neighbour: signed (expected signed)"
-	grep -q "^keyproc: child [0-9]*: signature budget of 4 spent$" "$T/kpdriver.log"
+	child_logged "signature budget of 1 spent"
 	has_line "case witness-first: signed (expected signed)"
 	[ "$(grep -c '^case witness-between: signed (expected signed)$' "$T/kpdriver.log")" -eq 2 ]
 	has_line "case witness-last: signed (expected signed)"
 	# keyproc served to the end and left cleanly when its parent closed
+	has_line "keyproc exit 0"
+}
+
+@test "a channel is not read before KP_CTL_ARM: a request waits unanswered, and is signed once armed" {
+	mode_run arm
+	has_line "case before-arm: no answer (expected no answer)"
+	has_line "case before-arm-neighbour: signed (expected signed)"
+	has_line "case after-arm: signed (expected signed)"
+	# a pid handed over again: the process that had it is gone
+	has_line "case pid-reused-new: signed (expected signed)"
+	has_line "case pid-reused-old: closed (expected closed)"
+	# a spare that exits without its arm: keyproc lets go of its channel
+	child_logged "channel closed before its arm"
+	has_line "summary: 0 unexpected"
+}
+
+@test "a channel is closed the handshake timeout after its arm, not before" {
+	mode_run expire -l 0,1.2+1.3,400
+	has_line "case waited-before-arm: signed (expected signed)"
+	has_line "case after-handshake-timeout: closed (expected closed)"
+	has_line "case after-handshake-timeout-neighbour: signed (expected signed)"
+	child_logged "handshake time (400 ms) over, channel closed"
+	has_line "summary: 0 unexpected"
+}
+
+@test "EOF on its control channel: keyproc closes unarmed channels, serves armed ones, and is gone one handshake timeout later" {
+	mode_run retire -l 0,1.2+1.3,1000
+	has_line "case unarmed-at-eof: closed (expected closed)"
+	has_line "case armed-after-eof: signed (expected signed)"
+	ms=$(sed -n 's/^keyproc gone \([0-9]*\) ms after EOF$/\1/p' "$T/kpdriver.log")
+	[ -n "$ms" ]
+	echo "# keyproc gone $ms ms after EOF (handshake timeout 1000 ms)" >&3
+	[ "$ms" -ge 900 ] && [ "$ms" -le 1500 ]
+	child_logged "handshake time (1000 ms) over, channel closed"
 	has_line "keyproc exit 0"
 }
 
@@ -177,7 +254,7 @@ self_signed() {
 	[ "${lines[0]}" = "error: $T/a.crt: no PEM private key found" ]
 }
 
-@test "keyproc runs as keyproc-user in the empty chroot, with seccomp, NoNewPrivs, not dumpable, no processes" {
+@test "keyproc runs as keyproc-user in the empty chroot, with seccomp, NoNewPrivs, not dumpable, no processes, /dev/null as stderr" {
 	make_cert web ec256
 	mkfifo "$T/in"
 	kpdriver -k "0,0,$T/web.key,$T/web.crt" pause < "$T/in" \
@@ -202,6 +279,8 @@ self_signed() {
 	grep -Eq "^Max processes\s+0\s+0" /proc/$kp/limits
 	# the key file's fd is closed once the key is loaded
 	! ls -l /proc/$kp/fd | grep -q "web.key"
+	# its log lines go over its channel; the parent's stderr is not its
+	[ "$(readlink /proc/$kp/fd/2)" = /dev/null ]
 	exec 5>&-
 	wait_for grep -q "^keyproc exit 0$" "$T/kpdriver.log"
 }
@@ -265,10 +344,13 @@ signed_with() {
 	SIGNED_BEFORE[$key]=$n
 }
 
-# no_violations: keyproc closed no channel for breaking the policy.
+# no_violations: keyproc closed no channel for breaking the policy (nor
+# for its handshake time: every handshake was done in time, with one
+# signature).
 no_violations() {
 	! grep "^keyproc: child [0-9]*: " "$T/recluse.log" |
-	    grep -v -e " signature with " -e ": channel "
+	    grep -v -e " signature with " -e ": channel for listener " \
+	    -e ": channel closed$" -e ": armed for [0-9]* ms$"
 }
 
 @test "TLS 1.3 and 1.2 through recluse with an RSA-2048 certificate, PKCS#1 and PSS" {
@@ -292,7 +374,7 @@ no_violations() {
 	! echo_through seven -tls1_3 -sigalgs RSA+SHA256
 }
 
-@test "TLS 1.3 and 1.2 through recluse with an ECDSA P-256 certificate, whatever the suite's hash" {
+@test "TLS 1.3 and 1.2 through recluse with an ECDSA P-256 certificate, whatever the suite's hash, one signature per handshake" {
 	declare -A SIGNED_BEFORE
 	e2e_setup ec256
 	start_recluse "$T/recluse.conf" -v
@@ -309,6 +391,15 @@ no_violations() {
 	wait_for signed_with ecdsa_sha256 "TLS 1.2, 100 bytes"
 	echo_through five -tls1_2 -sigalgs ECDSA+SHA384 -groups P-256
 	wait_for signed_with ecdsa_sha384 "TLS 1.2, 133 bytes"
+	# a HelloRetryRequest (the client's first key share is for a group
+	# the server lacks) adds no signature: two ServerHellos, one
+	# signature, as for every handshake
+	timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/ca.crt" \
+	    -verify_return_error -tls1_3 -groups ffdhe2048:X25519 -trace \
+	    < /dev/null > "$T/hrr.out" 2>> "$T/s_client.log"
+	[ "$(grep -c 'ServerHello, Length=' "$T/hrr.out")" -eq 2 ]
+	wait_for signed_with ecdsa_sha256 "TLS 1.3"
+	[ "$(grep -c ' signature with ' "$T/recluse.log")" -eq 6 ]
 	no_violations
 }
 
@@ -378,6 +469,18 @@ no_violations() {
 	[ "$readers" = "$kp" ]
 }
 
+@test "keyproc started by recluse has /dev/null as stderr; its log lines reach the parent's" {
+	e2e_setup ec256
+	start_recluse "$T/recluse.conf" -v
+	kp=$(keyproc_of "$RECLUSE_PID")
+	[ -n "$kp" ]
+	[ "$(readlink "/proc/$kp/fd/2")" = /dev/null ]
+	[ "$(readlink "/proc/$kp/fd/1")" = /dev/null ]
+	# positive control: the parent's own stderr is the log file
+	[ "$(readlink "/proc/$RECLUSE_PID/fd/2")" = "$T/recluse.log" ]
+	grep -q "^keyproc: 1 keys loaded, serving$" "$T/recluse.log"
+}
+
 @test "keyproc killed with SIGKILL: the next connections succeed within a second" {
 	e2e_setup ec256
 	start_recluse "$T/recluse.conf"
@@ -399,4 +502,145 @@ no_violations() {
 	kp2=$(keyproc_of "$RECLUSE_PID")
 	[ -n "$kp2" ] && [ "$kp2" != "$kp" ]
 	kill -0 "$RECLUSE_PID"
+}
+
+@test "listeners for TLS 1.3 only and TLS 1.2 only, P-384 and RSA: each handshake signs once, with what the listener allows" {
+	declare -A SIGNED_BEFORE
+	make_cert web ec384
+	make_cert rsa rsa2048
+	BPORT=$(free_port)
+	start_echod echo "$BPORT"
+	PORT=$(free_port)
+	PORT12=$(free_port)
+	{
+		globals_conf
+		listener_conf web "127.0.0.1:$PORT" "127.0.0.1:$BPORT" |
+		    sed 's/^}$/	protocols "tlsv1.3"\n}/'
+		listener_conf rsa "127.0.0.1:$PORT12" "127.0.0.1:$BPORT" |
+		    sed -e 's/web\.crt/rsa.crt/' -e 's/web\.key/rsa.key/' \
+		    -e 's/^}$/	protocols "tlsv1.2"\n}/'
+	} > "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" -v
+	# P-384 in TLS 1.3: ecdsa_secp384r1_sha384, whatever the suite
+	echo_through one -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256
+	wait_for signed_with ecdsa_sha384 "TLS 1.3, 130 bytes"
+	echo_through two -tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384
+	wait_for signed_with ecdsa_sha384 "TLS 1.3, 146 bytes"
+	PORT=$PORT12 echo_through three -tls1_2
+	grep -qF "signature with $T/rsa.key (TLS 1.2" "$T/recluse.log"
+	no_violations
+	# each child signed once: as many signatures as handshakes
+	[ "$(grep -c ' signature with ' "$T/recluse.log")" -eq 3 ]
+}
+
+# gone PID: PID has exited (a zombie not reaped yet counts: it holds
+# nothing).
+gone() {
+	! grep -Eq '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null
+}
+
+# gone_within PID MS: PID is gone at most MS milliseconds from now; the
+# time it took in $ELAPSED (ms).
+gone_within() {
+	local start
+	start=$(date +%s%N)
+	until gone "$1"; do
+		ELAPSED=$(( ($(date +%s%N) - start) / 1000000 ))
+		[ "$ELAPSED" -le "$2" ] || {
+			echo "pid $1 still there after $ELAPSED ms" >&2
+			return 1
+		}
+		sleep 0.05
+	done
+	ELAPSED=$(( ($(date +%s%N) - start) / 1000000 ))
+}
+
+# reload_setup: recluse with a 2 s handshake timeout, -v, its keyproc in KP.
+reload_setup() {
+	make_cert web ec256
+	BPORT=$(free_port)
+	start_echod echo "$BPORT"
+	PORT=$(free_port)
+	{
+		globals_conf
+		echo "timeout handshake 2"
+		listener_conf web "127.0.0.1:$PORT" "127.0.0.1:$BPORT"
+	} > "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" -v
+	KP=$(keyproc_of "$RECLUSE_PID")
+	[ -n "$KP" ]
+}
+
+# accepted_by: the pid of the process that holds the accepted end of the
+# one connection to PORT.
+accepted_by() {
+	ss -Htnp state established "( sport = :$PORT )" |
+	    sed -n 's/.*pid=\([0-9]*\),.*/\1/p' | grep .
+}
+
+# What kept a replaced keyproc alive: any old child that still held its
+# channel.  An honest child lets go when its handshake ends or times out;
+# a wedged (or taken-over) one never does.  SIGSTOP makes one.
+@test "a replaced keyproc is gone within the handshake timeout after the reload, even while a wedged old child holds its channel" {
+	reload_setup
+	# a client that connects and sends nothing: a spare accepts it
+	exec 6<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_for accepted_by
+	child=$(accepted_by)
+	track "$child"
+	kill -STOP "$child"
+	# the stopped child holds its end of the old keyproc's channel
+	ls -l "/proc/$child/fd" | grep -q socket
+	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "ready: configuration 2," "$T/recluse.log"
+	gone_within "$KP" 4000
+	echo "# replaced keyproc gone $ELAPSED ms after the reload (handshake timeout 2 s)" >&3
+	# the wedged child is still there: it did not take keyproc with it
+	[ -d "/proc/$child" ]
+	# positive control: the new keyproc serves
+	kp2=$(keyproc_of "$RECLUSE_PID")
+	[ -n "$kp2" ] && [ "$kp2" != "$KP" ]
+	echo_through after -tls1_3
+	kill -KILL "$child"
+	exec 6>&-
+}
+
+@test "a replaced keyproc that does not exit is killed by the parent one handshake timeout after the reload" {
+	reload_setup
+	# stuck: it cannot exit by itself
+	kill -STOP "$KP"
+	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "ready: configuration 2," "$T/recluse.log"
+	# not before its handshakes could end (2 s), gone by 2 s + 1 s
+	sleep 1.5
+	! gone "$KP"
+	gone_within "$KP" 2500
+	grep -q "replaced keyproc $KP still runs after the handshake timeout: killed" "$T/recluse.log"
+	echo_through after -tls1_3
+}
+
+# A reload holds the parent up (here: reading the file takes 2 s, by
+# strace's delay injection); a child that accepts meanwhile cannot be armed
+# until it is over, and then only in the old keyproc, which holds its
+# channel: the parent reads what children sent before it closes the old
+# control channel.
+@test "a connection accepted while a reload holds the parent up is armed in the old keyproc and completes" {
+	e2e_setup ec256
+	start_recluse "$T/recluse.conf" -v
+	strace -qq -p "$RECLUSE_PID" -P "$T/recluse.conf" -e trace=openat \
+	    -e inject=openat:delay_exit=2000000 -o "$T/strace.txt" &
+	STRACE_PID=$!
+	track "$STRACE_PID"
+	sleep 0.5
+	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "reloading" "$T/recluse.log"
+	echo_through during -tls1_3
+	# it was accepted before configuration 2 was ready, and signed
+	grep -q "ready: configuration 2," "$T/recluse.log"
+	signed=$(grep -n "ecdsa_sha256 signature with" "$T/recluse.log" | cut -d: -f1 | tail -n 1)
+	ready=$(grep -n "ready: configuration 2," "$T/recluse.log" | cut -d: -f1)
+	[ "$signed" -gt "$ready" ]
+	grep -q "openat(.*recluse.conf" "$T/strace.txt"
+	kill "$STRACE_PID"
+	echo_through after -tls1_3
 }

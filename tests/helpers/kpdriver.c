@@ -3,25 +3,39 @@
  * formats (lib/wire.h).
  *
  *   kpdriver -x RECLUSE -r CHROOT -u USER [-v] -k L,K,KEYFILE,CERTFILE ...
- *       MODE
+ *       [-l L,VERSIONS,MS ...] MODE
  *
  * It starts RECLUSE as keyproc exactly as the parent does (kp_ctl.c),
- * sends it key K of listener L for every -k, then START with the chroot
- * and the user, and then, by MODE:
+ * describes every listener that has a key (-l: VERSIONS "1.2", "1.3" or
+ * "1.2+1.3", the handshake timeout in ms; by default both versions and
+ * 10000 ms), sends key K of listener L for every -k, then START with the
+ * chroot and the user, and then, by MODE:
  *
  *   load    print "ready" or "error: MESSAGE" (exit 1)
  *   pause   print "ready" and "keyproc pid N", make one signature, wait
  *           until stdin reaches EOF
  *   policy  run the scripted requests below on channels of its own
- *           (listener 0 must hold an RSA key 0, listener 1 an EC key 0 and
- *           an RSA key 1): one line "case NAME: RESULT (expected X)" each,
- *           RESULT being "signed" (the signature verifies with the
- *           certificate) or "closed" (keyproc closed the channel)
- *   sign N  make N signatures, 4 per channel, and print "signed N"
+ *           (listener 0 must hold an RSA key 0, listener 1 an EC P-256
+ *           key 0 and an RSA key 1, listener 2 an RSA key 0 and TLS 1.3
+ *           only, listener 3 an EC P-256 key 0 and TLS 1.2 only, listener
+ *           4 an EC P-384 key 0): one line "case NAME: RESULT (expected X)"
+ *           each, RESULT being "signed" (the signature verifies with the
+ *           certificate), "closed" (keyproc closed the channel) or "no
+ *           answer" (none within NOANSWER_MS)
+ *   arm     requests before and after KP_CTL_ARM (listener 0, RSA)
+ *   expire  requests before and after the handshake timeout from the arm
+ *           (listener 0, RSA, a timeout well under a second)
+ *   retire  close the control channel with an armed and an unarmed
+ *           channel open (listener 0), and time keyproc's exit while the
+ *           armed one stays open: "keyproc gone N ms after EOF"
+ *   sign N  make N signatures, one per channel, and print "signed N"
  *
- * At the end it closes the control channel and prints how keyproc ended
- * ("keyproc exit 0").  keyproc's log lines go to stderr.  Exit 0 when
- * every case went as expected.
+ * Every channel is handed over with a pid of its own (a made-up one: it
+ * only names the channel in KP_CTL_ARM and in keyproc's log lines) and
+ * armed at once unless the mode says otherwise.  At the end it closes the
+ * control channel and prints how keyproc ended ("keyproc exit 0").
+ * keyproc's log lines go to stderr.  Exit 0 when every case went as
+ * expected.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -51,7 +65,10 @@
 #include "lib/log.h"
 
 #define MAXKEYS		8
+#define MAXLISTENERS	8
 #define WAIT_MS		5000
+#define NOANSWER_MS	500	/* "no answer": not within this */
+#define FIRST_PID	100000	/* made-up pids for the channels */
 
 struct dkey {
 	uint32_t	 listener, key;
@@ -61,11 +78,20 @@ struct dkey {
 	int		 spkilen;
 };
 
+/* A -l option: what the parent says of a listener. */
+struct dlistener {
+	uint32_t	 listener, protocols, handshake_ms;
+};
+
 static struct dkey	 keys[MAXKEYS];
 static int		 nkeys;
+static struct dlistener	 listeners[MAXLISTENERS];
+static int		 nlisteners;
 static int		 ctlfd = -1;
 static pid_t		 kppid;
+static int		 kpstatus = -1;	/* once reaped */
 static int		 nfail;
+static pid_t		 nextpid = FIRST_PID;
 
 /* ------------------------------------------------------------------ */
 /* set-up                                                              */
@@ -104,6 +130,68 @@ add_key(const char *spec)
 		errx(2, "%s: no public key", certfile);
 }
 
+static void
+add_listener(const char *spec)
+{
+	char *s, *l, *v, *ms;
+	struct dlistener *d;
+
+	if (nlisteners == MAXLISTENERS)
+		errx(2, "too many listeners");
+	if ((s = strdup(spec)) == NULL)
+		err(2, "strdup");
+	l = strsep(&s, ",");
+	v = strsep(&s, ",");
+	ms = s;
+	if (l == NULL || v == NULL || ms == NULL)
+		errx(2, "-l L,VERSIONS,MS");
+	d = &listeners[nlisteners++];
+	d->listener = (uint32_t)strtoul(l, NULL, 10);
+	d->handshake_ms = (uint32_t)strtoul(ms, NULL, 10);
+	if (strcmp(v, "1.2") == 0)
+		d->protocols = KP_PROTO_TLS12;
+	else if (strcmp(v, "1.3") == 0)
+		d->protocols = KP_PROTO_TLS13;
+	else if (strcmp(v, "1.2+1.3") == 0)
+		d->protocols = KP_PROTO_ALL;
+	else
+		errx(2, "%s: versions are 1.2, 1.3 or 1.2+1.3", v);
+}
+
+static const struct dlistener *
+find_listener(uint32_t l)
+{
+	int i;
+
+	for (i = 0; i < nlisteners; i++)
+		if (listeners[i].listener == l)
+			return &listeners[i];
+	return NULL;
+}
+
+/* Every listener that has a key is described, by -l or by default. */
+static void
+describe_listeners(void)
+{
+	struct dlistener *d;
+	int i;
+
+	for (i = 0; i < nkeys; i++) {
+		if (find_listener(keys[i].listener) != NULL)
+			continue;
+		if (nlisteners == MAXLISTENERS)
+			errx(2, "too many listeners");
+		d = &listeners[nlisteners++];
+		d->listener = keys[i].listener;
+		d->protocols = KP_PROTO_ALL;
+		d->handshake_ms = 10000;
+	}
+	for (i = 0; i < nlisteners; i++)
+		if (kp_ctl_send_listener(ctlfd, listeners[i].listener,
+		    listeners[i].protocols, listeners[i].handshake_ms) == -1)
+			err(2, "send listener");
+}
+
 static int
 start_keyproc(const char *exe, const char *root, const char *user,
     int verbose)
@@ -116,6 +204,7 @@ start_keyproc(const char *exe, const char *root, const char *user,
 		errx(2, "%s: no such user", user);
 	if (kp_ctl_spawn_exe(exe, &kppid, &ctlfd) == -1)
 		err(2, "spawn");
+	describe_listeners();
 	for (i = 0; i < nkeys; i++) {
 		if ((fd = open(keys[i].keyfile, O_RDONLY | O_CLOEXEC)) == -1)
 			err(2, "%s", keys[i].keyfile);
@@ -143,6 +232,8 @@ drain_log(void)
 	struct pollfd pfd;
 
 	fflush(stdout);
+	if (ctlfd == -1)
+		return;
 	pfd.fd = ctlfd;
 	pfd.events = POLLIN;
 	while (poll(&pfd, 1, 20) == 1)
@@ -150,42 +241,76 @@ drain_log(void)
 			break;
 }
 
+/* Wait up to ms for keyproc to exit, relaying its log; 0 once it has. */
+static int
+wait_keyproc(int ms)
+{
+	int i, status;
+
+	for (i = 0; kpstatus == -1 && i < ms / 10; i++) {
+		if (waitpid(kppid, &status, WNOHANG) == kppid) {
+			kpstatus = status;
+			break;
+		}
+		drain_log();
+		usleep(10000);
+	}
+	drain_log();
+	return kpstatus == -1 ? -1 : 0;
+}
+
 static void
 stop_keyproc(void)
 {
-	int status, i;
-
 	drain_log();
-	close(ctlfd);
-	for (i = 0; i < 500; i++) {
-		if (waitpid(kppid, &status, WNOHANG) == kppid) {
-			if (WIFEXITED(status))
-				printf("keyproc exit %d\n", WEXITSTATUS(status));
-			else
-				printf("keyproc killed by signal %d\n",
-				    WTERMSIG(status));
-			return;
-		}
-		usleep(10000);
+	if (ctlfd != -1)
+		close(ctlfd);
+	ctlfd = -1;
+	if (wait_keyproc(5000) == -1) {
+		printf("keyproc still running\n");
+		kill(kppid, SIGKILL);
+		waitpid(kppid, NULL, 0);
+		nfail++;
+		return;
 	}
-	printf("keyproc still running\n");
-	kill(kppid, SIGKILL);
-	waitpid(kppid, &status, 0);
-	nfail++;
+	if (WIFEXITED(kpstatus))
+		printf("keyproc exit %d\n", WEXITSTATUS(kpstatus));
+	else
+		printf("keyproc killed by signal %d\n", WTERMSIG(kpstatus));
 }
 
-/* A new channel to keyproc, bound to listener l with our pid. */
+/* Tell keyproc that the child of channel pid holds a connection. */
+static void
+arm(pid_t pid)
+{
+	if (kp_ctl_send_arm(ctlfd, pid) == -1)
+		err(2, "send arm");
+}
+
+/* A new channel to keyproc, bound to listener l under pid; not armed. */
 static int
-new_channel(uint32_t l)
+new_channel_pid(uint32_t l, pid_t pid)
 {
 	int sp[2];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		err(2, "socketpair");
-	if (kp_ctl_send_child(ctlfd, getpid(), l, sp[1]) == -1)
+	if (kp_ctl_send_child(ctlfd, pid, l, sp[1]) == -1)
 		err(2, "send child");
 	close(sp[1]);
 	return sp[0];
+}
+
+/* A new channel under a pid of its own, armed: a child that accepted. */
+static int
+new_channel(uint32_t l)
+{
+	pid_t pid = nextpid++;
+	int fd;
+
+	fd = new_channel_pid(l, pid);
+	arm(pid);
+	return fd;
 }
 
 /* ------------------------------------------------------------------ */
@@ -387,7 +512,7 @@ send_req(int fd, enum wire w, uint32_t id, uint32_t key, uint32_t alg,
  */
 static const char *
 get_rep(int fd, uint32_t id, const struct dkey *d, uint32_t alg,
-    const uint8_t *tbs, size_t tbslen)
+    const uint8_t *tbs, size_t tbslen, int waitms)
 {
 	uint8_t buf[sizeof(struct kp_sign_rep) + KP_SIG_MAX + 1];
 	struct kp_sign_rep rep;
@@ -396,7 +521,7 @@ get_rep(int fd, uint32_t id, const struct dkey *d, uint32_t alg,
 
 	pfd.fd = fd;
 	pfd.events = POLLIN;
-	if (poll(&pfd, 1, WAIT_MS) != 1)
+	if (poll(&pfd, 1, waitms) != 1)
 		return "no answer";
 	if ((n = recv(fd, buf, sizeof(buf), 0)) == 0)
 		return "closed";
@@ -414,20 +539,49 @@ get_rep(int fd, uint32_t id, const struct dkey *d, uint32_t alg,
 	    "signed" : "signature does not verify";
 }
 
+/* A request sent, whose answer is read later by answer(). */
+struct pending {
+	uint32_t	 id, l, key, alg;
+	uint8_t		 tbs[512];
+	size_t		 tbslen;
+	int		 sendfailed;
+};
+
+static void
+send_request(int fd, uint32_t l, uint32_t key, uint32_t alg, enum shape s,
+    enum wire w, struct pending *p)
+{
+	static uint32_t id;
+
+	p->id = ++id;
+	p->l = l;
+	p->key = key;
+	p->alg = alg;
+	p->tbslen = make_tbs(s, p->tbs);
+	p->sendfailed = send_req(fd, w, p->id, key, alg, p->tbs,
+	    p->tbslen) == -1 ? errno : 0;
+}
+
+/* The outcome of the request p on fd, waiting up to waitms for it. */
+static const char *
+answer(int fd, const struct pending *p, int waitms)
+{
+	if (p->sendfailed)
+		return p->sendfailed == EPIPE || p->sendfailed == ECONNRESET ?
+		    "closed" : "send failed";
+	return get_rep(fd, p->id, find_key(p->l, p->key), p->alg, p->tbs,
+	    p->tbslen, waitms);
+}
+
 /* One request on fd; return the outcome. */
 static const char *
 request(int fd, uint32_t l, uint32_t key, uint32_t alg, enum shape s,
     enum wire w)
 {
-	static uint32_t id;
-	uint8_t tbs[512];
-	size_t tbslen;
+	struct pending p;
 
-	tbslen = make_tbs(s, tbs);
-	if (send_req(fd, w, ++id, key, alg, tbs, tbslen) == -1)
-		return errno == EPIPE || errno == ECONNRESET ? "closed" :
-		    "send failed";
-	return get_rep(fd, id, find_key(l, key), alg, tbs, tbslen);
+	send_request(fd, l, key, alg, s, w, &p);
+	return answer(fd, &p, WAIT_MS);
 }
 
 static void
@@ -475,8 +629,12 @@ static const struct pcase {
 	    "signed" },
 	{ "ec-tls13-sha256-hash48", 1, 0, KP_ALG_ECDSA_SHA256, T13_48, WIRE_OK,
 	    "signed" },
-	{ "ec-tls13-sha384", 1, 0, KP_ALG_ECDSA_SHA384, T13_48, WIRE_OK,
+	{ "ec384-tls13-sha384", 4, 0, KP_ALG_ECDSA_SHA384, T13_48, WIRE_OK,
 	    "signed" },
+	{ "ec384-tls13-sha384-hash32", 4, 0, KP_ALG_ECDSA_SHA384, T13_32,
+	    WIRE_OK, "signed" },
+	{ "ec384-tls12-sha256-p256", 4, 0, KP_ALG_ECDSA_SHA256, T12_P256,
+	    WIRE_OK, "signed" },
 	{ "ec-tls12-sha256-x25519", 1, 0, KP_ALG_ECDSA_SHA256, T12_X25519,
 	    WIRE_OK, "signed" },
 	{ "ec-tls12-sha512-p256", 1, 0, KP_ALG_ECDSA_SHA512, T12_P256, WIRE_OK,
@@ -532,25 +690,65 @@ static const struct pcase {
 	    WIRE_OK, "closed" },
 	{ "tls12-compressed-point", 0, 0, KP_ALG_RSA_PKCS1_SHA256,
 	    T12_COMPRESSED, WIRE_OK, "closed" },
+	/* what the listener allows: its TLS versions, the key's curve */
+	{ "tls13-only-tls13", 2, 0, KP_ALG_RSA_PSS_SHA256, T13_32, WIRE_OK,
+	    "signed" },
+	{ "tls13-only-tls12", 2, 0, KP_ALG_RSA_PSS_SHA256, T12_P256, WIRE_OK,
+	    "closed" },
+	{ "tls13-only-tls12-pkcs1", 2, 0, KP_ALG_RSA_PKCS1_SHA256, T12_X25519,
+	    WIRE_OK, "closed" },
+	{ "tls12-only-tls12", 3, 0, KP_ALG_ECDSA_SHA256, T12_X25519, WIRE_OK,
+	    "signed" },
+	{ "tls12-only-tls13", 3, 0, KP_ALG_ECDSA_SHA256, T13_32, WIRE_OK,
+	    "closed" },
+	{ "ec256-tls13-sha384", 1, 0, KP_ALG_ECDSA_SHA384, T13_48, WIRE_OK,
+	    "closed" },
+	{ "ec256-tls13-sha512", 1, 0, KP_ALG_ECDSA_SHA512, T13_32, WIRE_OK,
+	    "closed" },
+	{ "ec384-tls13-sha256", 4, 0, KP_ALG_ECDSA_SHA256, T13_32, WIRE_OK,
+	    "closed" },
+	{ "ec256-tls12-sha384", 1, 0, KP_ALG_ECDSA_SHA384, T12_P384, WIRE_OK,
+	    "signed" },
 };
+
+/* A request every listener of the policy script signs. */
+static const char *
+good_request(int fd, uint32_t l)
+{
+	switch (l) {
+	case 0:
+	case 2:
+		return request(fd, l, 0, KP_ALG_RSA_PSS_SHA256, T13_32,
+		    WIRE_OK);
+	case 3:
+		return request(fd, l, 0, KP_ALG_ECDSA_SHA256, T12_X25519,
+		    WIRE_OK);
+	case 4:
+		return request(fd, l, 0, KP_ALG_ECDSA_SHA384, T13_48,
+		    WIRE_OK);
+	default:
+		return request(fd, l, 0, KP_ALG_ECDSA_SHA256, T13_32,
+		    WIRE_OK);
+	}
+}
 
 /*
  * Each case runs on a fresh channel, with a well-behaved channel of the
  * same listener open beside it that must still get a valid signature
- * afterwards; a witness channel opened first signs at the start, twice in
- * between and at the end, across every violation.
+ * afterwards; witness channels opened and armed first sign at the start,
+ * twice in between and at the end, across every violation.
  */
 static void
 run_policy(void)
 {
 	const struct pcase *c;
-	const char *got;
 	size_t i, n = sizeof(pcases) / sizeof(pcases[0]);
-	int bad, good, witness;
+	int bad, good, witness[4];
 	char name[128];
 
-	witness = new_channel(1);
-	report("witness-first", request(witness, 1, 0, KP_ALG_ECDSA_SHA256,
+	for (i = 0; i < 4; i++)
+		witness[i] = new_channel(1);
+	report("witness-first", request(witness[0], 1, 0, KP_ALG_ECDSA_SHA256,
 	    T13_32, WIRE_OK), "signed");
 	for (i = 0; i < n; i++) {
 		c = &pcases[i];
@@ -559,18 +757,18 @@ run_policy(void)
 		report(c->name, request(bad, c->listener, c->key, c->alg,
 		    c->shape, c->wire), c->want);
 		snprintf(name, sizeof(name), "%s-neighbour", c->name);
-		got = request(good, c->listener, 0, c->listener == 0 ?
-		    KP_ALG_RSA_PSS_SHA256 : KP_ALG_ECDSA_SHA256, T13_32, WIRE_OK);
-		report(name, got, "signed");
+		report(name, good_request(good, c->listener), "signed");
 		close(bad);
 		close(good);
 		if (i == n / 3 || i == 2 * n / 3)
-			report("witness-between", request(witness, 1, 0,
-			    KP_ALG_ECDSA_SHA256, T12_X25519, WIRE_OK), "signed");
+			report("witness-between", request(witness[i == n / 3 ?
+			    1 : 2], 1, 0, KP_ALG_ECDSA_SHA256, T12_X25519,
+			    WIRE_OK), "signed");
 	}
-	report("witness-last", request(witness, 1, 0, KP_ALG_ECDSA_SHA384,
+	report("witness-last", request(witness[3], 1, 0, KP_ALG_ECDSA_SHA256,
 	    T13_48, WIRE_OK), "signed");
-	close(witness);
+	for (i = 0; i < 4; i++)
+		close(witness[i]);
 
 	/* the budget: KP_SIGN_BUDGET signatures, then the channel closes */
 	bad = new_channel(0);
@@ -588,31 +786,131 @@ run_policy(void)
 	close(good);
 }
 
+/*
+ * A request on a channel not armed yet stays unread: no answer, while an
+ * armed neighbour is answered; the arm brings its answer.  A pid handed
+ * over again replaces its older channel (the process that had it is gone).
+ * A channel closed before its arm is closed by keyproc too.
+ */
+static void
+run_arm(void)
+{
+	struct pending p;
+	pid_t pid;
+	int fd, good, old;
+
+	pid = nextpid++;
+	fd = new_channel_pid(0, pid);
+	good = new_channel(0);
+	send_request(fd, 0, 0, KP_ALG_RSA_PSS_SHA256, T13_32, WIRE_OK, &p);
+	report("before-arm", answer(fd, &p, NOANSWER_MS), "no answer");
+	report("before-arm-neighbour", good_request(good, 0), "signed");
+	arm(pid);
+	report("after-arm", answer(fd, &p, WAIT_MS), "signed");
+	close(fd);
+	close(good);
+
+	pid = nextpid++;
+	old = new_channel_pid(0, pid);
+	fd = new_channel_pid(0, pid);
+	arm(pid);
+	report("pid-reused-new", good_request(fd, 0), "signed");
+	report("pid-reused-old", good_request(old, 0), "closed");
+	close(old);
+	close(fd);
+
+	fd = new_channel_pid(0, nextpid++);
+	close(fd);
+	drain_log();
+}
+
+/*
+ * The handshake timeout counts from the arm: a channel that waited longer
+ * than that before its arm still signs, one armed that long ago does not.
+ */
+static void
+run_expire(void)
+{
+	const struct dlistener *d = find_listener(0);
+	pid_t pid;
+	int fd, late, fresh;
+
+	pid = nextpid++;
+	fd = new_channel_pid(0, pid);
+	usleep(d->handshake_ms * 1500);
+	arm(pid);
+	report("waited-before-arm", good_request(fd, 0), "signed");
+	close(fd);
+
+	late = new_channel(0);
+	usleep(d->handshake_ms * 1500);
+	drain_log();
+	fresh = new_channel(0);
+	report("after-handshake-timeout", good_request(late, 0), "closed");
+	report("after-handshake-timeout-neighbour", good_request(fresh, 0),
+	    "signed");
+	close(late);
+	close(fresh);
+}
+
+/*
+ * EOF on the control channel: an unarmed channel is closed at once, an
+ * armed one still signs, and keyproc is gone one handshake timeout later
+ * even though the armed channel stays open.
+ */
+static void
+run_retire(void)
+{
+	struct pending p;
+	struct timespec t0, t1;
+	int armed, unarmed;
+	long ms;
+
+	armed = new_channel(0);
+	unarmed = new_channel_pid(0, nextpid++);
+	send_request(unarmed, 0, 0, KP_ALG_RSA_PSS_SHA256, T13_32, WIRE_OK,
+	    &p);
+	drain_log();
+	/* EOF for keyproc; its log lines still come back to us */
+	if (shutdown(ctlfd, SHUT_WR) == -1)
+		err(2, "shutdown");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	report("unarmed-at-eof", answer(unarmed, &p, WAIT_MS), "closed");
+	report("armed-after-eof", good_request(armed, 0), "signed");
+	if (wait_keyproc(WAIT_MS + (int)find_listener(0)->handshake_ms) == -1) {
+		printf("keyproc still running with an armed channel open\n");
+		nfail++;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	printf("keyproc gone %ld ms after EOF\n", ms);
+	close(armed);
+	close(unarmed);
+}
+
 static void
 run_sign(long count)
 {
 	const struct dkey *d = &keys[0];
 	uint32_t alg;
 	long i;
-	int fd = -1;
+	int fd;
 
 	alg = EVP_PKEY_is_a(d->pub, "RSA") ? KP_ALG_RSA_PSS_SHA256 :
 	    KP_ALG_ECDSA_SHA256;
 	for (i = 0; i < count; i++) {
-		if (i % KP_SIGN_BUDGET == 0) {
-			if (fd != -1)
-				close(fd);
-			fd = new_channel(d->listener);
-		}
-		if (strcmp(request(fd, d->listener, d->key, alg, T13_32, WIRE_OK),
-		    "signed") != 0) {
+		fd = new_channel(d->listener);
+		if (strcmp(request(fd, d->listener, d->key, alg, T13_32,
+		    WIRE_OK), "signed") != 0) {
 			printf("signature %ld failed\n", i + 1);
 			nfail++;
+			close(fd);
 			break;
 		}
-	}
-	if (fd != -1)
 		close(fd);
+	}
 	printf("signed %ld\n", i);
 }
 
@@ -632,7 +930,8 @@ static __dead void
 usage(void)
 {
 	fprintf(stderr, "usage: kpdriver -x RECLUSE -r CHROOT -u USER [-v] "
-	    "-k L,K,KEY,CERT ... load|pause|policy|sign N\n");
+	    "-k L,K,KEY,CERT ... [-l L,VERSIONS,MS ...] "
+	    "load|pause|policy|arm|expire|retire|sign N\n");
 	exit(2);
 }
 
@@ -644,10 +943,13 @@ main(int argc, char *argv[])
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((ch = getopt(argc, argv, "k:r:u:vx:")) != -1) {
+	while ((ch = getopt(argc, argv, "k:l:r:u:vx:")) != -1) {
 		switch (ch) {
 		case 'k':
 			add_key(optarg);
+			break;
+		case 'l':
+			add_listener(optarg);
 			break;
 		case 'r':
 			root = optarg;
@@ -676,10 +978,18 @@ main(int argc, char *argv[])
 	}
 	if (strcmp(argv[0], "policy") == 0) {
 		if (find_key(0, 0) == NULL || find_key(1, 0) == NULL ||
-		    find_key(1, 1) == NULL)
-			errx(2, "policy needs keys 0,0 (RSA), 1,0 (EC), 1,1 (RSA)");
+		    find_key(1, 1) == NULL || find_key(2, 0) == NULL ||
+		    find_key(3, 0) == NULL || find_key(4, 0) == NULL)
+			errx(2, "policy needs keys 0,0 (RSA), 1,0 (EC), "
+			    "1,1 (RSA), 2,0 (RSA), 3,0 (EC), 4,0 (EC P-384)");
 		run_policy();
-	} else if (strcmp(argv[0], "sign") == 0 && argc == 2)
+	} else if (strcmp(argv[0], "arm") == 0)
+		run_arm();
+	else if (strcmp(argv[0], "expire") == 0)
+		run_expire();
+	else if (strcmp(argv[0], "retire") == 0)
+		run_retire();
+	else if (strcmp(argv[0], "sign") == 0 && argc == 2)
 		run_sign(strtol(argv[1], NULL, 10));
 	else if (strcmp(argv[0], "pause") == 0)
 		run_pause();
