@@ -24,9 +24,18 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/child.c \
 		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \
 		keyproc/kp_provider.c keyproc/kp_ref.c keyproc/kp_ctl.c
 OBJS =		$(SRCS:.c=.o)
+<<<<<<< HEAD
 HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe \
 		tests/helpers/sandboxprobe
 DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d)
+=======
+# tests/isolation.bats: see below; never installed
+HOSTILE =	tests/helpers/recluse-hostile tests/helpers/hostile-control
+HOSTILE_OBJS =	tests/helpers/child-hostile.o tests/helpers/hostile.o
+HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe \
+		$(HOSTILE)
+DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d) $(HOSTILE_OBJS:.o=.d)
+>>>>>>> hostile
 
 all: recluse $(HELPERS)
 
@@ -51,10 +60,27 @@ tests/helpers/kpdriver: tests/helpers/kpdriver.c $(KPDRIVER_OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    $(KPDRIVER_OBJS) $(LDFLAGS) $(LDLIBS)
 
+<<<<<<< HEAD
 # sandboxprobe: system calls tried under a role's seccomp filter.
 tests/helpers/sandboxprobe: tests/helpers/sandboxprobe.c lib/sandbox.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    lib/sandbox.o $(LDFLAGS) $(LDLIBS)
+=======
+# The test-only build of tests/isolation.bats, never installed: recluse
+# with the hooks proxy/child.c has under RECLUSE_HOSTILE, which run the
+# attacks of tests/helpers/hostile.c inside a real sandboxed child; and
+# hostile-control, the same attacks in an ordinary process.
+tests/helpers/child-hostile.o: proxy/child.c
+	$(CC) $(CPPFLAGS) -DRECLUSE_HOSTILE -include tests/helpers/hostile.h \
+	    $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -c -o $@ $<
+
+tests/helpers/recluse-hostile: $(filter-out proxy/child.o,$(OBJS)) $(HOSTILE_OBJS)
+	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests/helpers/hostile-control: tests/helpers/hostile-control.c tests/helpers/hostile.o
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
+	    tests/helpers/hostile.o $(LDFLAGS)
+>>>>>>> hostile
 
 # bench/kpsign: the cost of a signature through keyproc (make bench/kpsign).
 KPSIGN_OBJS =	keyproc/kp_ctl.o keyproc/kp_provider.o keyproc/kp_ref.o \
@@ -123,7 +149,8 @@ bench: all $(BENCH_PROGS)
 	bench/run
 
 clean:
-	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(BENCH_PROGS) $(BENCH_PROGS:=.d)
+	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(HOSTILE_OBJS) $(BENCH_PROGS) \
+	    $(BENCH_PROGS:=.d)
 
 .PHONY: all deps test demo sanitize install uninstall bench clean
 

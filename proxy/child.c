@@ -428,10 +428,16 @@ child_main(const struct child_args *args)
 		child_exit(1);
 	}
 	child_sandbox(args);
+#ifdef RECLUSE_HOSTILE	/* the test-only build: tests/helpers/hostile.h */
+	hostile_preaccept(args->listener->name, args->kpfd);
+#endif
 
 	cfd = child_accept(args, &ss);
 	clock_gettime(CLOCK_MONOTONIC, &c.start);
 	child_accepted(args);
+#ifdef RECLUSE_HOSTILE
+	hostile_accepted(cfd, args->kpfd, args->parentfd);
+#endif
 	backend_addr_name((struct sockaddr *)&ss, c.client, sizeof(c.client));
 	child_serve(args, base, cfd, &c);
 	child_log(args, &c);
