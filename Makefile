@@ -16,7 +16,8 @@ LDLIBS +=	$(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEPFLAGS =	-MMD -MP
 
 SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/child.c \
-		proxy/relay.c proxy/backend.c \
+		proxy/relay.c proxy/backend.c proxy/connector.c \
+		proxy/connector_ctl.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c \
 		lib/log.c lib/sandbox.c lib/msg.c \

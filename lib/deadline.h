@@ -19,6 +19,22 @@ deadline_in(struct timespec *d, int seconds)
 }
 
 /*
+ * deadline_in_ms(d, ms):
+ * Set *d to ms milliseconds from now.
+ */
+static inline void
+deadline_in_ms(struct timespec *d, long long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, d);
+	d->tv_sec += ms / 1000;
+	d->tv_nsec += (ms % 1000) * 1000000;
+	if (d->tv_nsec >= 1000000000) {
+		d->tv_sec++;
+		d->tv_nsec -= 1000000000;
+	}
+}
+
+/*
  * deadline_ms_left(d):
  * Return the milliseconds left until *d, 0 once it has passed.
  */

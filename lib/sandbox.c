@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <netinet/in.h>
+
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
@@ -44,21 +46,22 @@ static const int sandbox_common[] = {
 	SCMP_SYS(close), SCMP_SYS(newfstatat), SCMP_SYS(fstat),
 	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait),
 	SCMP_SYS(epoll_pwait), SCMP_SYS(poll), SCMP_SYS(ppoll),
-	SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(sendto),
-	SCMP_SYS(recvfrom),
+	SCMP_SYS(recvmsg), SCMP_SYS(recvfrom),
 	SCMP_SYS(sigaltstack),	/* the sanitizers' _exit() (make sanitize) */
 	SCMP_SYS(restart_syscall),	/* after SIGSTOP/SIGCONT, a freeze */
 };
 
 /*
- * A connection child: accept4 its client, connect its backend (socket(2)
- * is allowed below for TCP only), shutdown for half-close, getsockopt for
- * SO_ERROR after a nonblocking connect and SO_TYPE of a received backend,
- * setsockopt for TCP_NODELAY.  Everything else it does is in the common
- * list (strace of every kind of connection in tests/proxy.bats).
+ * A connection child: accept4 its client, shutdown for half-close,
+ * getsockopt for SO_TYPE of the backend socket the parent hands over,
+ * setsockopt for the client's TCP_NODELAY.  No socket, connect, bind,
+ * listen or sendmsg: its backend is connected by the connector, and it
+ * sends only with send(2) (sendto without an address, in the common
+ * list).  Everything else it does is in the common list (strace of every
+ * kind of connection: tests/connector.bats).
  */
 static const int sandbox_child[] = {
-	SCMP_SYS(accept4), SCMP_SYS(connect), SCMP_SYS(shutdown),
+	SCMP_SYS(accept4), SCMP_SYS(shutdown),
 	SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
 };
 
@@ -71,6 +74,17 @@ static const int sandbox_child[] = {
  * that the list says what keyproc does.
  */
 static const int sandbox_keyproc[] = {
+	SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
+};
+
+/*
+ * The connector: a nonblocking connect(2) per request (socket(2) only for
+ * TCP and UNIX streams, below), getsockopt for SO_ERROR, setsockopt for
+ * TCP_NODELAY, sendmsg to hand the socket to the parent.  No open, no
+ * exec, no fork; it reads nothing from the sockets it makes.
+ */
+static const int sandbox_connector[] = {
+	SCMP_SYS(connect), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
 	SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
 };
 
@@ -90,7 +104,7 @@ sandbox_drop(const char *root, uid_t uid, gid_t gid, size_t nofile,
 	const char *what;
 
 	what = "chroot";
-	if (chroot(root) == -1 || chdir("/") == -1)
+	if (root != NULL && (chroot(root) == -1 || chdir("/") == -1))
 		goto err;
 	what = "setgroups";
 	if (setgroups(1, &gid) == -1)
@@ -112,7 +126,8 @@ sandbox_drop(const char *root, uid_t uid, gid_t gid, size_t nofile,
 	what = "setrlimit";
 	if (sandbox_setlimit(RLIMIT_NPROC, 0) == -1 ||
 	    sandbox_setlimit(RLIMIT_CORE, 0) == -1 ||
-	    sandbox_setlimit(RLIMIT_NOFILE, (rlim_t)nofile) == -1)
+	    (nofile != 0 && sandbox_setlimit(RLIMIT_NOFILE, (rlim_t)nofile) ==
+	    -1))
 		goto err;
 	return 0;
 err:
@@ -154,17 +169,38 @@ sandbox_allow(scmp_filter_ctx ctx, const int *calls, size_t n)
 	return 0;
 }
 
-/* socket(2) only for TCP over IPv4 and IPv6: no UNIX, raw or netlink. */
+/* send(2), which is sendto(2) without an address: never to an address. */
 static int
-sandbox_allow_tcp_socket(scmp_filter_ctx ctx)
+sandbox_allow_send(scmp_filter_ctx ctx)
 {
-	static const int families[] = { AF_INET, AF_INET6 };
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1,
+	    SCMP_A4(SCMP_CMP_EQ, 0)) < 0 ? -1 : 0;
+}
+
+/*
+ * socket(2) only for a stream: TCP over IPv4 or IPv6 (protocol 0 or
+ * IPPROTO_TCP, so no MPTCP or SCTP), or a UNIX stream (protocol 0).  No
+ * flags but SOCK_NONBLOCK and SOCK_CLOEXEC.  No raw, packet or netlink.
+ */
+static int
+sandbox_allow_stream_socket(scmp_filter_ctx ctx)
+{
+	static const struct {
+		int	family, protocol;
+	} ok[] = {
+		{ AF_INET, 0 }, { AF_INET, IPPROTO_TCP },
+		{ AF_INET6, 0 }, { AF_INET6, IPPROTO_TCP },
+		{ AF_UNIX, 0 },
+	};
+	const scmp_datum_t flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
 	size_t i;
 
-	for (i = 0; i < sizeof(families) / sizeof(families[0]); i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]),
-		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)) < 0)
+	for (i = 0; i < NELEM(ok); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 3,
+		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ok[i].family),
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, ~flags & 0xffffffffULL,
+		    SOCK_STREAM),
+		    SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)ok[i].protocol)) < 0)
 			return -1;
 	return 0;
 }
@@ -211,17 +247,23 @@ sandbox_rules(enum sandbox_role role)
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0)
 		goto out;
 	if (sandbox_allow(ctx, sandbox_common, NELEM(sandbox_common)) == -1 ||
-	    sandbox_allow_fcntl(ctx) == -1)
+	    sandbox_allow_fcntl(ctx) == -1 ||
+	    sandbox_allow_send(ctx) == -1)
 		goto out;
 	switch (role) {
 	case SANDBOX_CHILD:
-		if (sandbox_allow(ctx, sandbox_child, NELEM(sandbox_child)) == -1 ||
-		    sandbox_allow_tcp_socket(ctx) == -1)
+		if (sandbox_allow(ctx, sandbox_child, NELEM(sandbox_child)) == -1)
 			goto out;
 		break;
 	case SANDBOX_KEYPROC:
 		if (sandbox_allow(ctx, sandbox_keyproc,
 		    NELEM(sandbox_keyproc)) == -1)
+			goto out;
+		break;
+	case SANDBOX_CONNECTOR:
+		if (sandbox_allow(ctx, sandbox_connector,
+		    NELEM(sandbox_connector)) == -1 ||
+		    sandbox_allow_stream_socket(ctx) == -1)
 			goto out;
 		break;
 	}
@@ -235,7 +277,7 @@ out:
 }
 
 /* Compiled filters, made once by sandbox_prepare() before fork. */
-static struct sock_fprog	sandbox_prog[SANDBOX_KEYPROC + 1];
+static struct sock_fprog	sandbox_prog[SANDBOX_CONNECTOR + 1];
 
 int
 sandbox_prepare(enum sandbox_role role, char *err, size_t errlen)

@@ -10,7 +10,9 @@
  * - child <-> keyproc: one per child (struct kp_sign_req, kp_sign_rep);
  * - parent <-> keyproc: the control channel (struct kp_ctl_hdr + body);
  * - parent <-> child: one per child (struct chan_msg);
- * - parent <-> spawner: one per spawner (struct spawn_req, spawn_rep).
+ * - parent <-> spawner: one per spawner (struct spawn_req, spawn_rep);
+ * - parent <-> connector: one (struct connector_start, connector_req,
+ *   connector_rep).
  */
 #ifndef WIRE_H
 #define WIRE_H
@@ -172,8 +174,8 @@ _Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
 
 enum chan_type {
 	CHAN_ACCEPTED = 1,	/* child -> parent: I hold a connection */
-	CHAN_CONNECT = 2,	/* child -> parent: arg = backend index */
-	CHAN_CONNECTED = 3,	/* parent -> child: arg = 0 + fd, or errno */
+	CHAN_CONNECT = 2,	/* child -> parent: connect my backends; arg 0 */
+	CHAN_CONNECTED = 3,	/* parent -> child: arg = backend index + fd */
 	CHAN_RETIRE = 4,	/* parent -> child: if you hold no connection
 				   yet, exit now (reload, keyproc restart,
 				   drain); otherwise ignore this */
@@ -181,6 +183,8 @@ enum chan_type {
 				   (the parent kills a child that has not said
 				   so timeout_handshake + 1 s after
 				   CHAN_ACCEPTED) */
+	CHAN_CONNECT_FAILED = 6, /* parent -> child: arg = errno of the last
+				   attempt; no fd */
 	CHAN_LOG = LOG_MSG_TYPE	/* child -> parent: struct log_msg_hdr + text */
 };
 
@@ -189,6 +193,15 @@ struct chan_msg {
 	uint32_t	arg;
 };
 _Static_assert(sizeof(struct chan_msg) == 8, "wire size");
+
+/*
+ * A child waits for the answer to its CHAN_CONNECT at most this long per
+ * backend address (the listener's connect timeout plus this slack), plus
+ * CHAN_CONNECT_MARGIN_MS once; the parent gives up on each attempt after
+ * the timeout plus the slack, whatever the connector does.
+ */
+#define CHAN_CONNECT_SLACK_MS	500
+#define CHAN_CONNECT_MARGIN_MS	1000
 
 /* ------------------------------------------------------------------ */
 /* parent <-> spawner: one channel per spawner                         */
@@ -203,5 +216,47 @@ struct spawn_rep {		/* fd: the parent's end of the child's channel */
 	int32_t		error;	/* errno of the failure */
 };
 _Static_assert(sizeof(struct spawn_rep) == 8, "wire size");
+
+/* ------------------------------------------------------------------ */
+/* parent <-> connector: the one connector's channel (fd CONNECTOR_FD) */
+
+#define CONNECTOR_FD		3
+#define CONNECTOR_ADDR_MAX	128	/* sizeof(struct sockaddr_storage) */
+#define CONNECTOR_TIMEOUT_MAX	86400000	/* ms: timeout connect's max */
+
+enum connector_type {
+	/* parent -> connector */
+	CONNECTOR_START = 1,	/* struct connector_start: drop, then serve */
+	CONNECTOR_CONNECT = 2,	/* struct connector_req */
+	/* connector -> parent */
+	CONNECTOR_DONE = 16,	/* struct connector_rep; fd iff error 0 */
+	CONNECTOR_LOG = LOG_MSG_TYPE	/* struct log_msg_hdr + text */
+};
+
+struct connector_start {	/* the first message, and only once */
+	uint32_t	type;	/* CONNECTOR_START */
+	uint32_t	uid;	/* the configuration's user; never 0 */
+	uint32_t	gid;
+	uint32_t	verbose;
+};
+_Static_assert(sizeof(struct connector_start) == 16, "wire size");
+
+struct connector_req {
+	uint32_t	type;	/* CONNECTOR_CONNECT */
+	uint32_t	id;	/* echoed in the reply */
+	uint32_t	timeout;	/* ms, 1 .. CONNECTOR_TIMEOUT_MAX */
+	uint32_t	addrlen;	/* bytes of addr that are the address */
+	uint8_t		addr[CONNECTOR_ADDR_MAX];	/* AF_INET, AF_INET6
+						   or AF_UNIX sockaddr */
+};
+_Static_assert(sizeof(struct connector_req) == 144, "wire size");
+
+struct connector_rep {		/* the connected socket attached iff error 0 */
+	uint32_t	type;	/* CONNECTOR_DONE */
+	uint32_t	id;
+	uint32_t	error;	/* 0, or the errno of socket(2)/connect(2),
+				   ETIMEDOUT, EINVAL for a bad request */
+};
+_Static_assert(sizeof(struct connector_rep) == 12, "wire size");
 
 #endif

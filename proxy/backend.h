@@ -1,5 +1,7 @@
 /*
- * Connecting a connection child to its listener's backends.
+ * Connecting a connection child to its listener's backends (through the
+ * parent and the connector), and backend names for the log (in the child
+ * and the parent).
  */
 #ifndef BACKEND_H
 #define BACKEND_H
@@ -15,15 +17,15 @@
 
 /*
  * backend_connect(l, parentfd, timeout, idxp, errp):
- * Connect to the first of l's backends that answers, in the order of the
- * configuration.  A TCP backend is tried address by address, each with a
- * nonblocking connect(2) bounded by timeout seconds.  A UNIX-socket
- * backend is connected by the parent on our behalf (the path is outside
- * the chroot): a CHAN_CONNECT request on parentfd, answered by
- * CHAN_CONNECTED with the socket attached, or with an errno.  Every failed
- * attempt is logged.  Return a connected nonblocking socket and the
- * backend's index in *idxp, or -1 with the errno of the last failure in
- * *errp (ETIMEDOUT, ECONNREFUSED, ...).
+ * In a connection child: have the parent connect the first of l's
+ * backends that answers, in the order of the configuration, each address
+ * bounded by timeout seconds (a CHAN_CONNECT on parentfd, answered by
+ * CHAN_CONNECTED with the socket attached or CHAN_CONNECT_FAILED), and
+ * wait for the answer no longer than every address's timeout plus
+ * CHAN_CONNECT_SLACK_MS each, plus CHAN_CONNECT_MARGIN_MS.  The parent
+ * logs each failed attempt.  Return a connected nonblocking socket and
+ * the backend's index in *idxp, or -1 with the errno of the last failure
+ * in *errp (ETIMEDOUT, ECONNREFUSED, ...).
  */
 int	backend_connect(const struct conf_listener *l, int parentfd,
 	    int timeout, size_t *idxp, int *errp);

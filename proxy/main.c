@@ -1,7 +1,7 @@
 /*
  * recluse: the parent.  Root, never reads network input: it loads the
- * configuration, binds the listeners, starts keyproc and keeps the pool of
- * connection children; reloads on SIGHUP, drains on SIGTERM and SIGINT.
+ * configuration, binds the listeners, starts keyproc and the connector and
+ * keeps the pool of connection children; reloads on SIGHUP, drains on SIGTERM and SIGINT.
  */
 #include <sys/queue.h>
 #include <sys/resource.h>
@@ -29,6 +29,7 @@
 #include "keyproc/keyproc.h"
 #include "keyproc/kp_provider.h"
 #include "keyproc/sign.h"
+#include "proxy/connector.h"
 #include "proxy/gen.h"
 #include "proxy/listen.h"
 #include "lib/log.h"
@@ -437,6 +438,7 @@ reload(void)
 	spawn_set_gen(g);
 	gen_unref(old);
 	keyproc_install(pid, fd);
+	connector_ctl_set_user(g->conf->uid, g->conf->gid);
 	spawn_fill();
 	log_info("ready: configuration %u, %zu listeners", g->id,
 	    g->nlisteners);
@@ -464,7 +466,8 @@ reap(void)
 	int status;
 	size_t n;
 
-	n = spawn_reap() + keyproc_reap_old() + spawner_reap();
+	n = spawn_reap() + keyproc_reap_old() + spawner_reap() +
+	    connector_ctl_reap();
 	if (parent.kppid != -1 &&
 	    waitpid(parent.kppid, &status, WNOHANG) == parent.kppid) {
 		keyproc_lost(WIFSIGNALED(status) ? "was killed" : "exited", 1);
@@ -472,7 +475,8 @@ reap(void)
 	}
 	while (n == 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (spawn_reaped(pid, status) || spawner_reaped(pid, status) ||
-		    keyproc_reaped_old(pid))
+		    keyproc_reaped_old(pid) ||
+		    connector_ctl_reaped(pid, status))
 			continue;
 		if (pid == parent.kppid)
 			keyproc_lost(WIFSIGNALED(status) ? "was killed" :
@@ -566,6 +570,8 @@ serve(void)
 	if ((fd = keyproc_start(parent.gen, &pid, err, sizeof(err))) == -1)
 		fatalx("%s", err);
 	keyproc_install(pid, fd);
+	connector_ctl_init(parent.base, parent.gen->conf->uid,
+	    parent.gen->conf->gid);
 	spawn_fill();
 	log_info("ready: configuration %u, %zu listeners", parent.gen->id,
 	    parent.gen->nlisteners);
@@ -705,6 +711,8 @@ main(int argc, char *argv[])
 	base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	if (strcmp(base, KEYPROC_ARGV0) == 0)
 		keyproc_main();
+	if (strcmp(base, CONNECTOR_ARGV0) == 0)
+		connector_main();
 
 	parent.path = CONF_DEFAULT_FILE;
 	while ((ch = getopt(argc, argv, "f:nvV")) != -1) {

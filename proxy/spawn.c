@@ -5,7 +5,7 @@
  * (the other end goes to keyproc over the control channel and is closed
  * here), and one to the parent, made by the spawner that forks the child
  * (proxy/spawner.c; struct chan_msg: log lines, "I hold a connection",
- * UNIX-socket backend connects).  No end is ever shared by two processes.
+ * "connect my backend").  No end is ever shared by two processes.
  *
  * The parent does not trust a child to keep its own deadlines or to log
  * with restraint: it kills a child whose handshake outlives the listener's
@@ -34,6 +34,7 @@
 #include "lib/msg.h"
 #include "lib/wire.h"
 #include "lib/log.h"
+#include "proxy/connector.h"
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
 
@@ -41,7 +42,7 @@
 #define SPARES_MAX	256	/* spares per listener under load */
 #define DECAY_SECONDS	10	/* halve an unused spare target this often */
 #define FAIL_BACKOFF_MAX 16	/* seconds between spawns after failures */
-#define CONNECTS_MAX	8	/* UNIX backend connects one child may ask */
+#define CONNECTS_MAX	8	/* backend connects one child may ask */
 #define HASH_SIZE	4096
 #define HANDSHAKE_GRACE	1	/* seconds beyond the child's own deadline */
 /*
@@ -72,6 +73,7 @@ struct child {
 	int64_t			 log_full;	/* ns: its log bucket is full */
 	int			 log_cut;	/* flooded: lines dropped */
 	unsigned int		 kpgen;	/* the keyproc holding its channel */
+	struct connector_job	*job;	/* its backend connect, or NULL */
 };
 
 static struct {
@@ -116,6 +118,9 @@ child_close_chan(struct child *c)
 {
 	if (c->fd == -1)
 		return;
+	/* Nobody to hand a backend to any more. */
+	connector_ctl_cancel(c->job);
+	c->job = NULL;
 	event_free(c->ev);
 	c->ev = NULL;
 	close(c->fd);
@@ -373,33 +378,41 @@ child_accepted(struct child *c)
 	event_active(pool.fill, EV_TIMEOUT, 0);
 }
 
-/* A UNIX-socket backend is outside the child's chroot: connect it here. */
+/* The connector's answer for c: hand the socket over, or say why not. */
 static void
-child_connect(struct child *c, uint32_t idx)
+child_connected(void *arg, int fd, size_t idx, int err)
 {
-	const struct conf_listener *l = c->gen->listeners[c->listener].conf;
-	const struct conf_backend *b;
-	int fd, err = 0;
+	struct child *c = arg;
 
-	if (!c->busy || idx >= l->nbackends ||
-	    l->backends[idx].type != CONF_BACKEND_UNIX ||
-	    ++c->connects > CONNECTS_MAX) {
-		log_warnx("child %d: refused backend connect request %u",
-		    (int)c->pid, idx);
-		chan_send(c, CHAN_CONNECTED, EINVAL, -1);
+	c->job = NULL;
+	if (fd == -1) {
+		chan_send(c, CHAN_CONNECT_FAILED, (uint32_t)err, -1);
 		return;
 	}
-	b = &l->backends[idx];
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1 || connect(fd, (const struct sockaddr *)&b->addrs[0],
-	    b->addrlens[0]) == -1)
-		err = errno;
-	if (err == 0)
-		chan_send(c, CHAN_CONNECTED, 0, fd);
-	else
-		chan_send(c, CHAN_CONNECTED, (uint32_t)err, -1);
-	if (fd != -1)
-		close(fd);
+	chan_send(c, CHAN_CONNECTED, (uint32_t)idx, fd);
+	close(fd);
+}
+
+/*
+ * The child cannot connect: the connector does, as `user`, to the child's
+ * own listener's backends only, one request at a time.
+ */
+static void
+child_connect(struct child *c, uint32_t arg)
+{
+	const struct gen_listener *gl = &c->gen->listeners[c->listener];
+
+	if (!c->busy || arg != 0 || c->job != NULL ||
+	    ++c->connects > CONNECTS_MAX) {
+		log_warnx("child %d: refused backend connect request",
+		    (int)c->pid);
+		chan_send(c, CHAN_CONNECT_FAILED, EINVAL, -1);
+		return;
+	}
+	c->job = connector_ctl_connect(gl->conf, c->gen->conf->timeout_connect,
+	    c->pid, child_connected, c);
+	if (c->job == NULL)
+		chan_send(c, CHAN_CONNECT_FAILED, (uint32_t)errno, -1);
 }
 
 /*

@@ -5,8 +5,8 @@
 set -eu
 
 packages="build-essential pkg-config libtls-dev libevent-dev libseccomp-dev
-	libssl-dev openssl bats curl iproute2 procps strace mandoc man-db systemd
-	python3 gdb"
+	libssl-dev openssl bats curl iproute2 procps strace gdb mandoc man-db
+	systemd python3"
 
 missing=""
 for p in $packages; do

@@ -137,17 +137,32 @@ chroot "$T/empty"
 EOC
 }
 
-# listener_conf [NAME [ADDR [BACKEND]]]: a complete listener block with the
-# test certificate $T/web.crt and key (web, 127.0.0.1:8443, 127.0.0.1:8080).
+# listener_conf [NAME [ADDR [BACKEND...]]]: a complete listener block with
+# the test certificate $T/web.crt and key (web, 127.0.0.1:8443,
+# 127.0.0.1:8080); each BACKEND is one backend line, in order.
 listener_conf() {
+	local b
 	cat <<EOC
 listener "${1:-web}" {
 	listen ${2:-127.0.0.1:8443}
 	certificate "$T/web.crt"
 	key "$T/web.key"
-	backend ${3:-127.0.0.1:8080}
-}
 EOC
+	[ $# -ge 3 ] || set -- "${1:-web}" "${2:-}" 127.0.0.1:8080
+	shift 2
+	for b; do printf '\tbackend %s\n' "$b"; done
+	echo "}"
+}
+
+# open_to_user DIR: let every user search DIR and the directories above it
+# (not list or write them): the connector reaches a UNIX-socket backend as
+# `user`, and bats makes its temporary directories 0700.
+open_to_user() {
+	local d=$1
+	while [ -n "$d" ] && [ "$d" != / ]; do
+		chmod o+x "$d"
+		d=$(dirname "$d")
+	done
 }
 
 # hold_conn NAME PORT: a TLS connection kept open, fed from the fifo

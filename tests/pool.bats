@@ -39,12 +39,13 @@ workers_at_least() {
 	[ "$(workers | wc -l)" -ge "$1" ]
 }
 
-# workers: the pids of recluse's children other than keyproc and the
-# spawner.
+# workers: the pids of recluse's children other than keyproc, the
+# connector and the spawner.
 workers() {
 	local pid
 	for pid in $(children_of "$RECLUSE_PID"); do
-		grep -q recluse-keyproc "/proc/$pid/cmdline" 2>/dev/null ||
+		grep -qE 'recluse-(keyproc|connector)' "/proc/$pid/cmdline" \
+		    2>/dev/null ||
 		    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = recluse-spawner ] ||
 		    echo "$pid"
 	done

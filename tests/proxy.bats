@@ -336,6 +336,7 @@ no_child_killed() {
 
 @test "UNIX-socket backend, outside the chroot, after a refused TCP one" {
 	DEAD="127.0.0.1:$(free_port)"
+	open_to_user "$T"
 	echod echo "$T/echo.sock"
 	proxy "$DEAD" "unix \"$T/echo.sock\""
 	head -c 1M /dev/urandom > "$T/data"
@@ -349,6 +350,7 @@ no_child_killed() {
 }
 
 @test "a missing UNIX-socket backend is reported" {
+	open_to_user "$T"
 	proxy "unix \"$T/nothing.sock\""
 
 	run tlspipe -k < /dev/null

@@ -8,6 +8,9 @@
  *
  *   echo       echo every byte back; after the client's EOF, finish
  *              echoing, then close
+ *   cred       echo, after a first line "peer uid=U gid=G" with the
+ *              connecting process's credentials (SO_PEERCRED; "-" for
+ *              TCP), also written to stdout
  *   http       answer each HTTP/1.x request with 200 and ECHOD_BODY
  *              (keep-alive unless HTTP/1.0 or "Connection: close")
  *   close      accept and close at once
@@ -58,6 +61,7 @@ struct conn {
 };
 
 static enum mode	 mode;
+static int		 cred;		/* "cred": echo after the peer's ids */
 static const char	*recfile;
 static struct conn	**conns;
 static size_t		 nconns, conncap;
@@ -169,6 +173,26 @@ fill_backlog(const struct sockaddr_storage *ss, socklen_t len)
 	/* keep fd open for good */
 }
 
+/* "peer uid=U gid=G\n" first in c's output, and on stdout. */
+static void
+say_cred(struct conn *c)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	int n;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 &&
+	    uc.pid != 0)
+		n = snprintf((char *)c->out, sizeof(c->out),
+		    "peer uid=%u gid=%u\n", (unsigned)uc.uid, (unsigned)uc.gid);
+	else
+		n = snprintf((char *)c->out, sizeof(c->out),
+		    "peer uid=- gid=-\n");
+	c->outlen = (size_t)n;
+	printf("echod: %.*s", n, (char *)c->out);
+	fflush(stdout);
+}
+
 static void
 add_conn(int fd)
 {
@@ -184,6 +208,8 @@ add_conn(int fd)
 	c->fd = fd;
 	set_nonblock(fd);
 	conns[nconns++] = c;
+	if (cred)
+		say_cred(c);
 	switch (mode) {
 	case M_CLOSE:
 		c->close_after = 1;
@@ -413,18 +439,24 @@ main(int argc, char *argv[])
 {
 	static const char *names[] = { "echo", "http", "close", "halfclose",
 	    "full" };
+	const char *m;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	size_t i;
 	int lfd;
 
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: echod echo|http|close|halfclose|full "
-		    "PORT|[::1]:PORT|/path [FILE]\n");
+		fprintf(stderr, "usage: echod echo|cred|http|close|halfclose|"
+		    "full PORT|[::1]:PORT|/path [FILE]\n");
 		return 2;
 	}
+	m = argv[1];
+	if (strcmp(m, "cred") == 0) {
+		cred = 1;
+		m = "echo";
+	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(argv[1], names[i]) == 0)
+		if (strcmp(m, names[i]) == 0)
 			break;
 	if (i == sizeof(names) / sizeof(names[0])) {
 		fprintf(stderr, "echod: unknown mode %s\n", argv[1]);
