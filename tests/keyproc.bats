@@ -635,7 +635,7 @@ accepted_by() {
 	    -e inject=openat:delay_exit=2000000 -o "$T/strace.txt" &
 	STRACE_PID=$!
 	track "$STRACE_PID"
-	sleep 0.5
+	wait_for grep -Eq "^TracerPid:\s+$STRACE_PID$" "/proc/$RECLUSE_PID/status"
 	kill -HUP "$RECLUSE_PID"
 	wait_for grep -q "reloading" "$T/recluse.log"
 	echo_through during -tls1_3
