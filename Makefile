@@ -25,18 +25,12 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/child.c \
 		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \
 		keyproc/kp_provider.c keyproc/kp_ref.c keyproc/kp_ctl.c
 OBJS =		$(SRCS:.c=.o)
-<<<<<<< HEAD
-HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe \
-		tests/helpers/sandboxprobe
-DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d)
-=======
 # tests/isolation.bats: see below; never installed
 HOSTILE =	tests/helpers/recluse-hostile tests/helpers/hostile-control
 HOSTILE_OBJS =	tests/helpers/child-hostile.o tests/helpers/hostile.o
 HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe \
-		$(HOSTILE)
+		tests/helpers/sandboxprobe $(HOSTILE)
 DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d) $(HOSTILE_OBJS:.o=.d)
->>>>>>> hostile
 
 all: recluse $(HELPERS)
 
@@ -61,12 +55,11 @@ tests/helpers/kpdriver: tests/helpers/kpdriver.c $(KPDRIVER_OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    $(KPDRIVER_OBJS) $(LDFLAGS) $(LDLIBS)
 
-<<<<<<< HEAD
 # sandboxprobe: system calls tried under a role's seccomp filter.
 tests/helpers/sandboxprobe: tests/helpers/sandboxprobe.c lib/sandbox.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    lib/sandbox.o $(LDFLAGS) $(LDLIBS)
-=======
+
 # The test-only build of tests/isolation.bats, never installed: recluse
 # with the hooks proxy/child.c has under RECLUSE_HOSTILE, which run the
 # attacks of tests/helpers/hostile.c inside a real sandboxed child; and
@@ -81,7 +74,6 @@ tests/helpers/recluse-hostile: $(filter-out proxy/child.o,$(OBJS)) $(HOSTILE_OBJ
 tests/helpers/hostile-control: tests/helpers/hostile-control.c tests/helpers/hostile.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    tests/helpers/hostile.o $(LDFLAGS)
->>>>>>> hostile
 
 # bench/kpsign: the cost of a signature through keyproc (make bench/kpsign).
 KPSIGN_OBJS =	keyproc/kp_ctl.o keyproc/kp_provider.o keyproc/kp_ref.o \
