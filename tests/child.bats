@@ -30,14 +30,9 @@ write_conf() {
 	} > "$T/recluse.conf"
 }
 
-# workers: recluse's children other than keyproc and the spawner.
+# workers: recluse's connection children (tests/helpers.bash).
 workers() {
-	local pid
-	for pid in $(children_of "$RECLUSE_PID"); do
-		grep -q recluse-keyproc "/proc/$pid/cmdline" 2>/dev/null ||
-		    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = recluse-spawner ] ||
-		    echo "$pid"
-	done
+	conn_children_of "$RECLUSE_PID"
 }
 
 workers_at_least() {

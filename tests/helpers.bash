@@ -209,6 +209,19 @@ children_of() {
 	ps -o pid= --ppid "$1" | tr -d ' '
 }
 
+# conn_children_of PID: PID's children other than keyproc, the spawners
+# and the connector: its connection children.
+conn_children_of() {
+	local pid
+	for pid in $(children_of "$1"); do
+		grep -qE 'recluse-(keyproc|connector)' "/proc/$pid/cmdline" \
+		    2>/dev/null ||
+		    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = recluse-spawner ] ||
+		    echo "$pid"
+	done
+	return 0
+}
+
 # spawner_of PID: the spawner among PID's children (see proxy/spawner.h).
 spawner_of() {
 	ps -o pid=,comm= --ppid "$1" | awk '$2 == "recluse-spawner" { print $1 }'

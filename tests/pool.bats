@@ -39,16 +39,9 @@ workers_at_least() {
 	[ "$(workers | wc -l)" -ge "$1" ]
 }
 
-# workers: the pids of recluse's children other than keyproc, the
-# connector and the spawner.
+# workers: recluse's connection children (tests/helpers.bash).
 workers() {
-	local pid
-	for pid in $(children_of "$RECLUSE_PID"); do
-		grep -qE 'recluse-(keyproc|connector)' "/proc/$pid/cmdline" \
-		    2>/dev/null ||
-		    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = recluse-spawner ] ||
-		    echo "$pid"
-	done
+	conn_children_of "$RECLUSE_PID"
 }
 
 @test "spare children wait on the listener before any connection arrives" {
