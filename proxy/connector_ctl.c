@@ -127,7 +127,6 @@ connector_slot(pid_t pid)
 	return NULL;
 }
 
-
 /* Fork and exec a connector, and tell it who to be; never waits for it. */
 static int
 connector_start(void)

@@ -36,6 +36,13 @@ connector_of() {
 	return 0
 }
 
+# has_sandboxed_connector: recluse has a connector, its filter installed.
+has_sandboxed_connector() {
+	local cn
+	cn=$(connector_of "$RECLUSE_PID")
+	[ -n "$cn" ] && grep -Eq '^Seccomp:\s+2$' "/proc/$cn/status"
+}
+
 @test "a UNIX-socket backend sees the user's uid in SO_PEERCRED, not root's" {
 	start_echod cred "$T/cred.sock"
 	run_proxy "unix \"$T/cred.sock\""
@@ -124,6 +131,7 @@ connector_of() {
 	run tls_echo "$PORT" <<< "up"
 	[ "$output" = "up" ]
 
+	wait_for has_sandboxed_connector
 	cn=$(connector_of "$RECLUSE_PID")
 	[ -n "$cn" ]
 	[ "$(tr '\0' ' ' < "/proc/$cn/cmdline")" = "recluse-connector " ]
@@ -154,6 +162,38 @@ connector_of() {
 		esac
 	done
 	! ss -Hlnp 2>/dev/null | grep -q "pid=$cn,"
+}
+
+@test "the connector's filter: TCP and UNIX stream sockets only, no open, fork or exec" {
+	start_echod echo "$T/echo.sock"
+	run_proxy "unix \"$T/echo.sock\""
+
+	# allowed: TCP over IPv4 and IPv6, a UNIX stream, with flags
+	wait_for has_sandboxed_connector
+	cn=$(connector_of "$RECLUSE_PID")
+	for call in 'socket(2, 1, 0)' 'socket(10, 1, 6)' 'socket(1, 526337, 0)'; do
+		timeout 60 gdb -nx -batch -p "$cn" \
+		    -ex "call ((long (*)())${call%%(*})(${call#*(}" \
+		    >> "$T/gdb.log" 2>&1 || true
+		kill -0 "$cn"
+	done
+	! grep -q "connector $cn" "$T/recluse.log"
+	# UDP, MPTCP, a stray flag, netlink, open, fork, exec: killed, and
+	# replaced each time
+	for call in 'socket(2, 2, 0)' 'socket(2, 1, 262)' 'socket(2, 4097, 0)' \
+	    'socket(16, 3, 0)' 'open("/etc/passwd", 0)' 'fork()' \
+	    'execve("/bin/true", 0, 0)'; do
+		wait_for has_sandboxed_connector
+		cn=$(connector_of "$RECLUSE_PID")
+		echo "$call in connector $cn" >> "$T/gdb.log"
+		timeout 60 gdb -nx -batch -p "$cn" \
+		    -ex "call ((long (*)())${call%%(*})(${call#*(}" \
+		    >> "$T/gdb.log" 2>&1 || true
+		wait_for grep -q "connector $cn killed by signal 31" "$T/recluse.log"
+	done
+	wait_for has_sandboxed_connector
+	run tls_echo "$PORT" <<< "still"
+	[ "$output" = "still" ]
 }
 
 @test "a child's filter kills it for socket, connect, sendmsg, an addressed sendto, bind, listen" {
@@ -236,6 +276,7 @@ connector_of() {
 	kill -HUP "$RECLUSE_PID"
 	wait_for grep -q "configuration 3," "$T/recluse.log"
 	grep -q "user changed: connector restarted" "$T/recluse.log"
+	wait_for has_sandboxed_connector
 	cn2=$(connector_of "$RECLUSE_PID")
 	[ -n "$cn2" ] && [ "$cn2" != "$cn" ]
 	uid=$(id -u recluse-test2)
