@@ -6,9 +6,8 @@
 #include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/types.h>
-
 #include <sys/syscall.h>
+#include <sys/types.h>
 
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -86,8 +85,8 @@ static const int sandbox_keyproc[] = {
  * one too, so sandbox_rules() adds the child's list to it.  Arguments are
  * checked where a register holds them: clone only as CLONE_PARENT |
  * SIGCHLD (no clone3: its flags are in memory), socketpair only for
- * AF_UNIX SOCK_SEQPACKET, prctl only with the options below, prlimit64
- * only on the caller itself.
+ * AF_UNIX SOCK_SEQPACKET, prctl only with the options below (dumpable
+ * only ever set to 0), prlimit64 only on the caller itself.
  */
 static const int sandbox_spawner[] = {
 	SCMP_SYS(close_range), SCMP_SYS(pipe2),
@@ -98,8 +97,14 @@ static const int sandbox_spawner[] = {
 	SCMP_SYS(setuid), SCMP_SYS(setsid),
 };
 
-static const int sandbox_spawner_prctl[] = {
-	PR_SET_NAME, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP,
+static const struct {
+	int		 option;
+	long		 arg;		/* -1: any */
+} sandbox_spawner_prctl[] = {
+	{ PR_SET_NAME, -1 },
+	{ PR_SET_DUMPABLE, 0 },
+	{ PR_SET_NO_NEW_PRIVS, 1 },
+	{ PR_SET_SECCOMP, SECCOMP_MODE_FILTER },
 };
 
 static int
@@ -227,15 +232,22 @@ sandbox_child_rules(scmp_filter_ctx ctx)
 static int
 sandbox_spawner_rules(scmp_filter_ctx ctx)
 {
+	scmp_datum_t opt;
 	size_t i;
+	long arg;
 
 	if (sandbox_allow(ctx, sandbox_spawner, NELEM(sandbox_spawner)) == -1)
 		return -1;
-	for (i = 0; i < NELEM(sandbox_spawner_prctl); i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-		    SCMP_A0(SCMP_CMP_EQ,
-		    (scmp_datum_t)sandbox_spawner_prctl[i])) < 0)
+	for (i = 0; i < NELEM(sandbox_spawner_prctl); i++) {
+		opt = (scmp_datum_t)sandbox_spawner_prctl[i].option;
+		arg = sandbox_spawner_prctl[i].arg;
+		if ((arg == -1 ? seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, opt)) :
+		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 2,
+		    SCMP_A0(SCMP_CMP_EQ, opt),
+		    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)arg))) < 0)
 			return -1;
+	}
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 	    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(CLONE_PARENT | SIGCHLD))) < 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 2,

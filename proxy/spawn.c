@@ -481,11 +481,10 @@ child_crashed(struct child *c, int sig)
 	if (gl->crashes > 0 &&
 	    now.tv_sec > gl->spawner_after.tv_sec + CRASH_QUIET)
 		gl->crashes = 0;
+	/* 0, then 1, 2, 4, 8, 16, 30, 30 ... s */
 	if (gl->crashes > 0)
 		delay = gl->crashes > 5 ? CRASH_BACKOFF_MAX :
 		    1L << (gl->crashes - 1);
-	if (delay > CRASH_BACKOFF_MAX)
-		delay = CRASH_BACKOFF_MAX;
 	gl->crashes++;
 	gl->spawner_after = now;
 	gl->spawner_after.tv_sec += delay;
@@ -576,7 +575,6 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	spawn_fill();
 }
-
 
 /* Retire spares of the current generation beyond each listener's target. */
 static void
