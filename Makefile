@@ -15,8 +15,8 @@ CPPFLAGS +=	-D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS +=	$(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEPFLAGS =	-MMD -MP
 
-SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/child.c \
-		proxy/relay.c proxy/backend.c proxy/connector.c \
+SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
+		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
 		proxy/connector_ctl.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c \

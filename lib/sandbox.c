@@ -6,10 +6,12 @@
 #include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
 #include <netinet/in.h>
 
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
@@ -17,7 +19,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +91,44 @@ static const int sandbox_keyproc[] = {
 static const int sandbox_connector[] = {
 	SCMP_SYS(connect), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
 	SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
+};
+
+/*
+ * A spawner: what it does once set up (fork a child: socketpair, clone;
+ * answer the parent: sendmsg, recvmsg; its log lines: sendto; close), and
+ * what a child does under the spawner's filter before it installs its own
+ * (strace -f of every kind of connection, tests/spawner.bats): close the
+ * spawner's descriptors (close_range), set its name (prctl), make
+ * libevent's base (epoll_create1, pipe2, and get[e]uid/get[e]gid for its
+ * set-uid check), chroot and chdir, setgroups, setresgid, setresuid (and
+ * setuid, setresuid again: the check that root cannot be regained),
+ * setrlimit (prlimit64), prctl (dumpable, no_new_privs) and its own
+ * filter (prctl); setsid, for a child alone in its session.  Filters
+ * stack: everything a child does for the rest of its life must pass this
+ * one too, so sandbox_rules() adds the child's list to it.  Arguments are
+ * checked where a register holds them: clone only as CLONE_PARENT |
+ * SIGCHLD (no clone3: its flags are in memory), socketpair only for
+ * AF_UNIX SOCK_SEQPACKET, prctl only with the options below (dumpable
+ * only ever set to 0), prlimit64 only on the caller itself.
+ */
+static const int sandbox_spawner[] = {
+	SCMP_SYS(close_range), SCMP_SYS(pipe2),
+	SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid),
+	SCMP_SYS(getegid),
+	SCMP_SYS(chroot), SCMP_SYS(chdir),
+	SCMP_SYS(setgroups), SCMP_SYS(setresgid), SCMP_SYS(setresuid),
+	SCMP_SYS(setuid), SCMP_SYS(setsid),
+	SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
+};
+
+static const struct {
+	int		 option;
+	long		 arg;		/* -1: any */
+} sandbox_spawner_prctl[] = {
+	{ PR_SET_NAME, -1 },
+	{ PR_SET_DUMPABLE, 0 },
+	{ PR_SET_NO_NEW_PRIVS, 1 },
+	{ PR_SET_SECCOMP, SECCOMP_MODE_FILTER },
 };
 
 static int
@@ -158,6 +201,46 @@ err:
 	return -1;
 }
 
+int
+sandbox_keep_caps(const int *keep, size_t nkeep, char *err, size_t errlen)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[2];
+	const char *what;
+	uint64_t mask = 0;
+	size_t i;
+	int cap, in;
+
+	for (i = 0; i < nkeep; i++)
+		mask |= (uint64_t)1 << keep[i];
+	/* PR_CAPBSET_READ fails past the last capability the kernel has. */
+	what = "cannot drop from the bounding set (needs CAP_SETPCAP)";
+	for (cap = 0; (in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0)) >= 0; cap++)
+		if (in && (mask & ((uint64_t)1 << cap)) == 0 &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
+			goto err;
+	what = "cannot clear the ambient set";
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 &&
+	    errno != EINVAL)
+		goto err;
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	data[0].effective = data[0].permitted = (uint32_t)mask;
+	data[1].effective = data[1].permitted = (uint32_t)(mask >> 32);
+	what = "capset";
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		goto err;
+	what = "prctl";
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		goto err;
+	return 0;
+err:
+	snprintf(err, errlen, "sandbox: %s: %s", what, strerror(errno));
+	return -1;
+}
+
 static int
 sandbox_allow(scmp_filter_ctx ctx, const int *calls, size_t n)
 {
@@ -227,6 +310,46 @@ sandbox_allow_fcntl(scmp_filter_ctx ctx)
 	return 0;
 }
 
+static int
+sandbox_child_rules(scmp_filter_ctx ctx)
+{
+	if (sandbox_allow(ctx, sandbox_child, NELEM(sandbox_child)) == -1)
+		return -1;
+	return 0;
+}
+
+/* The spawner's own calls, with their arguments where they can be seen. */
+static int
+sandbox_spawner_rules(scmp_filter_ctx ctx)
+{
+	scmp_datum_t opt;
+	size_t i;
+	long arg;
+
+	if (sandbox_allow(ctx, sandbox_spawner, NELEM(sandbox_spawner)) == -1)
+		return -1;
+	for (i = 0; i < NELEM(sandbox_spawner_prctl); i++) {
+		opt = (scmp_datum_t)sandbox_spawner_prctl[i].option;
+		arg = sandbox_spawner_prctl[i].arg;
+		if ((arg == -1 ? seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, opt)) :
+		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 2,
+		    SCMP_A0(SCMP_CMP_EQ, opt),
+		    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)arg))) < 0)
+			return -1;
+	}
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+	    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(CLONE_PARENT | SIGCHLD))) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 2,
+	    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)AF_UNIX),
+	    SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)(SOCK_SEQPACKET |
+	    SOCK_CLOEXEC))) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+	    SCMP_A0(SCMP_CMP_EQ, 0)) < 0)
+		return -1;
+	return 0;
+}
+
 /* The role's rules, in a libseccomp context; NULL on failure. */
 static scmp_filter_ctx
 sandbox_rules(enum sandbox_role role)
@@ -252,7 +375,12 @@ sandbox_rules(enum sandbox_role role)
 		goto out;
 	switch (role) {
 	case SANDBOX_CHILD:
-		if (sandbox_allow(ctx, sandbox_child, NELEM(sandbox_child)) == -1)
+		if (sandbox_child_rules(ctx) == -1)
+			goto out;
+		break;
+	case SANDBOX_SPAWNER:
+		if (sandbox_child_rules(ctx) == -1 ||
+		    sandbox_spawner_rules(ctx) == -1)
 			goto out;
 		break;
 	case SANDBOX_KEYPROC:
@@ -277,7 +405,7 @@ out:
 }
 
 /* Compiled filters, made once by sandbox_prepare() before fork. */
-static struct sock_fprog	sandbox_prog[SANDBOX_CONNECTOR + 1];
+static struct sock_fprog	sandbox_prog[SANDBOX_SPAWNER + 1];
 
 int
 sandbox_prepare(enum sandbox_role role, char *err, size_t errlen)

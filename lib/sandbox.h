@@ -1,6 +1,6 @@
 /*
- * Privilege drop and system call filters for keyproc, the connector and
- * the connection children.
+ * Privilege drop and system call filters for keyproc, the spawners, the
+ * connector and the connection children.
  */
 #ifndef SANDBOX_H
 #define SANDBOX_H
@@ -12,7 +12,9 @@
 enum sandbox_role {
 	SANDBOX_CHILD,		/* one connection: TLS + proxying */
 	SANDBOX_KEYPROC,	/* signs on its channels, nothing else */
-	SANDBOX_CONNECTOR	/* connects backends for the parent */
+	SANDBOX_CONNECTOR,	/* connects backends for the parent */
+	SANDBOX_SPAWNER		/* forks children, which set themselves up
+				   under this filter, then add their own */
 };
 
 /*
@@ -38,6 +40,17 @@ int	sandbox_drop(const char *root, uid_t uid, gid_t gid, size_t nofile,
  * setrlimit.  Return 0, or -1 with a message in err.
  */
 int	sandbox_limits(size_t memory, unsigned int cpu, char *err,
+	    size_t errlen);
+
+/*
+ * sandbox_keep_caps(keep, nkeep, err, errlen):
+ * For a process that stays root: drop every capability but the nkeep in
+ * keep from the bounding, permitted, effective, inheritable and ambient
+ * sets (the bounding set first: that needs CAP_SETPCAP, which goes next),
+ * then set PR_SET_NO_NEW_PRIVS and PR_SET_DUMPABLE 0.  Return 0, or -1
+ * with a message in err.
+ */
+int	sandbox_keep_caps(const int *keep, size_t nkeep, char *err,
 	    size_t errlen);
 
 /*

@@ -10,7 +10,7 @@
  * - child <-> keyproc: one per child (struct kp_sign_req, kp_sign_rep);
  * - parent <-> keyproc: the control channel (struct kp_ctl_hdr + body);
  * - parent <-> child: one per child (struct chan_msg);
- * - parent <-> spawner: one per spawner (struct spawn_req, spawn_rep);
+ * - parent <-> spawner: one per spawner (struct spawner_hdr + body);
  * - parent <-> connector: one (struct connector_start, connector_req,
  *   connector_rep).
  */
@@ -204,18 +204,106 @@ _Static_assert(sizeof(struct chan_msg) == 8, "wire size");
 #define CHAN_CONNECT_MARGIN_MS	1000
 
 /* ------------------------------------------------------------------ */
-/* parent <-> spawner: one channel per spawner                         */
+/* parent <-> spawner: one channel per spawner (fd SPAWNER_FD in it)    */
 
-struct spawn_req {		/* fd: the child's keyproc channel */
-	uint32_t	listener;
+/*
+ * A spawner is exec'ed with its channel on SPAWNER_FD and its listener's
+ * listening sockets on the descriptors right after it.  Every message is a
+ * struct spawner_hdr and exactly len more bytes; strings are not
+ * NUL-terminated and are at most SPAWNER_STR_MAX bytes (the parser's word
+ * limit).  The certificate chain is not sent in a datagram: it comes as a
+ * sealed memfd (F_SEAL_WRITE, _GROW, _SHRINK, _SEAL) of at most
+ * SPAWNER_CHAIN_MAX bytes, made once when the configuration is loaded.
+ */
+#define SPAWNER_FD		3
+#define SPAWNER_SOCKS_MAX	256	/* listening sockets of one listener */
+#define SPAWNER_STR_MAX		4096
+#define SPAWNER_REF_MAX		4096	/* the key reference PEM */
+#define SPAWNER_CHAIN_MAX	(1024 * 1024)
+#define SPAWNER_ADDR_MAX	128	/* sizeof(struct sockaddr_storage) */
+#define SPAWNER_BACKENDS_MAX	1024
+#define SPAWNER_ADDRS_MAX	1024	/* addresses of one backend */
+
+enum spawner_type {
+	/* parent -> spawner, once, in this order */
+	SPAWNER_GLOBAL = 1,	/* struct spawner_global + chroot path */
+	SPAWNER_LISTENER = 2,	/* struct spawner_listener + its strings;
+				   fd: the chain's sealed memfd */
+	SPAWNER_BACKEND = 3,	/* struct spawner_backend + host or path */
+	SPAWNER_ADDR = 4,	/* struct spawner_addr + the sockaddr */
+	SPAWNER_START = 5,	/* nothing: build, drop privileges, serve */
+	/* parent -> spawner, then */
+	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
+	/* spawner -> parent */
+	SPAWNER_READY = 16,	/* nothing: sandboxed, serving */
+	SPAWNER_FORKED = 17,	/* struct spawner_forked; fd: the parent's
+				   end of the child's channel, unless error */
+	SPAWNER_LOG = LOG_MSG_TYPE	/* struct log_msg_hdr + text, instead
+					   of a struct spawner_hdr */
 };
-_Static_assert(sizeof(struct spawn_req) == 4, "wire size");
 
-struct spawn_rep {		/* fd: the parent's end of the child's channel */
+struct spawner_hdr {
+	uint32_t	type;	/* enum spawner_type */
+	uint32_t	len;	/* bytes following this header */
+};
+_Static_assert(sizeof(struct spawner_hdr) == 8, "wire size");
+
+/* What every child of the spawner needs of the global configuration. */
+struct spawner_global {		/* SPAWNER_GLOBAL, + chrootlen bytes */
+	uint32_t	uid;		/* the children's user */
+	uint32_t	gid;
+	uint32_t	timeout_handshake;	/* seconds */
+	uint32_t	timeout_idle;
+	uint32_t	timeout_connect;
+	uint32_t	limit_memory;	/* MiB, RLIMIT_AS of each child */
+	uint32_t	limit_cpu;	/* seconds, RLIMIT_CPU of each child */
+	uint32_t	verbose;
+	uint32_t	flags;		/* SPAWNER_NETNS */
+	uint32_t	nsocks;		/* listening sockets after SPAWNER_FD */
+	char		name[16];	/* the parent's process name, which the
+					   children take; NUL-padded */
+	uint32_t	chrootlen;
+};
+_Static_assert(sizeof(struct spawner_global) == 60, "wire size");
+
+/* Put the spawner and its children in a new, empty network namespace. */
+#define SPAWNER_NETNS		0x1
+
+struct spawner_listener {	/* SPAWNER_LISTENER, + the strings in order */
+	uint32_t	index;		/* in the configuration, for messages */
+	uint32_t	nbackends;	/* SPAWNER_BACKEND messages to follow */
+	uint32_t	namelen;
+	uint32_t	certlen;	/* the certificate's file name */
+	uint32_t	protocolslen;	/* 0: the default */
+	uint32_t	cipherslen;	/* 0: the default */
+	uint32_t	reflen;		/* the key reference PEM */
+};
+_Static_assert(sizeof(struct spawner_listener) == 28, "wire size");
+
+struct spawner_backend {	/* SPAWNER_BACKEND, + hostlen or pathlen */
+	uint32_t	type;		/* enum conf_backend_type */
+	uint32_t	port;		/* TCP */
+	uint32_t	hostlen;	/* TCP: as written */
+	uint32_t	pathlen;	/* UNIX */
+	uint32_t	naddrs;		/* SPAWNER_ADDR messages to follow */
+};
+_Static_assert(sizeof(struct spawner_backend) == 20, "wire size");
+
+struct spawner_addr {		/* SPAWNER_ADDR, + addrlen bytes */
+	uint32_t	addrlen;	/* 1 .. SPAWNER_ADDR_MAX */
+};
+_Static_assert(sizeof(struct spawner_addr) == 4, "wire size");
+
+struct spawner_forked {		/* SPAWNER_FORKED */
 	int32_t		pid;	/* -1 on failure */
 	int32_t		error;	/* errno of the failure */
 };
-_Static_assert(sizeof(struct spawn_rep) == 8, "wire size");
+_Static_assert(sizeof(struct spawner_forked) == 8, "wire size");
+
+/* The largest message the spawner reads. */
+#define SPAWNER_MSG_MAX	(sizeof(struct spawner_hdr) + \
+			    sizeof(struct spawner_listener) + \
+			    4 * SPAWNER_STR_MAX + SPAWNER_REF_MAX)
 
 /* ------------------------------------------------------------------ */
 /* parent <-> connector: the one connector's channel (fd CONNECTOR_FD) */

@@ -6,8 +6,8 @@
  * ever read by a process that could do more than this one connection
  * needs.
  *
- * The child leaves with _exit(), never exit(): it is a fork of the parent
- * without exec, so exit() would run the parent's atexit handlers and
+ * The child leaves with _exit(), never exit(): it is a fork of its spawner
+ * without exec, so exit() would run the spawner's atexit handlers and
  * OpenSSL's cleanup, which may make system calls the filter kills for and
  * would only free memory the kernel is about to take back anyway.
  */

@@ -26,9 +26,9 @@ struct child_args {
 
 /*
  * child_main(args):
- * Run one connection child.  The caller has already closed every file
- * descriptor not in args (and stdin/stdout/stderr are /dev/null or the
- * parent's stderr).  Never returns.
+ * Run one connection child.  The caller (its spawner) has already closed
+ * every file descriptor not in args, and stdin, stdout and stderr are
+ * /dev/null.  Never returns.
  */
 __dead void	child_main(const struct child_args *args);
 

@@ -21,7 +21,7 @@ gen_free(struct gen *g)
 
 	if (g == NULL)
 		return;
-	spawner_stop(g);
+	spawner_stop_all(g);
 	for (i = 0; i < g->nlisteners; i++) {
 		gl = &g->listeners[i];
 		tlsconf_clear(&gl->tc);
@@ -58,7 +58,7 @@ gen_listener_build(struct gen_listener *gl, const struct conf_listener *l,
 	gl->spares = 0;
 	/* Opened and checked by conf_load(), once; conf_free() closes it. */
 	gl->keyfd = l->keyfd;
-	if (tlsconf_build(l, &gl->tc, err, errlen) == -1)
+	if (tlsconf_load(l, &gl->tc, err, errlen) == -1)
 		return -1;
 	return listen_open(l, prev, nprev, &gl->socks, err, errlen);
 }
@@ -75,8 +75,6 @@ gen_load(const char *path, const struct gen *prev, char *err, size_t errlen)
 		return NULL;
 	}
 	g->refs = 1;
-	g->spawner_fd = -1;
-	g->spawner_pid = -1;
 	if ((g->conf = conf_load(path, err, errlen)) == NULL) {
 		free(g);
 		return NULL;
@@ -87,8 +85,10 @@ gen_load(const char *path, const struct gen *prev, char *err, size_t errlen)
 		gen_free(g);
 		return NULL;
 	}
-	for (i = 0; i < g->conf->nlisteners; i++)
+	for (i = 0; i < g->conf->nlisteners; i++) {
 		g->listeners[i].keyfd = -1;
+		g->listeners[i].tc.chainfd = -1;
+	}
 	g->nlisteners = g->conf->nlisteners;
 	prevsocks = prev_sockets(prev, &nprev);
 	for (i = 0; i < g->nlisteners; i++) {

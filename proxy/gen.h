@@ -1,7 +1,8 @@
 /*
  * A generation: one loaded configuration and everything the parent built
- * from it (libtls contexts, listening sockets, open key files).  A reload
- * makes a new generation; the old one lives on until its last child exits.
+ * from it (certificate chains and key references, listening sockets, open
+ * key files, the spawners).  A reload makes a new generation; the old one
+ * lives on until its last child exits.
  */
 #ifndef GEN_H
 #define GEN_H
@@ -9,10 +10,13 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <time.h>
 
 #include "config/conf.h"
 #include "proxy/listen.h"
 #include "proxy/tlsconf.h"
+
+struct spawner;
 
 struct gen_listener {
 	const struct conf_listener	*conf;
@@ -23,6 +27,9 @@ struct gen_listener {
 	size_t				 idle;	/* spare children waiting */
 	size_t				 spares;	/* how many spares to keep */
 	size_t				 accepts;	/* since the last decay tick */
+	struct spawner			*spawner;	/* spawner.h; NULL: none */
+	unsigned int			 crashes;	/* in a row (spawn.c) */
+	struct timespec			 spawner_after;	/* none before */
 };
 
 struct gen {
@@ -30,8 +37,6 @@ struct gen {
 	struct gen_listener	*listeners;
 	size_t			 nlisteners;
 	unsigned int		 refs;	/* live children, +1 while current */
-	int			 spawner_fd;	/* proxy/spawner.c; -1: none */
-	pid_t			 spawner_pid;
 	unsigned int		 id;	/* 1, 2, ... in load order */
 };
 

@@ -38,7 +38,6 @@
 #include "lib/wire.h"
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
-#include "proxy/tlshook.h"
 
 #define RECLUSE_VERSION	"0.1.0"
 #define KP_RESTART_GAP	1	/* seconds between keyproc restarts */
@@ -546,12 +545,10 @@ serve(void)
 	if (geteuid() != 0)
 		fatalx("must be started as root (it drops privileges itself)");
 	signal(SIGPIPE, SIG_IGN);
+	/* For the check of each listener's libtls context at load time; the
+	 * contexts the children use are each spawner's own. */
 	if (kp_provider_load() == -1)
 		fatalx("cannot load the keyproc OpenSSL provider");
-	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1)
-		fatalx("%s", err);
-	if (tlshook_init() == -1)
-		fatalx("cannot register the OpenSSL connection hook");
 	listen_inherit();
 	if ((parent.gen = gen_load(parent.path, NULL, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
@@ -713,6 +710,8 @@ main(int argc, char *argv[])
 		keyproc_main();
 	if (strcmp(base, CONNECTOR_ARGV0) == 0)
 		connector_main();
+	if (strcmp(base, SPAWNER_ARGV0) == 0)
+		spawner_main();
 
 	parent.path = CONF_DEFAULT_FILE;
 	while ((ch = getopt(argc, argv, "f:nvV")) != -1) {

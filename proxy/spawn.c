@@ -43,6 +43,8 @@
 #define DECAY_SECONDS	10	/* halve an unused spare target this often */
 #define FAIL_BACKOFF_MAX 16	/* seconds between spawns after failures */
 #define CONNECTS_MAX	8	/* backend connects one child may ask */
+#define CRASH_BACKOFF_MAX 30	/* seconds before a new spawner, crashes in a row */
+#define CRASH_QUIET	30	/* seconds without a crash: the next is a first */
 #define HASH_SIZE	4096
 #define HANDSHAKE_GRACE	1	/* seconds beyond the child's own deadline */
 /*
@@ -74,6 +76,7 @@ struct child {
 	int			 log_cut;	/* flooded: lines dropped */
 	unsigned int		 kpgen;	/* the keyproc holding its channel */
 	struct connector_job	*job;	/* its backend connect, or NULL */
+	unsigned int		 spawner;	/* spawner_serial() of its own */
 };
 
 static struct {
@@ -89,6 +92,7 @@ static struct {
 	struct event		*decay;
 	struct event		*reapev;	/* spawn_reap() soon */
 	struct event		*sweep;	/* handshake_sweep() */
+	struct event		*holdev;	/* spawn_fill() after a crash hold */
 	void			(*reaped)(void);
 	LIST_HEAD(, child)	 table[HASH_SIZE];
 	TAILQ_HEAD(, child)	 dying;
@@ -195,6 +199,7 @@ spawn_one(size_t li)
 {
 	int kp[2], chanfd;
 	struct child *c;
+	unsigned int serial;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) == -1) {
@@ -213,6 +218,7 @@ spawn_one(size_t li)
 			event_active(pool.retry, EV_TIMEOUT, 0);
 		return -1;
 	}
+	serial = spawner_serial(pool.gen, li);
 	log_debug("spawned child %d for listener %s", (int)pid,
 	    pool.gen->listeners[li].conf->name);
 	if (fcntl(chanfd, F_SETFL, O_NONBLOCK) == -1)
@@ -225,6 +231,7 @@ spawn_one(size_t li)
 		waitpid(pid, NULL, 0);	/* at once: it was never registered */
 		return -1;
 	}
+	c->spawner = serial;
 	/* A spare whose channel keyproc never got would fail its client's
 	 * handshake: end it now (it is reaped when its channel closes). */
 	if (kp_ctl_send_child(pool.kpfd, pid, (uint32_t)li, kp[0]) == -1) {
@@ -247,25 +254,75 @@ max_children(void)
 	return pool.gen != NULL ? pool.gen->conf->max_connections : 0;
 }
 
+/* Milliseconds until gl may have a new spawner after crashes, or 0. */
+static long
+hold_left(const struct gen_listener *gl)
+{
+	struct timespec now;
+	long long ms;
+
+	if (gl->spawner != NULL || gl->crashes == 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(gl->spawner_after.tv_sec - now.tv_sec) * 1000 +
+	    (gl->spawner_after.tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? (long)ms : 0;
+}
+
+/*
+ * Start the spawners of the listeners that need children, all at once
+ * (each is ready a few milliseconds after its exec), except those held
+ * back after crashes: come back when the first of those may start.
+ * Return 1 if some listener is held back.
+ */
+static int
+start_spawners(void)
+{
+	struct gen_listener *gl;
+	struct timeval tv;
+	long ms, first = 0;
+	size_t i;
+
+	for (i = 0; i < pool.gen->nlisteners; i++) {
+		gl = &pool.gen->listeners[i];
+		if (gl->spares < SPARES_MIN)
+			gl->spares = SPARES_MIN;
+		if (gl->idle >= gl->spares)
+			continue;
+		if ((ms = hold_left(gl)) > 0) {
+			if (first == 0 || ms < first)
+				first = ms;
+			continue;
+		}
+		(void)spawner_start(pool.gen, i);	/* or again at the fork */
+	}
+	if (first > 0) {
+		tv.tv_sec = first / 1000;
+		tv.tv_usec = (first % 1000) * 1000;
+		evtimer_add(pool.holdev, &tv);
+	}
+	return first > 0;
+}
+
 void
 spawn_fill(void)
 {
 	struct gen_listener *gl;
 	size_t i;
-	int progress = 1;
+	int progress = 1, held;
 
 	if (pool.gen == NULL || pool.kpfd == -1 || pool.draining ||
 	    evtimer_pending(pool.retry, NULL))
 		return;
+	held = start_spawners();
 	/* Round-robin, so one listener's burst cannot starve the others. */
 	while (progress) {
 		progress = 0;
 		for (i = 0; i < pool.gen->nlisteners; i++) {
 			gl = &pool.gen->listeners[i];
-			if (gl->spares < SPARES_MIN)
-				gl->spares = SPARES_MIN;
 			if (gl->idle >= gl->spares ||
-			    (long)pool.count >= max_children())
+			    (long)pool.count >= max_children() ||
+			    (held && hold_left(gl) > 0))
 				continue;
 			if (spawn_one(i) == -1)
 				return;
@@ -531,13 +588,89 @@ fail_backoff(void)
 	evtimer_add(pool.retry, &tv);
 }
 
+/* Retire the spares of listener li of g. */
 static void
-log_exit(const struct child *c, int status)
+retire_listener(struct gen *g, size_t li)
 {
-	if (WIFSIGNALED(status))
+	struct child *c;
+	size_t i;
+
+	for (i = 0; i < HASH_SIZE; i++)
+		LIST_FOREACH(c, &pool.table[i], hash)
+			if (c->gen == g && c->listener == li)
+				child_retire(c);
+}
+
+/* Signals that say a child crashed, rather than was killed. */
+static int
+crash_signal(int sig)
+{
+	switch (sig) {
+	case SIGSEGV:
+	case SIGBUS:
+	case SIGILL:
+	case SIGFPE:
+	case SIGABRT:
+	case SIGSYS:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A child crashed.  What an attacker learnt from it of its spawner's
+ * address-space layout and stack canary holds for every child that
+ * spawner forked: so the spawner is replaced by a fresh exec (a new
+ * layout, a new canary) and its spares are retired.  A crash in a row
+ * (within CRASH_QUIET s of the last hold's end) holds the next spawner
+ * back 1, 2, 4 ... CRASH_BACKOFF_MAX s; a first crash costs one exec.
+ * Log it and return 1 if the spawner was replaced, 0 if the child's
+ * spawner was gone already (another generation, or replaced).
+ */
+static int
+child_crashed(struct child *c, int sig)
+{
+	struct gen_listener *gl = &c->gen->listeners[c->listener];
+	struct timespec now;
+	long delay = 0;
+
+	if (c->gen != pool.gen ||
+	    c->spawner != spawner_serial(c->gen, c->listener))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (gl->crashes > 0 &&
+	    now.tv_sec > gl->spawner_after.tv_sec + CRASH_QUIET)
+		gl->crashes = 0;
+	/* 0, then 1, 2, 4, 8, 16, 30, 30 ... s */
+	if (gl->crashes > 0)
+		delay = gl->crashes > 5 ? CRASH_BACKOFF_MAX :
+		    1L << (gl->crashes - 1);
+	gl->crashes++;
+	gl->spawner_after = now;
+	gl->spawner_after.tv_sec += delay;
+	log_warnx("child %d killed by signal %d (%s)%s replacing the spawner "
+	    "of listener %s", (int)c->pid, sig, strsignal(sig),
+	    sig == SIGSYS ? ": forbidden system call;" : ":", gl->conf->name);
+	if (delay > 0)
+		log_warnx("listener %s: children keep crashing; its next "
+		    "spawner starts in %ld s", gl->conf->name, delay);
+	spawner_stop(c->gen, c->listener);
+	retire_listener(c->gen, c->listener);
+	return 1;
+}
+
+static void
+log_exit(struct child *c, int status)
+{
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+
+	if (sig != 0 && crash_signal(sig) && child_crashed(c, sig))
+		return;
+	if (sig != 0)
 		log_warnx("child %d killed by signal %d (%s)%s", (int)c->pid,
-		    WTERMSIG(status), strsignal(WTERMSIG(status)),
-		    WTERMSIG(status) == SIGSYS ? ": forbidden system call" : "");
+		    sig, strsignal(sig),
+		    sig == SIGSYS ? ": forbidden system call" : "");
 	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		log_debug("child %d exited with status %d", (int)c->pid,
 		    WEXITSTATUS(status));
@@ -560,9 +693,11 @@ spawn_reaped(pid_t pid, int status)
 	if (c->busy)
 		pool.busy--;
 	else if (!c->retired) {
-		/* Died before taking a connection: a setup failure. */
+		/* Died before taking a connection: a setup failure, unless
+		 * it crashed (child_crashed() has its own backoff). */
 		c->gen->listeners[c->listener].idle--;
-		if (++pool.failures >= 3)
+		if (!(WIFSIGNALED(status) && crash_signal(WTERMSIG(status))) &&
+		    ++pool.failures >= 3)
 			fail_backoff();
 	}
 	gen_unref(c->gen);
@@ -665,8 +800,10 @@ spawn_init(struct event_base *base, void (*reaped)(void))
 
 	pool.base = base;
 	pool.reaped = reaped;
+	spawner_init(base);
 	if ((pool.retry = evtimer_new(base, retry_cb, NULL)) == NULL ||
 	    (pool.fill = event_new(base, -1, 0, retry_cb, NULL)) == NULL ||
+	    (pool.holdev = evtimer_new(base, retry_cb, NULL)) == NULL ||
 	    (pool.reapev = evtimer_new(base, reap_cb, NULL)) == NULL ||
 	    (pool.sweep = evtimer_new(base, handshake_sweep, NULL)) == NULL ||
 	    (pool.decay = event_new(base, -1, EV_PERSIST, decay_cb,
@@ -680,7 +817,7 @@ close_listeners(struct gen *g)
 {
 	size_t i;
 
-	spawner_stop(g);
+	spawner_stop_all(g);
 	for (i = 0; i < g->nlisteners; i++)
 		listen_close(&g->listeners[i].socks);
 }
@@ -743,6 +880,7 @@ spawn_drain(void)
 	}
 	event_del(pool.decay);
 	event_del(pool.retry);
+	event_del(pool.holdev);
 }
 
 void

@@ -1,43 +1,365 @@
 /*
- * The spawner: see spawner.h.
+ * The spawner process (spawner.h): what runs after the exec.
  *
- * Its channel to the parent is a SOCK_SEQPACKET pair.  A request is a
- * struct spawn_req with the child's keyproc channel end attached; the
- * reply is a struct spawn_rep with the parent's end of the new child's
- * channel attached (none on failure).  The parent waits for the reply:
- * the spawner does nothing else, and forking takes it well under a
- * millisecond.
+ * Two phases, like keyproc.  Set-up: on its channel (SPAWNER_FD) the
+ * parent sends SPAWNER_GLOBAL, SPAWNER_LISTENER (with the chain's sealed
+ * memfd), a SPAWNER_BACKEND per backend each followed by its SPAWNER_ADDR
+ * messages, then SPAWNER_START.  The spawner rebuilds from them the struct
+ * conf and struct conf_listener its children read (child.c, backend.c,
+ * relay.c), builds the libtls context, compiles the children's filter,
+ * makes its network namespace if asked, drops its capabilities, installs
+ * its own filter and answers SPAWNER_READY.  Serving: each SPAWNER_FORK
+ * (with the child's keyproc channel) is answered by SPAWNER_FORKED with the
+ * pid and the parent's end of the child's channel.  EOF: the parent is gone
+ * or has stopped us; exit.  The parent is trusted, but every length is
+ * checked all the same, and a malformed message ends the spawner.
  */
+#include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
+
+#include <linux/capability.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "lib/msg.h"
-#include "proxy/child.h"
+#include "config/conf.h"
+#include "keyproc/kp_provider.h"
 #include "lib/log.h"
+#include "lib/msg.h"
+#include "lib/sandbox.h"
+#include "lib/wire.h"
+#include "proxy/child.h"
 #include "proxy/spawner.h"
+#include "proxy/tlsconf.h"
+#include "proxy/tlshook.h"
 
-#define SPAWNER_REPLY_TIMEOUT	5000	/* ms */
-#define SPAWNERS_MAX		16	/* started, not yet reaped */
-#define SPAWNER_NAME		"recluse-spawner"
+/* What the spawner keeps: what its children need, nothing more. */
+static struct {
+	struct conf		 conf;
+	struct conf_listener	 listener;
+	struct tls		*tls;
+	int			 listenfds[SPAWNER_SOCKS_MAX];
+	size_t			 nsocks;
+	uint32_t		 flags;
+	char			 name[16];	/* the children's */
+	uint8_t			*chain;		/* until the context is made */
+	size_t			 chainlen;
+	char			*ref;
+	size_t			 reflen;
+} sp;
 
-/* Every spawner not yet reaped, current or stopped: waited for by pid. */
-static pid_t	spawner_pids[SPAWNERS_MAX];
+/* Set-up messages, read in order: where we are. */
+static struct {
+	int			 global, listener, started;
+	size_t			 backend;	/* backends complete */
+	size_t			 addrs;		/* of the backend being sent */
+} sp_rx;
 
-/* In a spawner: the parent's process name, which children take back. */
-static char	spawner_parent_name[16];
+/* The capabilities a spawner keeps: its children chroot and change user. */
+static const int spawner_caps[] = {
+	CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT
+};
+
+/*
+ * A string of len bytes at *pp, within *leftp: a NUL-terminated copy, or
+ * NULL when len is 0 and empty is allowed.  Exits on a bad length.
+ */
+static char *
+take_str(const uint8_t **pp, size_t *leftp, uint32_t len, int empty_ok)
+{
+	char *s;
+
+	if (len > SPAWNER_STR_MAX || len > *leftp || (len == 0 && !empty_ok))
+		fatalx("set-up: bad string length %u", len);
+	if (len == 0)
+		return NULL;
+	if ((s = strndup((const char *)*pp, len)) == NULL || strlen(s) != len)
+		fatalx("set-up: bad string");
+	*pp += len;
+	*leftp -= len;
+	return s;
+}
+
+static void
+rx_global(const uint8_t *p, size_t len)
+{
+	struct spawner_global g;
+	struct conf *c = &sp.conf;
+	size_t i;
+
+	if (sp_rx.global || len < sizeof(g))
+		fatalx("set-up: unexpected global message");
+	memcpy(&g, p, sizeof(g));
+	p += sizeof(g);
+	len -= sizeof(g);
+	if (g.nsocks == 0 || g.nsocks > SPAWNER_SOCKS_MAX ||
+	    g.chrootlen != len || g.name[sizeof(g.name) - 1] != '\0')
+		fatalx("set-up: bad global message");
+	c->uid = (uid_t)g.uid;
+	c->gid = (gid_t)g.gid;
+	c->timeout_handshake = (int)g.timeout_handshake;
+	c->timeout_idle = (int)g.timeout_idle;
+	c->timeout_connect = (int)g.timeout_connect;
+	c->limit_memory = (int)g.limit_memory;
+	c->limit_cpu = (int)g.limit_cpu;
+	c->chroot = take_str(&p, &len, g.chrootlen, 0);
+	c->listeners = &sp.listener;
+	c->nlisteners = 1;
+	sp.flags = g.flags;
+	memcpy(sp.name, g.name, sizeof(sp.name));
+	sp.nsocks = g.nsocks;
+	for (i = 0; i < sp.nsocks; i++)
+		sp.listenfds[i] = SPAWNER_FD + 1 + (int)i;
+	log_init("spawner", (int)g.verbose, SPAWNER_FD);
+	sp_rx.global = 1;
+}
+
+/* The chain from its sealed memfd: nobody can have changed it since. */
+static void
+rx_chain(int fd)
+{
+	int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+	struct stat st;
+	int seals;
+
+	if (fd == -1 || (seals = fcntl(fd, F_GET_SEALS)) == -1 ||
+	    (seals & want) != want || fstat(fd, &st) == -1 ||
+	    st.st_size <= 0 || st.st_size > SPAWNER_CHAIN_MAX)
+		fatalx("set-up: bad certificate chain descriptor");
+	sp.chainlen = (size_t)st.st_size;
+	if ((sp.chain = malloc(sp.chainlen)) == NULL)
+		fatal("set-up");
+	if (pread(fd, sp.chain, sp.chainlen, 0) != st.st_size)
+		fatal("set-up: certificate chain");
+	close(fd);
+}
+
+static void
+rx_listener(const uint8_t *p, size_t len, int fd)
+{
+	struct conf_listener *l = &sp.listener;
+	struct spawner_listener m;
+
+	if (!sp_rx.global || sp_rx.listener || len < sizeof(m))
+		fatalx("set-up: unexpected listener message");
+	memcpy(&m, p, sizeof(m));
+	p += sizeof(m);
+	len -= sizeof(m);
+	if (m.nbackends == 0 || m.nbackends > SPAWNER_BACKENDS_MAX ||
+	    m.reflen == 0 || m.reflen > SPAWNER_REF_MAX ||
+	    (size_t)m.namelen + m.certlen + m.protocolslen + m.cipherslen +
+	    m.reflen != len)
+		fatalx("set-up: bad listener message");
+	l->name = take_str(&p, &len, m.namelen, 0);
+	l->certificate = take_str(&p, &len, m.certlen, 0);
+	l->protocols = take_str(&p, &len, m.protocolslen, 1);
+	l->ciphers = take_str(&p, &len, m.cipherslen, 1);
+	if ((sp.ref = malloc(m.reflen)) == NULL)
+		fatal("set-up");
+	memcpy(sp.ref, p, m.reflen);
+	sp.reflen = m.reflen;
+	if ((l->backends = calloc(m.nbackends, sizeof(*l->backends))) == NULL)
+		fatal("set-up");
+	l->nbackends = m.nbackends;
+	rx_chain(fd);
+	sp_rx.listener = 1;
+}
+
+static void
+rx_backend(const uint8_t *p, size_t len)
+{
+	struct conf_backend *b;
+	struct spawner_backend m;
+
+	if (!sp_rx.listener || sp_rx.backend >= sp.listener.nbackends ||
+	    (sp_rx.backend > 0 &&
+	    sp_rx.addrs < sp.listener.backends[sp_rx.backend - 1].naddrs) ||
+	    len < sizeof(m))
+		fatalx("set-up: unexpected backend message");
+	memcpy(&m, p, sizeof(m));
+	p += sizeof(m);
+	len -= sizeof(m);
+	if ((m.type != CONF_BACKEND_TCP && m.type != CONF_BACKEND_UNIX) ||
+	    m.port > 65535 || m.naddrs == 0 || m.naddrs > SPAWNER_ADDRS_MAX ||
+	    (size_t)m.hostlen + m.pathlen != len)
+		fatalx("set-up: bad backend message");
+	b = &sp.listener.backends[sp_rx.backend++];
+	b->type = (enum conf_backend_type)m.type;
+	b->port = (unsigned short)m.port;
+	b->host = take_str(&p, &len, m.hostlen, m.type == CONF_BACKEND_UNIX);
+	b->path = take_str(&p, &len, m.pathlen, m.type == CONF_BACKEND_TCP);
+	b->naddrs = m.naddrs;
+	if ((b->addrs = calloc(m.naddrs, sizeof(*b->addrs))) == NULL ||
+	    (b->addrlens = calloc(m.naddrs, sizeof(*b->addrlens))) == NULL)
+		fatal("set-up");
+	sp_rx.addrs = 0;
+}
+
+static void
+rx_addr(const uint8_t *p, size_t len)
+{
+	struct conf_backend *b;
+	struct spawner_addr m;
+
+	if (sp_rx.backend == 0 || len < sizeof(m))
+		fatalx("set-up: unexpected address message");
+	b = &sp.listener.backends[sp_rx.backend - 1];
+	memcpy(&m, p, sizeof(m));
+	if (sp_rx.addrs >= b->naddrs || m.addrlen == 0 ||
+	    m.addrlen > sizeof(b->addrs[0]) || m.addrlen != len - sizeof(m))
+		fatalx("set-up: bad address message");
+	memcpy(&b->addrs[sp_rx.addrs], p + sizeof(m), m.addrlen);
+	b->addrlens[sp_rx.addrs++] = (socklen_t)m.addrlen;
+}
+
+static void
+rx_start(size_t len)
+{
+	if (len != 0 || !sp_rx.listener ||
+	    sp_rx.backend != sp.listener.nbackends ||
+	    sp_rx.addrs != sp.listener.backends[sp_rx.backend - 1].naddrs)
+		fatalx("set-up: incomplete configuration");
+	sp_rx.started = 1;
+}
+
+/* The set-up messages, until SPAWNER_START. */
+static void
+spawner_receive(void)
+{
+	struct spawner_hdr hdr;
+	uint8_t *buf;
+	ssize_t n;
+	int fd;
+
+	if ((buf = malloc(SPAWNER_MSG_MAX)) == NULL)
+		fatal("set-up");
+	while (!sp_rx.started) {
+		if ((n = msg_recv(SPAWNER_FD, buf, SPAWNER_MSG_MAX, &fd, 0)) <= 0)
+			_exit(n == 0 ? 0 : 1);	/* the parent is gone */
+		if ((size_t)n < sizeof(hdr))
+			fatalx("set-up: short message");
+		memcpy(&hdr, buf, sizeof(hdr));
+		if (hdr.len != (size_t)n - sizeof(hdr) ||
+		    (fd != -1 && hdr.type != SPAWNER_LISTENER))
+			fatalx("set-up: bad message of type %u", hdr.type);
+		switch (hdr.type) {
+		case SPAWNER_GLOBAL:
+			rx_global(buf + sizeof(hdr), hdr.len);
+			break;
+		case SPAWNER_LISTENER:
+			rx_listener(buf + sizeof(hdr), hdr.len, fd);
+			break;
+		case SPAWNER_BACKEND:
+			rx_backend(buf + sizeof(hdr), hdr.len);
+			break;
+		case SPAWNER_ADDR:
+			rx_addr(buf + sizeof(hdr), hdr.len);
+			break;
+		case SPAWNER_START:
+			rx_start(hdr.len);
+			break;
+		default:
+			fatalx("set-up: unexpected message type %u", hdr.type);
+		}
+	}
+	free(buf);
+}
+
+/* Our listening sockets are where the parent put them, and nothing else. */
+static void
+spawner_check_fds(void)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sp.nsocks; i++)
+		if (fstat(sp.listenfds[i], &st) == -1 || !S_ISSOCK(st.st_mode))
+			fatalx("set-up: descriptor %d is not a socket",
+			    sp.listenfds[i]);
+	if (close_range((unsigned int)sp.listenfds[sp.nsocks - 1] + 1, ~0U,
+	    0) == -1)
+		fatal("close_range");
+}
+
+/* The listener's libtls context, and what its children load. */
+static void
+spawner_build(void)
+{
+	char err[CONF_ERR_MAX];
+
+	if (kp_provider_load() == -1)
+		fatalx("cannot load the keyproc OpenSSL provider");
+	if (tlshook_init() == -1)
+		fatalx("cannot register the OpenSSL connection hook");
+	if ((sp.tls = tlsconf_server(&sp.listener, sp.chain, sp.chainlen,
+	    sp.ref, sp.reflen, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	free(sp.chain);
+	free(sp.ref);
+	sp.chain = NULL;
+	sp.ref = NULL;
+	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+}
+
+/*
+ * An empty network namespace for us and our children, if the parent asks
+ * (their sockets all come from outside) and we may make one: it needs
+ * CAP_SYS_ADMIN, which is dropped right after with the rest.
+ */
+static void
+spawner_netns(void)
+{
+	struct timespec t0, t1;
+
+	if ((sp.flags & SPAWNER_NETNS) == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (unshare(CLONE_NEWNET) == -1) {
+		log_debug("no network namespace of its own: %s",
+		    strerror(errno));
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_debug("in an empty network namespace (made in %ld us)",
+	    (long)((t1.tv_sec - t0.tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000));
+}
+
+static void
+spawner_sandbox(void)
+{
+	char err[CONF_ERR_MAX];
+
+	if (sandbox_keep_caps(spawner_caps, NELEM(spawner_caps), err,
+	    sizeof(err)) == -1 ||
+	    sandbox_seccomp(SANDBOX_SPAWNER, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+}
+
+static void
+spawner_send(uint32_t type, const void *body, size_t len, int fd)
+{
+	struct spawner_hdr hdr = { .type = type, .len = (uint32_t)len };
+	struct iovec iov[2] = {
+		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = (void *)body, .iov_len = len }
+	};
+
+	if (msg_send(SPAWNER_FD, iov, len > 0 ? 2 : 1, fd) == -1)
+		_exit(1);
+}
 
 /* Close every descriptor but those in keep (sorted ascending). */
 static void
@@ -54,73 +376,54 @@ close_all_but(const int *keep, size_t n)
 	close_range(from, ~0U, 0);
 }
 
-static int
-int_cmp(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
- * Close every descriptor but stdin and stdout (/dev/null), stderr, the nfds
- * in fds and the sockets of listener li of g (of all listeners when li is
- * g->nlisteners).  Runs in a process just forked: exits on failure.
+ * In the new child: keep stdin, stdout, stderr (/dev/null), its two
+ * channels and the listening sockets, which come right after SPAWNER_FD;
+ * then run.
  */
-static void
-keep_only(const struct gen *g, size_t li, const int *fds, size_t nfds)
+static __dead void
+child_start(int kpfd, int chanfd)
 {
-	size_t n = 0, i, j, first = li, last = li + 1, max = 3 + nfds;
-	int *keep;
+	struct child_args args;
+	int keep[3 + SPAWNER_SOCKS_MAX + 2], t;
+	size_t n = 0, i, j;
 
-	if (li == g->nlisteners) {
-		first = 0;
-		last = g->nlisteners;
-	}
-	for (i = first; i < last; i++)
-		max += g->listeners[i].socks.n;
-	if ((keep = calloc(max, sizeof(*keep))) == NULL)
-		_exit(1);
 	keep[n++] = STDIN_FILENO;
 	keep[n++] = STDOUT_FILENO;
 	keep[n++] = STDERR_FILENO;
-	for (i = 0; i < nfds; i++)
-		keep[n++] = fds[i];
-	for (i = first; i < last; i++)
-		for (j = 0; j < g->listeners[i].socks.n; j++)
-			keep[n++] = g->listeners[i].socks.fds[j];
-	qsort(keep, n, sizeof(keep[0]), int_cmp);
+	for (i = 0; i < sp.nsocks; i++)
+		keep[n++] = sp.listenfds[i];
+	keep[n++] = kpfd;
+	keep[n++] = chanfd;
+	/* kpfd and chanfd come last: sort those two into place */
+	for (i = n - 2; i < n; i++)
+		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	/* SPAWNER_FD goes: log lines are the child's own from now on. */
+	log_init("child", log_verbose(), -1);
 	close_all_but(keep, n);
-	free(keep);
-}
-
-/* In the new child: keep only its own descriptors, reset signals, run. */
-static __dead void
-child_start(const struct gen *g, size_t li, int kpfd, int chanfd)
-{
-	const struct gen_listener *gl = &g->listeners[li];
-	struct child_args args;
-	int fds[2] = { kpfd, chanfd };
-
-	keep_only(g, li, fds, 2);
-	(void)prctl(PR_SET_NAME, spawner_parent_name, 0, 0, 0);
+	(void)prctl(PR_SET_NAME, sp.name, 0, 0, 0);
 	memset(&args, 0, sizeof(args));
-	args.conf = g->conf;
-	args.listener = gl->conf;
-	args.tls = gl->tc.tls;
+	args.conf = &sp.conf;
+	args.listener = &sp.listener;
+	args.tls = sp.tls;
 	args.kpfd = kpfd;
 	args.parentfd = chanfd;
-	args.listenfds = gl->socks.fds;
-	args.nlistenfds = gl->socks.n;
+	args.listenfds = sp.listenfds;
+	args.nlistenfds = sp.nsocks;
 	child_main(&args);
 }
 
 /*
  * Fork a child whose parent is our parent.  glibc's fork() cannot take
- * CLONE_PARENT, so this is the raw system call: no atfork handlers run
- * (recluse registers none; OpenSSL 3 and glibc's arc4random notice a new
- * process by its pid) and the child's cached thread id stays ours, which
- * only lock-owner checks read, consistently, in a process of one thread.
+ * CLONE_PARENT, so this is the raw system call (and the only form of clone
+ * our filter allows): no atfork handlers run (recluse registers none;
+ * OpenSSL 3 and glibc's arc4random notice a new process by its pid) and
+ * the child's cached thread id stays ours, which only lock-owner checks
+ * read, consistently, in a process of one thread.
  */
 static pid_t
 clone_sibling(void)
@@ -130,219 +433,64 @@ clone_sibling(void)
 }
 
 static void
-spawner_reply(int fd, pid_t pid, int error, int chanfd)
+spawner_forked(pid_t pid, int error, int chanfd)
 {
-	struct spawn_rep rep = { .pid = pid, .error = error };
-	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
+	struct spawner_forked rep = { .pid = pid, .error = error };
 
-	if (msg_send(fd, &iov, 1, chanfd) == -1)
-		_exit(1);
+	spawner_send(SPAWNER_FORKED, &rep, sizeof(rep), chanfd);
 }
 
 /* One request: fork the child, or say why not. */
 static void
-spawner_serve(const struct gen *g, int fd, const struct spawn_req *req,
-    int kpfd)
+spawner_serve(int kpfd)
 {
 	int ch[2];
 	pid_t pid;
 
-	if (req->listener >= g->nlisteners || kpfd == -1) {
-		spawner_reply(fd, -1, EINVAL, -1);
+	if (kpfd == -1) {
+		spawner_forked(-1, EINVAL, -1);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) == -1) {
-		spawner_reply(fd, -1, errno, -1);
+		spawner_forked(-1, errno, -1);
 		return;
 	}
 	if ((pid = clone_sibling()) == 0)
-		child_start(g, req->listener, kpfd, ch[1]);
+		child_start(kpfd, ch[1]);
 	close(ch[1]);
-	spawner_reply(fd, pid, pid == -1 ? errno : 0, pid == -1 ? -1 : ch[0]);
+	spawner_forked(pid, pid == -1 ? errno : 0, pid == -1 ? -1 : ch[0]);
 	close(ch[0]);
 }
 
-static __dead void
-spawner_main(const struct gen *g, int fd)
+__dead void
+spawner_main(void)
 {
-	struct spawn_req req;
-	sigset_t none;
+	struct spawner_hdr hdr;
 	ssize_t n;
-	int kpfd, nullfd;
+	int kpfd;
 
-	if ((nullfd = open("/dev/null", O_RDWR)) == -1 ||
-	    dup2(nullfd, STDIN_FILENO) == -1 ||
-	    dup2(nullfd, STDOUT_FILENO) == -1)
-		_exit(1);
-	keep_only(g, g->nlisteners, &fd, 1);
-	/* "recluse-spawner" in ps(1) and top(1); children take the
-	 * parent's name back (child_start()). */
-	(void)prctl(PR_GET_NAME, spawner_parent_name, 0, 0, 0);
-	(void)prctl(PR_SET_NAME, SPAWNER_NAME, 0, 0, 0);
-	/* Out of the parent's process group (a Ctrl-C on the terminal is
-	 * for the parent, which drains), and the children with it. */
-	(void)setpgid(0, 0);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	log_init("spawner", log_verbose(), -1);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)prctl(PR_SET_NAME, SPAWNER_ARGV0, 0, 0, 0);
+	log_init("spawner", 0, SPAWNER_FD);
+	spawner_receive();
+	spawner_check_fds();
+	spawner_build();
+	spawner_netns();
+	spawner_sandbox();
+	spawner_send(SPAWNER_READY, NULL, 0, -1);
+	log_debug("listener %s: ready", sp.listener.name);
 	for (;;) {
-		n = msg_recv(fd, &req, sizeof(req), &kpfd, 0);
+		n = msg_recv(SPAWNER_FD, &hdr, sizeof(hdr), &kpfd, 0);
 		if (n <= 0)
 			_exit(n == 0 ? 0 : 1);	/* the parent is gone */
-		if (n != sizeof(req)) {
+		if (n != sizeof(hdr) || hdr.type != SPAWNER_FORK ||
+		    hdr.len != 0) {
 			if (kpfd != -1)
 				close(kpfd);
-			spawner_reply(fd, -1, EBADMSG, -1);
-			continue;
+			fatalx("bad request");
 		}
-		spawner_serve(g, fd, &req, kpfd);
+		spawner_serve(kpfd);
 		if (kpfd != -1)
 			close(kpfd);
 	}
-}
-
-/* The slot for pid in spawner_pids (0: a free one), or NULL. */
-static pid_t *
-spawner_slot(pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < SPAWNERS_MAX; i++)
-		if (spawner_pids[i] == pid)
-			return &spawner_pids[i];
-	return NULL;
-}
-
-static int
-spawner_start(struct gen *g)
-{
-	pid_t *slot, pid;
-	int sp[2];
-
-	/* Spawners exit as soon as they are stopped: a full table means
-	 * they keep dying, which the pool's backoff slows down. */
-	if ((slot = spawner_slot(0)) == NULL) {
-		log_warnx("spawner: %d not yet reaped", SPAWNERS_MAX);
-		return -1;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("spawner: socketpair");
-		return -1;
-	}
-	if ((pid = fork()) == -1) {
-		log_warn("spawner: fork");
-		close(sp[0]);
-		close(sp[1]);
-		return -1;
-	}
-	if (pid == 0)
-		spawner_main(g, sp[1]);
-	close(sp[1]);
-	*slot = pid;
-	g->spawner_fd = sp[0];
-	g->spawner_pid = pid;
-	log_debug("spawner %d started for generation %u", (int)pid, g->id);
-	return 0;
-}
-
-void
-spawner_stop(struct gen *g)
-{
-	if (g->spawner_fd == -1)
-		return;
-	close(g->spawner_fd);
-	g->spawner_fd = -1;
-	g->spawner_pid = -1;
-}
-
-/* Wait for the reply; the spawner answers at once or is broken. */
-static ssize_t
-spawner_wait_reply(struct gen *g, struct spawn_rep *rep, int *chanfdp)
-{
-	struct pollfd pfd = { .fd = g->spawner_fd, .events = POLLIN };
-	int n;
-
-	while ((n = poll(&pfd, 1, SPAWNER_REPLY_TIMEOUT)) == -1 &&
-	    errno == EINTR)
-		;
-	if (n <= 0) {
-		errno = n == 0 ? ETIMEDOUT : errno;
-		return -1;
-	}
-	return msg_recv(g->spawner_fd, rep, sizeof(*rep), chanfdp, 0);
-}
-
-pid_t
-spawner_fork(struct gen *g, size_t li, int kpfd, int *chanfdp)
-{
-	struct spawn_req req = { .listener = (uint32_t)li };
-	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
-	struct spawn_rep rep;
-	ssize_t n;
-
-	*chanfdp = -1;
-	if (g->spawner_fd == -1 && spawner_start(g) == -1)
-		return -1;
-	if (msg_send(g->spawner_fd, &iov, 1, kpfd) == -1 ||
-	    (n = spawner_wait_reply(g, &rep, chanfdp)) == -1) {
-		log_warn("spawner %d", (int)g->spawner_pid);
-		goto broken;
-	}
-	if (n == 0) {
-		log_warnx("spawner %d is gone", (int)g->spawner_pid);
-		goto broken;
-	}
-	if (n != sizeof(rep) || (rep.pid > 0) != (*chanfdp != -1)) {
-		log_warnx("spawner %d: bad reply", (int)g->spawner_pid);
-		goto broken;
-	}
-	if (rep.pid <= 0) {
-		errno = rep.error;
-		log_warn("spawner: fork");
-		return -1;
-	}
-	return (pid_t)rep.pid;
-broken:
-	/* Started again for the next child; this one is reaped later. */
-	if (*chanfdp != -1)
-		close(*chanfdp);
-	*chanfdp = -1;
-	if (spawner_slot(g->spawner_pid) != NULL)	/* not reaped yet */
-		kill(g->spawner_pid, SIGKILL);
-	spawner_stop(g);
-	return -1;
-}
-
-int
-spawner_reaped(pid_t pid, int status)
-{
-	pid_t *slot;
-
-	if (pid <= 0 || (slot = spawner_slot(pid)) == NULL)
-		return 0;
-	*slot = 0;
-	if (WIFSIGNALED(status))
-		log_warnx("spawner %d killed by signal %d", (int)pid,
-		    WTERMSIG(status));
-	return 1;
-}
-
-size_t
-spawner_reap(void)
-{
-	size_t i, n = 0;
-	int status;
-
-	for (i = 0; i < SPAWNERS_MAX; i++)
-		if (spawner_pids[i] != 0 &&
-		    waitpid(spawner_pids[i], &status, WNOHANG) ==
-		    spawner_pids[i]) {
-			spawner_reaped(spawner_pids[i], status);
-			n++;
-		}
-	return n;
 }

@@ -1,13 +1,19 @@
 /*
  * libtls server contexts: see tlsconf.h.
  */
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tls.h>
 
 #include "keyproc/kp_provider.h"
+#include "lib/wire.h"
 #include "proxy/tlsconf.h"
 
 static int
@@ -33,49 +39,104 @@ tlsconf_configure(const struct conf_listener *l, struct tls_config *cfg,
 	return 0;
 }
 
+struct tls *
+tlsconf_server(const struct conf_listener *l, const uint8_t *chain,
+    size_t chainlen, const char *ref, size_t reflen, char *err, size_t errlen)
+{
+	struct tls_config *cfg;
+	struct tls *tls = NULL;
+
+	if ((cfg = tls_config_new()) == NULL) {
+		snprintf(err, errlen, "tls_config_new failed");
+		return NULL;
+	}
+	if (tlsconf_configure(l, cfg, chain, chainlen, ref, reflen, err,
+	    errlen) == -1)
+		goto out;
+	if ((tls = tls_server()) == NULL) {
+		snprintf(err, errlen, "tls_server failed");
+		goto out;
+	}
+	if (tls_configure(tls, cfg) == -1) {
+		snprintf(err, errlen, "%s: %s", l->certificate, tls_error(tls));
+		tls_free(tls);
+		tls = NULL;
+	}
+out:
+	tls_config_free(cfg);
+	return tls;
+}
+
+/* The chain in a memfd that nobody can change any more. */
+static int
+tlsconf_seal(const uint8_t *chain, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = memfd_create("recluse-chain", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) == -1)
+		return -1;
+	while (off < len) {
+		if ((n = write(fd, chain + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto err;
+		}
+		off += (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) == -1)
+		goto err;
+	return fd;
+err:
+	close(fd);
+	return -1;
+}
+
 int
-tlsconf_build(const struct conf_listener *l, struct tlsconf *tc,
+tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
     char *err, size_t errlen)
 {
-	struct tls_config *cfg = NULL;
+	struct tls *tls;
 	uint8_t *cert = NULL;
-	size_t certlen, reflen = 0;
-	char *ref = NULL, kerr[256];
+	size_t certlen;
+	char kerr[256];
 	int rc = -1;
 
 	memset(tc, 0, sizeof(*tc));
+	tc->chainfd = -1;
 	if ((cert = tls_load_file(l->certificate, &certlen, NULL)) == NULL) {
 		snprintf(err, errlen, "%s: cannot read certificate",
 		    l->certificate);
 		goto out;
 	}
-	if (kp_ref_from_cert(cert, certlen, 0, &ref, &reflen, &tc->spki,
-	    &tc->spkilen, kerr, sizeof(kerr)) == -1) {
+	if (certlen > SPAWNER_CHAIN_MAX) {
+		snprintf(err, errlen, "%s: larger than %d bytes",
+		    l->certificate, SPAWNER_CHAIN_MAX);
+		goto out;
+	}
+	if (kp_ref_from_cert(cert, certlen, 0, &tc->ref, &tc->reflen,
+	    &tc->spki, &tc->spkilen, kerr, sizeof(kerr)) == -1) {
 		snprintf(err, errlen, "%s: %s", l->certificate, kerr);
 		goto out;
 	}
-	if ((cfg = tls_config_new()) == NULL) {
-		snprintf(err, errlen, "tls_config_new failed");
+	/* The check the spawner's tls_configure() will repeat. */
+	if ((tls = tlsconf_server(l, cert, certlen, tc->ref, tc->reflen, err,
+	    errlen)) == NULL)
+		goto out;
+	tls_free(tls);
+	if ((tc->chainfd = tlsconf_seal(cert, certlen)) == -1) {
+		snprintf(err, errlen, "%s: memfd: %s", l->certificate,
+		    strerror(errno));
 		goto out;
 	}
-	if (tlsconf_configure(l, cfg, cert, certlen, ref, reflen, err,
-	    errlen) == -1)
-		goto out;
-	if ((tc->tls = tls_server()) == NULL) {
-		snprintf(err, errlen, "tls_server failed");
-		goto out;
-	}
-	if (tls_configure(tc->tls, cfg) == -1) {
-		snprintf(err, errlen, "%s: %s", l->certificate,
-		    tls_error(tc->tls));
-		goto out;
-	}
+	tc->chainlen = certlen;
 	rc = 0;
 out:
-	tls_config_free(cfg);
 	if (cert != NULL)
 		tls_unload_file(cert, certlen);
-	free(ref);
 	if (rc == -1)
 		tlsconf_clear(tc);
 	return rc;
@@ -84,7 +145,10 @@ out:
 void
 tlsconf_clear(struct tlsconf *tc)
 {
-	tls_free(tc->tls);
+	if (tc->chainfd != -1)
+		close(tc->chainfd);
+	free(tc->ref);
 	free(tc->spki);
 	memset(tc, 0, sizeof(*tc));
+	tc->chainfd = -1;
 }

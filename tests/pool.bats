@@ -163,10 +163,12 @@ fd_targets() {
 	# root, outside any chroot: it forks children that drop privileges
 	[ "$(stat -c %u /proc/$sp)" -eq 0 ]
 	[ "$(readlink /proc/$sp/root)" = / ]
-	# stdin, stdout (/dev/null), stderr, its channel, the listening socket
+	# stdin, stdout, stderr (/dev/null), its channel, the listening
+	# socket, and nothing else
 	before=$(fd_targets "$sp")
 	[ "$(grep -c '^socket$' <<< "$before")" -eq 2 ]
-	[ "$(grep -c '^/dev/null$' <<< "$before")" -ge 2 ]
+	[ "$(grep -c '^/dev/null$' <<< "$before")" -eq 3 ]
+	[ "$(wc -l <<< "$before")" -eq 5 ]
 	! grep -qF "$T/web.key" <<< "$before" || false
 	[ "$(ss -Hltnp "( sport = :$PORT )" | grep -c "pid=$sp,")" -eq 1 ]
 	# every child is the parent's child, and the parent holds a channel

@@ -1,0 +1,570 @@
+/*
+ * The parent's side of the spawners (spawner.h).
+ *
+ * A spawner is started with fork and exec of /proc/self/exe under the name
+ * SPAWNER_ARGV0: its channel on SPAWNER_FD, its listener's sockets right
+ * after, /dev/null on 0, 1 and 2, nothing else.  The parent then sends its
+ * configuration (lib/wire.h) and goes on: the spawner's SPAWNER_READY is
+ * read with the answer to the first SPAWNER_FORK, which the parent waits
+ * for (SPAWNER_REPLY_TIMEOUT), relaying the log lines that come before it.
+ * Between requests, a libevent read event relays log lines and notices a
+ * spawner that died.
+ *
+ * Every spawner not yet reaped, running or stopped, is on one list; those
+ * whose channel is closed are waited for by pid in spawner_reap().
+ */
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "lib/deadline.h"
+#include "lib/log.h"
+#include "lib/msg.h"
+#include "lib/wire.h"
+#include "proxy/spawner.h"
+
+#define SPAWNER_REPLY_TIMEOUT	5	/* s: exec and set-up included */
+
+/*
+ * While children connect their TCP backends themselves (proxy/backend.c),
+ * only the children of a listener whose backends are all UNIX sockets
+ * (connected by the parent and handed in) can live without a network:
+ * those alone get an empty network namespace.
+ */
+#define CHILD_CONNECTS_TCP	1
+
+struct spawner {
+	TAILQ_ENTRY(spawner)	 entry;
+	pid_t			 pid;
+	int			 fd;	/* -1: stopped, or seen gone */
+	struct event		*ev;
+	struct gen_listener	*gl;	/* whose it is, while running */
+	unsigned int		 serial;
+	char			 role[32];	/* "spawner PID", for log lines */
+};
+
+static TAILQ_HEAD(, spawner)	spawners = TAILQ_HEAD_INITIALIZER(spawners);
+static struct event_base	*spawner_base;
+static unsigned int		 spawner_serials;
+
+static void	spawner_read_cb(evutil_socket_t, short, void *);
+
+void
+spawner_init(struct event_base *base)
+{
+	spawner_base = base;
+}
+
+/*
+ * The spawner's environment: none of the parent's, but for the sanitizers'
+ * options (make sanitize).
+ */
+static void
+spawner_env(char **env, size_t max)
+{
+	static const char *keep[] = {
+		"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"
+	};
+	size_t i, n = 0, len;
+	char **e;
+
+	for (e = environ; *e != NULL && n + 1 < max; e++)
+		for (i = 0; i < NELEM(keep); i++) {
+			len = strlen(keep[i]);
+			if (strncmp(*e, keep[i], len) == 0 && (*e)[len] == '=')
+				env[n++] = *e;
+		}
+	env[n] = NULL;
+}
+
+/*
+ * In the new process: the channel on SPAWNER_FD, the sockets right after
+ * it, /dev/null on 0, 1 and 2, every other descriptor closed, signals as
+ * at boot; then exec.  The sockets may sit anywhere, SPAWNER_FD included,
+ * so each is first copied above every number involved.
+ */
+static __dead void
+spawner_exec(int chanfd, const struct listen_set *socks)
+{
+	char *argv[] = { SPAWNER_ARGV0, NULL }, *env[4];
+	int tmp[1 + SPAWNER_SOCKS_MAX], base, nullfd;
+	size_t i, n = 1 + socks->n;
+	sigset_t set;
+
+	base = SPAWNER_FD + (int)n;
+	if (chanfd >= base)
+		base = chanfd + 1;
+	for (i = 0; i < socks->n; i++)
+		if (socks->fds[i] >= base)
+			base = socks->fds[i] + 1;
+	for (i = 0; i < n; i++)
+		if ((tmp[i] = fcntl(i == 0 ? chanfd : socks->fds[i - 1],
+		    F_DUPFD, base)) == -1)
+			_exit(127);
+	for (i = 0; i < n; i++)
+		if (dup2(tmp[i], SPAWNER_FD + (int)i) == -1)
+			_exit(127);
+	if ((nullfd = open("/dev/null", O_RDWR)) == -1 ||
+	    dup2(nullfd, STDIN_FILENO) == -1 ||
+	    dup2(nullfd, STDOUT_FILENO) == -1 ||
+	    dup2(nullfd, STDERR_FILENO) == -1)
+		_exit(127);
+	if (close_range(SPAWNER_FD + (unsigned int)n, ~0U, 0) == -1)
+		_exit(127);
+	sigemptyset(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* Out of the parent's process group, and its children with it: a
+	 * Ctrl-C on the terminal is for the parent, which drains. */
+	(void)setpgid(0, 0);
+	spawner_env(env, NELEM(env));
+	execve("/proc/self/exe", argv, env);
+	_exit(127);
+}
+
+static int
+spawner_sendv(int fd, uint32_t type, struct iovec *iov, int iovcnt,
+    int passfd)
+{
+	struct spawner_hdr hdr;
+	size_t len = 0;
+	int i;
+
+	for (i = 1; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	hdr.type = type;
+	hdr.len = (uint32_t)len;
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	return msg_send(fd, iov, iovcnt, passfd);
+}
+
+static size_t
+str_len(const char *s)
+{
+	return s != NULL ? strlen(s) : 0;
+}
+
+static void
+iov_str(struct iovec *iov, const char *s)
+{
+	iov->iov_base = (void *)s;
+	iov->iov_len = str_len(s);
+}
+
+/* The children of l need no network of their own. */
+static int
+spawner_netns(const struct conf_listener *l)
+{
+	size_t i;
+
+	if (!CHILD_CONNECTS_TCP)
+		return 1;
+	for (i = 0; i < l->nbackends; i++)
+		if (l->backends[i].type != CONF_BACKEND_UNIX)
+			return 0;
+	return 1;
+}
+
+static int
+send_global(int fd, const struct gen *g, const struct gen_listener *gl)
+{
+	const struct conf *c = g->conf;
+	struct spawner_global m;
+	struct iovec iov[3];
+
+	memset(&m, 0, sizeof(m));
+	m.uid = (uint32_t)c->uid;
+	m.gid = (uint32_t)c->gid;
+	m.timeout_handshake = (uint32_t)c->timeout_handshake;
+	m.timeout_idle = (uint32_t)c->timeout_idle;
+	m.timeout_connect = (uint32_t)c->timeout_connect;
+	m.limit_memory = (uint32_t)c->limit_memory;
+	m.limit_cpu = (uint32_t)c->limit_cpu;
+	m.verbose = (uint32_t)log_verbose();
+	m.flags = spawner_netns(gl->conf) ? SPAWNER_NETNS : 0;
+	m.nsocks = (uint32_t)gl->socks.n;
+	(void)prctl(PR_GET_NAME, m.name, 0, 0, 0);
+	m.name[sizeof(m.name) - 1] = '\0';
+	m.chrootlen = (uint32_t)strlen(c->chroot);
+	iov[1].iov_base = &m;
+	iov[1].iov_len = sizeof(m);
+	iov_str(&iov[2], c->chroot);
+	return spawner_sendv(fd, SPAWNER_GLOBAL, iov, 3, -1);
+}
+
+static int
+send_listener(int fd, size_t li, const struct gen_listener *gl)
+{
+	const struct conf_listener *l = gl->conf;
+	struct spawner_listener m;
+	struct iovec iov[7];
+
+	memset(&m, 0, sizeof(m));
+	m.index = (uint32_t)li;
+	m.nbackends = (uint32_t)l->nbackends;
+	m.namelen = (uint32_t)str_len(l->name);
+	m.certlen = (uint32_t)str_len(l->certificate);
+	m.protocolslen = (uint32_t)str_len(l->protocols);
+	m.cipherslen = (uint32_t)str_len(l->ciphers);
+	m.reflen = (uint32_t)gl->tc.reflen;
+	iov[1].iov_base = &m;
+	iov[1].iov_len = sizeof(m);
+	iov_str(&iov[2], l->name);
+	iov_str(&iov[3], l->certificate);
+	iov_str(&iov[4], l->protocols);
+	iov_str(&iov[5], l->ciphers);
+	iov[6].iov_base = gl->tc.ref;
+	iov[6].iov_len = gl->tc.reflen;
+	return spawner_sendv(fd, SPAWNER_LISTENER, iov, 7, gl->tc.chainfd);
+}
+
+static int
+send_backend(int fd, const struct conf_backend *b)
+{
+	struct spawner_backend m;
+	struct spawner_addr a;
+	struct iovec iov[4];
+	size_t i;
+
+	memset(&m, 0, sizeof(m));
+	m.type = (uint32_t)b->type;
+	m.port = b->port;
+	m.hostlen = (uint32_t)str_len(b->host);
+	m.pathlen = (uint32_t)str_len(b->path);
+	m.naddrs = (uint32_t)b->naddrs;
+	iov[1].iov_base = &m;
+	iov[1].iov_len = sizeof(m);
+	iov_str(&iov[2], b->host);
+	iov_str(&iov[3], b->path);
+	if (spawner_sendv(fd, SPAWNER_BACKEND, iov, 4, -1) == -1)
+		return -1;
+	for (i = 0; i < b->naddrs; i++) {
+		a.addrlen = (uint32_t)b->addrlens[i];
+		iov[1].iov_base = &a;
+		iov[1].iov_len = sizeof(a);
+		iov[2].iov_base = (void *)&b->addrs[i];
+		iov[2].iov_len = b->addrlens[i];
+		if (spawner_sendv(fd, SPAWNER_ADDR, iov, 3, -1) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Everything the children of listener li of g need; then START. */
+static int
+spawner_send_conf(int fd, const struct gen *g, size_t li)
+{
+	const struct gen_listener *gl = &g->listeners[li];
+	struct iovec iov[1];
+	size_t i;
+
+	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1)
+		return -1;
+	for (i = 0; i < gl->conf->nbackends; i++)
+		if (send_backend(fd, &gl->conf->backends[i]) == -1)
+			return -1;
+	return spawner_sendv(fd, SPAWNER_START, iov, 1, -1);
+}
+
+/* Strings longer than the spawner reads would be a bug of ours: check. */
+static int
+spawner_conf_fits(const struct gen_listener *gl)
+{
+	const struct conf_listener *l = gl->conf;
+
+	return gl->socks.n > 0 && gl->socks.n <= SPAWNER_SOCKS_MAX &&
+	    str_len(l->name) <= SPAWNER_STR_MAX &&
+	    str_len(l->certificate) <= SPAWNER_STR_MAX &&
+	    str_len(l->protocols) <= SPAWNER_STR_MAX &&
+	    str_len(l->ciphers) <= SPAWNER_STR_MAX &&
+	    gl->tc.reflen <= SPAWNER_REF_MAX &&
+	    l->nbackends <= SPAWNER_BACKENDS_MAX;
+}
+
+int
+spawner_start(struct gen *g, size_t li)
+{
+	struct gen_listener *gl = &g->listeners[li];
+	struct spawner *s;
+	int sp[2];
+
+	if (gl->spawner != NULL)
+		return 0;
+	if (!spawner_conf_fits(gl)) {
+		log_warnx("listener %s: too large for a spawner", gl->conf->name);
+		return -1;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("spawner");
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("spawner: socketpair");
+		free(s);
+		return -1;
+	}
+	if ((s->pid = fork()) == -1) {
+		log_warn("spawner: fork");
+		close(sp[0]);
+		close(sp[1]);
+		free(s);
+		return -1;
+	}
+	if (s->pid == 0)
+		spawner_exec(sp[1], &gl->socks);
+	close(sp[1]);
+	s->fd = sp[0];
+	s->gl = gl;
+	s->serial = ++spawner_serials;
+	snprintf(s->role, sizeof(s->role), "spawner %d", (int)s->pid);
+	TAILQ_INSERT_TAIL(&spawners, s, entry);
+	gl->spawner = s;
+	if (spawner_send_conf(s->fd, g, li) == -1 ||
+	    (s->ev = event_new(spawner_base, s->fd, EV_READ | EV_PERSIST,
+	    spawner_read_cb, s)) == NULL || event_add(s->ev, NULL) == -1) {
+		log_warn("spawner %d of listener %s: set-up", (int)s->pid,
+		    gl->conf->name);
+		kill(s->pid, SIGKILL);
+		spawner_stop(g, li);
+		return -1;
+	}
+	log_debug("spawner %d started for listener %s of configuration %u",
+	    (int)s->pid, gl->conf->name, g->id);
+	return 0;
+}
+
+/* Close s's channel: it exits, and is waited for by spawner_reap(). */
+static void
+spawner_close(struct spawner *s)
+{
+	if (s->fd == -1)
+		return;
+	if (s->ev != NULL)
+		event_free(s->ev);
+	s->ev = NULL;
+	close(s->fd);
+	s->fd = -1;
+	if (s->gl != NULL && s->gl->spawner == s)
+		s->gl->spawner = NULL;
+	s->gl = NULL;
+}
+
+void
+spawner_stop(struct gen *g, size_t li)
+{
+	if (g->listeners[li].spawner != NULL)
+		spawner_close(g->listeners[li].spawner);
+}
+
+void
+spawner_stop_all(struct gen *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->nlisteners; i++)
+		spawner_stop(g, i);
+}
+
+unsigned int
+spawner_serial(const struct gen *g, size_t li)
+{
+	const struct spawner *s = g->listeners[li].spawner;
+
+	return s != NULL ? s->serial : 0;
+}
+
+/*
+ * One message from s, relaying log lines: return its type (with the body
+ * in rep and a descriptor in *fdp for SPAWNER_FORKED), 0 when nothing is
+ * waiting (MSG_DONTWAIT), or -1 when s is gone or broke the protocol.
+ */
+static int
+spawner_recv1(struct spawner *s, struct spawner_forked *rep, int *fdp,
+    int flags)
+{
+	char buf[sizeof(struct log_msg_hdr) + LOG_LINE_MAX + 1];
+	struct spawner_hdr hdr;
+	ssize_t n;
+	int fd = -1;
+
+	n = msg_recv(s->fd, buf, sizeof(buf), &fd, flags);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0 || (size_t)n < sizeof(hdr))
+		goto bad;
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.type == SPAWNER_LOG && fd == -1) {
+		log_relay(s->role, buf, (size_t)n);
+		return SPAWNER_LOG;
+	}
+	if (hdr.len != (size_t)n - sizeof(hdr))
+		goto bad;
+	if (hdr.type == SPAWNER_READY && hdr.len == 0 && fd == -1)
+		return SPAWNER_READY;
+	if (hdr.type == SPAWNER_FORKED && hdr.len == sizeof(*rep) &&
+	    fdp != NULL) {
+		memcpy(rep, buf + sizeof(hdr), sizeof(*rep));
+		if ((rep->pid > 0) == (fd != -1)) {
+			*fdp = fd;
+			return SPAWNER_FORKED;
+		}
+	}
+bad:
+	if (fd != -1)
+		close(fd);
+	if (n == 0)
+		errno = 0;
+	return -1;
+}
+
+/* s's channel closed, or it broke the protocol: it goes. */
+static void
+spawner_gone(struct spawner *s)
+{
+	int status;
+
+	if (s->gl != NULL)
+		log_warnx("spawner %d of listener %s is gone", (int)s->pid,
+		    s->gl->conf->name);
+	kill(s->pid, SIGKILL);
+	spawner_close(s);
+	/* Its SIGCHLD may have come before the EOF: try once now. */
+	if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+		spawner_reaped(s->pid, status);
+}
+
+static void
+spawner_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spawner *s = arg;
+	int i;
+
+	for (i = 0; i < 64 && s->fd != -1; i++) {
+		switch (spawner_recv1(s, NULL, NULL, MSG_DONTWAIT)) {
+		case 0:
+			return;
+		case -1:
+			spawner_gone(s);
+			return;
+		}
+	}
+}
+
+/* Wait for the answer to a SPAWNER_FORK, relaying what comes before. */
+static int
+spawner_wait_forked(struct spawner *s, struct spawner_forked *rep,
+    int *chanfdp)
+{
+	struct timespec deadline;
+	struct pollfd pfd;
+	int n, ms;
+
+	deadline_in(&deadline, SPAWNER_REPLY_TIMEOUT);
+	for (;;) {
+		switch (spawner_recv1(s, rep, chanfdp, MSG_DONTWAIT)) {
+		case SPAWNER_FORKED:
+			return 0;
+		case -1:
+			return -1;
+		case 0:
+			break;
+		default:	/* a log line, SPAWNER_READY */
+			continue;
+		}
+		pfd.fd = s->fd;
+		pfd.events = POLLIN;
+		if ((ms = deadline_ms_left(&deadline)) == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if ((n = poll(&pfd, 1, ms)) == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+pid_t
+spawner_fork(struct gen *g, size_t li, int kpfd, int *chanfdp)
+{
+	struct spawner_forked rep;
+	struct iovec iov[1];
+	struct spawner *s;
+
+	*chanfdp = -1;
+	if (spawner_start(g, li) == -1)
+		return -1;
+	s = g->listeners[li].spawner;
+	if (spawner_sendv(s->fd, SPAWNER_FORK, iov, 1, kpfd) == -1 ||
+	    spawner_wait_forked(s, &rep, chanfdp) == -1) {
+		if (errno != 0)
+			log_warn("spawner %d of listener %s", (int)s->pid,
+			    g->listeners[li].conf->name);
+		spawner_gone(s);
+		return -1;
+	}
+	if (rep.pid <= 0) {
+		errno = rep.error;
+		log_warn("spawner %d: fork", (int)s->pid);
+		return -1;
+	}
+	return (pid_t)rep.pid;
+}
+
+int
+spawner_reaped(pid_t pid, int status)
+{
+	struct spawner *s;
+
+	TAILQ_FOREACH(s, &spawners, entry)
+		if (s->pid == pid)
+			break;
+	if (s == NULL || pid <= 0)
+		return 0;
+	if (s->fd != -1) {
+		log_warnx("spawner %d of listener %s is gone", (int)s->pid,
+		    s->gl->conf->name);
+		spawner_close(s);
+	}
+	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+		log_warnx("spawner %d killed by signal %d (%s)", (int)pid,
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		log_warnx("spawner %d exited with status %d", (int)pid,
+		    WEXITSTATUS(status));
+	TAILQ_REMOVE(&spawners, s, entry);
+	free(s);
+	return 1;
+}
+
+size_t
+spawner_reap(void)
+{
+	struct spawner *s, *next;
+	size_t n = 0;
+	int status;
+
+	/* Only those whose channel is closed: a running one is not done. */
+	for (s = TAILQ_FIRST(&spawners); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->fd == -1 && waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			spawner_reaped(s->pid, status);
+			n++;
+		}
+	}
+	return n;
+}
