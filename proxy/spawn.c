@@ -45,6 +45,7 @@
 #define CONNECTS_MAX	8	/* backend connects one child may ask */
 #define CRASH_BACKOFF_MAX 30	/* seconds before a new spawner, crashes in a row */
 #define CRASH_QUIET	30	/* seconds without a crash: the next is a first */
+#define CRASH_FREE	8	/* crashes in a row that cost only an exec */
 #define HASH_SIZE	4096
 #define HANDSHAKE_GRACE	1	/* seconds beyond the child's own deadline */
 /*
@@ -622,9 +623,13 @@ crash_signal(int sig)
  * A child crashed.  What an attacker learnt from it of its spawner's
  * address-space layout and stack canary holds for every child that
  * spawner forked: so the spawner is replaced by a fresh exec (a new
- * layout, a new canary) and its spares are retired.  A crash in a row
- * (within CRASH_QUIET s of the last hold's end) holds the next spawner
- * back 1, 2, 4 ... CRASH_BACKOFF_MAX s; a first crash costs one exec.
+ * layout, a new canary) and its spares are retired.  Since every crash
+ * meets a new layout and canary, guessing them byte by byte across crashes
+ * learns nothing; the backoff only bounds what a crash loop costs (an exec
+ * and a TLS context per crash, a log line).  So CRASH_FREE crashes in a
+ * row (within CRASH_QUIET s of the last hold's end) cost one exec each, and
+ * each one after that holds the next spawner back 1, 2, 4 ...
+ * CRASH_BACKOFF_MAX s.
  * Log it and return 1 if the spawner was replaced, 0 if the child's
  * spawner was gone already (another generation, or replaced).
  */
@@ -642,10 +647,10 @@ child_crashed(struct child *c, int sig)
 	if (gl->crashes > 0 &&
 	    now.tv_sec > gl->spawner_after.tv_sec + CRASH_QUIET)
 		gl->crashes = 0;
-	/* 0, then 1, 2, 4, 8, 16, 30, 30 ... s */
-	if (gl->crashes > 0)
-		delay = gl->crashes > 5 ? CRASH_BACKOFF_MAX :
-		    1L << (gl->crashes - 1);
+	/* 0 (CRASH_FREE times), then 1, 2, 4, 8, 16, 30, 30 ... s */
+	if (gl->crashes >= CRASH_FREE)
+		delay = gl->crashes - CRASH_FREE > 4 ? CRASH_BACKOFF_MAX :
+		    1L << (gl->crashes - CRASH_FREE);
 	gl->crashes++;
 	gl->spawner_after = now;
 	gl->spawner_after.tv_sec += delay;

@@ -261,11 +261,13 @@ spki_file() {
 	[ "$output" = "after" ]
 }
 
-@test "crashes in a row hold the listener's next spawner back longer each time; connections are still served" {
+@test "after 8 crashes in a row, each crash holds the listener's next spawner back longer; connections are still served" {
 	write_conf
 	start_recluse "$T/recluse.conf"
 	prev=""
-	for i in 1 2 3 4; do
+	# 8 crashes in a row cost an exec each; the 9th, 10th and 11th hold
+	# the next spawner back 1, 2 and 4 s
+	for i in $(seq 1 11); do
 		wait_for new_spawner_for "$PORT" "$prev"
 		sp=$(spawner_for "$PORT")
 		wait_for has_spares "$sp" "$PORT" 1
