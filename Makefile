@@ -20,7 +20,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/connector_ctl.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c \
-		lib/log.c lib/sandbox.c lib/msg.c \
+		lib/log.c lib/sandbox.c lib/msg.c lib/role.c \
 		config/parse.c config/conf.c \
 		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \
 		keyproc/kp_provider.c keyproc/kp_ref.c keyproc/kp_ctl.c
@@ -50,7 +50,7 @@ tests/helpers/echod: tests/helpers/echod.c
 tests/helpers/tlspipe: tests/helpers/tlspipe.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
 
-KPDRIVER_OBJS =	keyproc/kp_ctl.o lib/log.o lib/msg.o
+KPDRIVER_OBJS =	keyproc/kp_ctl.o lib/log.o lib/msg.o lib/role.o
 tests/helpers/kpdriver: tests/helpers/kpdriver.c $(KPDRIVER_OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    $(KPDRIVER_OBJS) $(LDFLAGS) $(LDLIBS)
@@ -77,7 +77,7 @@ tests/helpers/hostile-control: tests/helpers/hostile-control.c tests/helpers/hos
 
 # bench/kpsign: the cost of a signature through keyproc (make bench/kpsign).
 KPSIGN_OBJS =	keyproc/kp_ctl.o keyproc/kp_provider.o keyproc/kp_ref.o \
-		keyproc/sign.o lib/log.o lib/msg.o
+		keyproc/sign.o lib/log.o lib/msg.o lib/role.o
 bench/kpsign: bench/kpsign.c $(KPSIGN_OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    $(KPSIGN_OBJS) $(LDFLAGS) $(LDLIBS)

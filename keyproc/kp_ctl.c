@@ -21,6 +21,7 @@
 #include "lib/wire.h"
 #include "lib/deadline.h"
 #include "lib/log.h"
+#include "lib/role.h"
 
 #define KP_CTL_READY_TIMEOUT	10000	/* ms: loading 4096-bit keys included */
 #define KP_CTL_MSG_MAX		(sizeof(struct kp_ctl_hdr) + \
@@ -48,46 +49,6 @@ kp_ctl_sendv(int fd, uint32_t type, const void *body, size_t bodylen,
 	return msg_send(fd, iov, 4, passfd);
 }
 
-/*
- * In the new process: fd 3 is the channel, stdin, stdout and stderr are
- * /dev/null (keyproc logs over its channel only: the parent's stderr, the
- * journal's stream under systemd, is the parent's alone), nothing else is
- * open.
- */
-static __dead void
-kp_ctl_exec(const char *exe, int chanfd)
-{
-	char *argv[] = { KEYPROC_ARGV0, NULL };
-	sigset_t set;
-	int nullfd;
-
-	if (chanfd == KP_CTL_FD) {
-		if (fcntl(chanfd, F_SETFD, 0) == -1)
-			_exit(127);
-	} else if (dup2(chanfd, KP_CTL_FD) == -1)
-		_exit(127);
-	/* after the channel, so that neither can take the other's place */
-	if ((nullfd = open("/dev/null", O_RDWR)) == -1 ||
-	    dup2(nullfd, STDIN_FILENO) == -1 ||
-	    dup2(nullfd, STDOUT_FILENO) == -1 ||
-	    dup2(nullfd, STDERR_FILENO) == -1)
-		_exit(127);
-	if (close_range(KP_CTL_FD + 1, ~0U, 0) == -1)
-		_exit(127);
-	sigemptyset(&set);
-	sigprocmask(SIG_SETMASK, &set, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	/* Out of the parent's process group, like the children: a signal to
-	 * the terminal's group is for the parent, which decides. */
-	(void)setpgid(0, 0);
-	execv(exe, argv);
-	_exit(127);
-}
-
 int
 kp_ctl_spawn_exe(const char *exe, pid_t *pidp, int *fdp)
 {
@@ -102,7 +63,7 @@ kp_ctl_spawn_exe(const char *exe, pid_t *pidp, int *fdp)
 		return -1;
 	}
 	if (pid == 0)
-		kp_ctl_exec(exe, sp[1]);
+		role_exec(exe, KEYPROC_ARGV0, &sp[1], 1, NULL);
 	close(sp[1]);
 	*pidp = pid;
 	*fdp = sp[0];

@@ -29,6 +29,7 @@
 #include "lib/deadline.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include "lib/role.h"
 #include "lib/wire.h"
 #include "proxy/backend.h"
 #include "proxy/connector.h"
@@ -83,38 +84,6 @@ static void	job_next(struct connector_job *);
 /* ------------------------------------------------------------------ */
 /* the process                                                         */
 
-/*
- * In the new process: fd CONNECTOR_FD is the channel, 0-2 are /dev/null,
- * nothing else is open.
- */
-static __dead void
-connector_exec(int chanfd)
-{
-	char *argv[] = { CONNECTOR_ARGV0, NULL };
-	sigset_t set;
-	int nullfd;
-
-	if (chanfd == CONNECTOR_FD) {
-		if (fcntl(chanfd, F_SETFD, 0) == -1)
-			_exit(127);
-	} else if (dup2(chanfd, CONNECTOR_FD) == -1)
-		_exit(127);
-	if ((nullfd = open("/dev/null", O_RDWR)) == -1 ||
-	    dup2(nullfd, STDIN_FILENO) == -1 ||
-	    dup2(nullfd, STDOUT_FILENO) == -1 ||
-	    dup2(nullfd, STDERR_FILENO) == -1)
-		_exit(127);
-	if (close_range(CONNECTOR_FD + 1, ~0U, 0) == -1)
-		_exit(127);
-	sigemptyset(&set);
-	sigprocmask(SIG_SETMASK, &set, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	/* Out of the parent's process group: a Ctrl-C is for the parent. */
-	(void)setpgid(0, 0);
-	execv("/proc/self/exe", argv);
-	_exit(127);
-}
-
 /* The slot for pid in cn.pids (0: a free one), or NULL. */
 static pid_t *
 connector_slot(pid_t pid)
@@ -151,7 +120,7 @@ connector_start(void)
 		return -1;
 	}
 	if (pid == 0)
-		connector_exec(sp[1]);
+		role_exec("/proc/self/exe", CONNECTOR_ARGV0, &sp[1], 1, NULL);
 	close(sp[1]);
 	*slot = pid;
 	memset(&st, 0, sizeof(st));

@@ -35,6 +35,7 @@
 #include "lib/deadline.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include "lib/role.h"
 #include "lib/wire.h"
 #include "proxy/spawner.h"
 
@@ -94,47 +95,20 @@ spawner_env(char **env, size_t max)
 
 /*
  * In the new process: the channel on SPAWNER_FD, the sockets right after
- * it, /dev/null on 0, 1 and 2, every other descriptor closed, signals as
- * at boot; then exec.  The sockets may sit anywhere, SPAWNER_FD included,
- * so each is first copied above every number involved.
+ * it (lib/role.h), the environment trimmed by spawner_env(); then exec.
  */
 static __dead void
 spawner_exec(int chanfd, const struct listen_set *socks)
 {
-	char *argv[] = { SPAWNER_ARGV0, NULL }, *env[4];
-	int tmp[1 + SPAWNER_SOCKS_MAX], base, nullfd;
-	size_t i, n = 1 + socks->n;
-	sigset_t set;
+	int fds[1 + SPAWNER_SOCKS_MAX];
+	char *env[4];
+	size_t i;
 
-	base = SPAWNER_FD + (int)n;
-	if (chanfd >= base)
-		base = chanfd + 1;
-	for (i = 0; i < socks->n; i++)
-		if (socks->fds[i] >= base)
-			base = socks->fds[i] + 1;
-	for (i = 0; i < n; i++)
-		if ((tmp[i] = fcntl(i == 0 ? chanfd : socks->fds[i - 1],
-		    F_DUPFD, base)) == -1)
-			_exit(127);
-	for (i = 0; i < n; i++)
-		if (dup2(tmp[i], SPAWNER_FD + (int)i) == -1)
-			_exit(127);
-	if ((nullfd = open("/dev/null", O_RDWR)) == -1 ||
-	    dup2(nullfd, STDIN_FILENO) == -1 ||
-	    dup2(nullfd, STDOUT_FILENO) == -1 ||
-	    dup2(nullfd, STDERR_FILENO) == -1)
-		_exit(127);
-	if (close_range(SPAWNER_FD + (unsigned int)n, ~0U, 0) == -1)
-		_exit(127);
-	sigemptyset(&set);
-	sigprocmask(SIG_SETMASK, &set, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	/* Out of the parent's process group, and its children with it: a
-	 * Ctrl-C on the terminal is for the parent, which drains. */
-	(void)setpgid(0, 0);
+	fds[0] = chanfd;
+	for (i = 0; i < socks->n && i < SPAWNER_SOCKS_MAX; i++)
+		fds[1 + i] = socks->fds[i];
 	spawner_env(env, NELEM(env));
-	execve("/proc/self/exe", argv, env);
-	_exit(127);
+	role_exec("/proc/self/exe", SPAWNER_ARGV0, fds, 1 + i, env);
 }
 
 static int
