@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -32,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "config/conf.h"
 #include "keyproc/kp_provider.h"
@@ -292,6 +295,26 @@ spawner_check_fds(void)
 		fatal("close_range");
 }
 
+/*
+ * Leave the heap as children want it.  Set-up freed chunks of every size
+ * all over the heap.  A child that found them so would consolidate and
+ * sort them at its first allocations and at its malloc_trim(), writing
+ * to each, and a write to a page it shares with us copies the page: ~20
+ * more page faults per child than a fork of the parent had, +7 % CPU per
+ * handshake (docs/PERFORMANCE.md).  So do that work once, here: trim
+ * (which consolidates the small free chunks), then make and free what
+ * every child makes first, its libevent base.
+ */
+static void
+spawner_settle_heap(void)
+{
+	struct event_base *base;
+
+	malloc_trim(0);
+	if ((base = event_base_new()) != NULL)
+		event_base_free(base);
+}
+
 /* The listener's libtls context, and what its children load. */
 static void
 spawner_build(void)
@@ -309,8 +332,11 @@ spawner_build(void)
 	free(sp.ref);
 	sp.chain = NULL;
 	sp.ref = NULL;
-	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1)
+	/* Both filters now: compiling allocates, installing does not. */
+	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1 ||
+	    sandbox_prepare(SANDBOX_SPAWNER, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	spawner_settle_heap();
 }
 
 /*
