@@ -41,14 +41,6 @@
 
 #define SPAWNER_REPLY_TIMEOUT	5	/* s: exec and set-up included */
 
-/*
- * While children connect their TCP backends themselves (proxy/backend.c),
- * only the children of a listener whose backends are all UNIX sockets
- * (connected by the parent and handed in) can live without a network:
- * those alone get an empty network namespace.
- */
-#define CHILD_CONNECTS_TCP	1
-
 struct spawner {
 	TAILQ_ENTRY(spawner)	 entry;
 	pid_t			 pid;
@@ -141,20 +133,6 @@ iov_str(struct iovec *iov, const char *s)
 	iov->iov_len = str_len(s);
 }
 
-/* The children of l need no network of their own. */
-static int
-spawner_netns(const struct conf_listener *l)
-{
-	size_t i;
-
-	if (!CHILD_CONNECTS_TCP)
-		return 1;
-	for (i = 0; i < l->nbackends; i++)
-		if (l->backends[i].type != CONF_BACKEND_UNIX)
-			return 0;
-	return 1;
-}
-
 static int
 send_global(int fd, const struct gen *g, const struct gen_listener *gl)
 {
@@ -171,7 +149,9 @@ send_global(int fd, const struct gen *g, const struct gen_listener *gl)
 	m.limit_memory = (uint32_t)c->limit_memory;
 	m.limit_cpu = (uint32_t)c->limit_cpu;
 	m.verbose = (uint32_t)log_verbose();
-	m.flags = spawner_netns(gl->conf) ? SPAWNER_NETNS : 0;
+	/* Children connect nothing (the connector makes their backend
+	 * connections): every listener's live without a network. */
+	m.flags = SPAWNER_NETNS;
 	m.nsocks = (uint32_t)gl->socks.n;
 	(void)prctl(PR_GET_NAME, m.name, 0, 0, 0);
 	m.name[sizeof(m.name) - 1] = '\0';
