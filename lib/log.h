@@ -26,8 +26,8 @@ enum log_level {
  * log_init(role, verbose, fd):
  * Set the prefix of every line ("parent", "keyproc", "child 1234"), the
  * verbosity (number of -v) and where lines go: -1 for stderr, or a
- * SOCK_SEQPACKET fd whose peer is the parent (one struct log_msg_hdr and
- * the text per datagram).
+ * SOCK_SEQPACKET fd whose peer is the parent (one LOG_MSG_TYPE message,
+ * struct log_msg and the text, per line).
  */
 void	log_init(const char *role, int verbose, int fd);
 

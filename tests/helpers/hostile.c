@@ -838,6 +838,38 @@ a_flood(const struct hostile_ctx *ctx, const struct hostile_args *a)
 	return 0;
 }
 
+/*
+ * frame how=lie|type|body: one message to the parent whose framing lies:
+ * a header that claims more bytes than came, a type the parent does not
+ * know, or a message that must be empty with a body.  The verdict is the
+ * parent's log (the channel is closed), not ours.
+ */
+static int
+a_frame(const struct hostile_ctx *ctx, const struct hostile_args *a)
+{
+	const char *how = arg_get(a, "how");
+	uint8_t msg[sizeof(struct msg_hdr) + 4] = { 0 };
+	struct msg_hdr hdr = { .type = CHAN_ACCEPTED, .len = 4 };
+	ssize_t n;
+
+	if (how == NULL || ctx->parentfd == -1)
+		return -1;
+	if (strcmp(how, "lie") == 0)
+		hdr.len = 100;
+	else if (strcmp(how, "type") == 0)
+		hdr.type = 77;
+	else if (strcmp(how, "body") != 0)
+		return -1;
+	if (hdr.type == 77)
+		hdr.len = 4;
+	memcpy(msg, &hdr, sizeof(hdr));
+	say(ctx, "calling send(parent channel, %s)", how);
+	n = send(ctx->parentfd, msg, sizeof(msg), MSG_NOSIGNAL);
+	say(ctx, "info: %s", n == (ssize_t)sizeof(msg) ? "sent" :
+	    ename(errno));
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* keyproc                                                             */
 
@@ -1210,6 +1242,7 @@ static const struct hostile_attack {
 	{ "fcntl", a_fcntl },
 	{ "fd2", a_fd2 },
 	{ "flood", a_flood },
+	{ "frame", a_frame },
 	{ "ioctl", a_ioctl },
 	{ "kill", a_kill },
 	{ "listen", a_listen },
