@@ -86,8 +86,13 @@ bench/kpsign: bench/kpsign.c $(KPSIGN_OBJS)
 deps:
 	@sh tests/deps.sh
 
+# The suite and the demo make users, chroots and cgroups: root only.
+root:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make $(MAKECMDGOALS): needs root:" \
+	    "run it as root, or as: sudo make $(MAKECMDGOALS)" >&2; exit 1; }
+
 # A sub-make, so that pkg-config runs after deps installed the libraries.
-test: deps
+test: root deps
 	$(MAKE) all
 	bats --tap tests
 
@@ -95,8 +100,8 @@ DEMO_PORT ?=	8443
 DEMO_BACKEND_PORT ?= 8080
 DEMO_DIR ?=	/var/tmp/recluse-demo
 
-# sudo make demo: recluse on https://localhost:$(DEMO_PORT) in the foreground.
-demo: deps
+# make demo (as root): recluse on https://localhost:$(DEMO_PORT) in the foreground.
+demo: root deps
 	$(MAKE) all
 	DEMO_PORT=$(DEMO_PORT) DEMO_BACKEND_PORT=$(DEMO_BACKEND_PORT) \
 	    DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh
@@ -145,6 +150,6 @@ clean:
 	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(HOSTILE_OBJS) $(BENCH_PROGS) \
 	    $(BENCH_PROGS:=.d)
 
-.PHONY: all deps test demo sanitize install uninstall bench clean
+.PHONY: all root deps test demo sanitize install uninstall bench clean
 
 -include $(DEPS) $(BENCH_PROGS:=.d)

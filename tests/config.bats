@@ -121,7 +121,7 @@ EOC
 		cat <<EOC
 timeout drain 7
 listener "web" {
-	listen localhost:8443
+	listen localhost:8444
 	listen *:9443
 	listen [::1]:8443
 	certificate "$T/web.crt"
@@ -144,7 +144,7 @@ EOC
 	grep -qx 'timeout idle 300' "$T/dump1.conf"
 	grep -qx 'max-connections 4096' "$T/dump1.conf"
 	grep -qx '	protocols "tlsv1.2,tlsv1.3"' "$T/dump1.conf"
-	grep -q '^	listen localhost:8443' "$T/dump1.conf"
+	grep -q '^	listen localhost:8444' "$T/dump1.conf"
 	grep -qx '	listen \[::1\]:8443' "$T/dump1.conf"
 	grep -qx '	backend unix "/run/app \\"1\\".sock"' "$T/dump1.conf"
 	grep -qx 'listener "second" {' "$T/dump1.conf"
