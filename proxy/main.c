@@ -34,6 +34,7 @@
 #include "proxy/listen.h"
 #include "lib/log.h"
 #include "proxy/notify.h"
+#include "proxy/probe.h"
 #include "lib/sandbox.h"
 #include "lib/wire.h"
 #include "proxy/spawn.h"
@@ -438,6 +439,7 @@ reload(void)
 	gen_unref(old);
 	keyproc_install(pid, fd);
 	connector_ctl_set_user(g->conf->uid, g->conf->gid);
+	probe_backends(g);
 	spawn_fill();
 	log_info("ready: configuration %u, %zu listeners", g->id,
 	    g->nlisteners);
@@ -569,6 +571,7 @@ serve(void)
 	keyproc_install(pid, fd);
 	connector_ctl_init(parent.base, parent.gen->conf->uid,
 	    parent.gen->conf->gid);
+	probe_backends(parent.gen);
 	spawn_fill();
 	log_info("ready: configuration %u, %zu listeners", parent.gen->id,
 	    parent.gen->nlisteners);

@@ -285,3 +285,22 @@ has_sandboxed_connector() {
 	[ "${lines[0]}" = "peer uid=$uid gid=$(id -g recluse-test2)" ]
 	[ "${lines[1]}" = "new" ]
 }
+
+@test "a backend that does not answer at start or reload is warned about once each time; recluse serves anyway" {
+	down=$(free_port)
+	up=$(free_port)
+	start_echod echo "$up"
+	run_proxy "127.0.0.1:$down" "127.0.0.1:$up"
+	wait_for grep -q "backend 127.0.0.1:$down does not answer" "$T/recluse.log"
+	grep "does not answer" "$T/recluse.log" >&2
+	grep -q "listener web: backend 127.0.0.1:$down does not answer: Connection refused (serving anyway)" \
+	    "$T/recluse.log"
+	run tls_echo "$PORT" <<< "hello"
+	[ "$status" -eq 0 ]
+	[ "$output" = hello ]
+	kill -HUP "$RECLUSE_PID"
+	wait_for sh -c "[ \$(grep -c 'backend 127.0.0.1:$down does not answer' '$T/recluse.log') -eq 2 ]"
+	sleep 1
+	[ "$(grep -c "backend 127.0.0.1:$down does not answer" "$T/recluse.log")" -eq 2 ]
+	! grep -q "backend 127.0.0.1:$up does not answer" "$T/recluse.log"
+}
