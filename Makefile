@@ -17,7 +17,7 @@ DEPFLAGS =	-MMD -MP
 
 SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
-		proxy/connector_ctl.c proxy/probe.c \
+		proxy/connector_ctl.c proxy/probe.c proxy/certcheck.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c \

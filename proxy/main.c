@@ -29,6 +29,7 @@
 #include "keyproc/keyproc.h"
 #include "keyproc/kp_provider.h"
 #include "keyproc/sign.h"
+#include "proxy/certcheck.h"
 #include "proxy/connector.h"
 #include "proxy/gen.h"
 #include "proxy/listen.h"
@@ -636,8 +637,13 @@ check_key(const struct conf_listener *l, char *err, size_t errlen)
 		conf_seterr(err, errlen, cw, "certificate \"%s\": %s",
 		    l->certificate, kerr);
 	else if ((k = sign_key_load(l->keyfd, l->key, spki, spkilen, kerr,
-	    sizeof(kerr))) != NULL)
+	    sizeof(kerr))) != NULL) {
 		sign_key_free(k);
+		if (cert_expiry(cert, certlen, time(NULL), kerr,
+		    sizeof(kerr)) == 1)
+			fprintf(stderr, "%s:%d: warning: certificate \"%s\" "
+			    "%s\n", cw->file, cw->line, l->certificate, kerr);
+	}
 	else if ((n = check_key_later(l, cert, certlen)) > 0)
 		conf_seterr(err, errlen, cw, "the first certificate in %s is "
 		    "not the key's (certificate %d is): put the leaf "

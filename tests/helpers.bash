@@ -122,7 +122,7 @@ make_cert() {
 	printf 'subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1\n' "$cn" \
 	    > "$T/$name.ext"
 	openssl x509 -req -in "$T/$name.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" \
-	    -CAcreateserial -days 2 -extfile "$T/$name.ext" -out "$T/$name.leaf" \
+	    -CAcreateserial -days 30 -extfile "$T/$name.ext" -out "$T/$name.leaf" \
 	    2>/dev/null
 	cat "$T/$name.leaf" "$T/ca.crt" > "$T/$name.crt"
 	chmod 600 "$T/$name.key"

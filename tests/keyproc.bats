@@ -74,7 +74,7 @@ self_signed() {
 	local name=$1 alg=$2
 	shift 2
 	openssl genpkey -algorithm "$alg" "$@" -out "$T/$name.key" 2>/dev/null
-	openssl req -x509 -key "$T/$name.key" -subj "/CN=$name" -days 2 \
+	openssl req -x509 -key "$T/$name.key" -subj "/CN=$name" -days 30 \
 	    -out "$T/$name.crt" 2>/dev/null
 }
 
