@@ -744,6 +744,7 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	log_init("parent", parent.verbose, -1);
+	log_stamp_unless_journal();
 	std_fds_open();
 	if (check > 0)
 		return check_only(check > 1);

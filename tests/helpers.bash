@@ -7,6 +7,9 @@ RECLUSE="$TOP/recluse"
 HELPERS="$TOP/tests/helpers"
 TEST_USER=recluse-test
 TEST_KEYUSER=recluse-testkey
+# The start of a line of recluse's log in the foreground: its RFC 3339
+# timestamp (a pattern for grep -E and sed -E).
+STAMP='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}[+-][0-9]{2}:[0-9]{2} '
 
 # common_setup: per-test temp dir, test users, an empty chroot.
 common_setup() {
