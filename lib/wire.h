@@ -185,6 +185,14 @@ enum chan_type {
 				   CHAN_ACCEPTED) */
 	CHAN_CONNECT_FAILED = 6, /* parent -> child: arg = errno of the last
 				   attempt; no fd */
+	CHAN_DRAIN = 7,		/* parent -> child: the parent drains.  arg 0:
+				   end your connection cleanly now
+				   (close_notify, EOF to the backend, access
+				   line end=drain); the parent kills a child
+				   still there CHAN_DRAIN_GRACE s later.  arg
+				   N (1 .. CHAN_DRAIN_IDLE_MAX): the same once
+				   no byte has moved for N s (end=drain-idle).
+				   A spare leaves, as for CHAN_RETIRE */
 	CHAN_LOG = LOG_MSG_TYPE	/* child -> parent: struct log_msg_hdr + text */
 };
 
@@ -193,6 +201,9 @@ struct chan_msg {
 	uint32_t	arg;
 };
 _Static_assert(sizeof(struct chan_msg) == 8, "wire size");
+
+#define CHAN_DRAIN_GRACE	1	/* s after CHAN_DRAIN 0: SIGKILL */
+#define CHAN_DRAIN_IDLE_MAX	86400	/* timeout drain-idle's maximum */
 
 /*
  * A child waits for the answer to its CHAN_CONNECT at most this long per

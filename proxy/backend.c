@@ -117,11 +117,13 @@ backend_check(int fd)
  * Receive the parent's answer: CHAN_CONNECTED with exactly one descriptor
  * and a backend index of l, or CHAN_CONNECT_FAILED with none.  Return the
  * socket; or -1 with errno: EAGAIN for a message that is not the answer
- * (a CHAN_RETIRE sent before the parent knew we were busy), the failed
- * connect's errno, or EPROTO.
+ * (a CHAN_RETIRE sent before the parent knew we were busy, a CHAN_DRAIN
+ * with an idle time, kept in *drainp), ECANCELED for a CHAN_DRAIN 0, the
+ * failed connect's errno, or EPROTO.
  */
 static int
-backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp)
+backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp,
+    int *drainp)
 {
 	struct chan_msg m;
 	ssize_t n;
@@ -141,6 +143,12 @@ backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp)
 	case CHAN_RETIRE:
 		if (fd == -1)
 			e = EAGAIN;
+		break;
+	case CHAN_DRAIN:
+		if (fd != -1 || m.arg > CHAN_DRAIN_IDLE_MAX)
+			break;
+		*drainp = (int)m.arg;
+		e = m.arg == 0 ? ECANCELED : EAGAIN;
 		break;
 	case CHAN_CONNECT_FAILED:
 		if (fd == -1 && m.arg != 0 && m.arg < 4096)
@@ -164,7 +172,7 @@ backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp)
 
 int
 backend_connect(const struct conf_listener *l, int parentfd, int timeout,
-    size_t *idxp, int *errp)
+    size_t *idxp, int *drainp, int *errp)
 {
 	struct timespec deadline;
 	struct chan_msg m;
@@ -186,7 +194,7 @@ backend_connect(const struct conf_listener *l, int parentfd, int timeout,
 			*errp = ETIMEDOUT;
 			return -1;
 		}
-	} while ((fd = backend_reply(parentfd, l, idxp)) == -1 &&
+	} while ((fd = backend_reply(parentfd, l, idxp, drainp)) == -1 &&
 	    (errno == EAGAIN || errno == EINTR));
 	if (fd == -1)
 		*errp = errno;
