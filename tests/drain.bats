@@ -252,3 +252,26 @@ term() {
 	grep -E "child [0-9]+: client=.* end=drain$" "$T/recluse.log"
 	not_logged "killed"
 }
+
+@test "a taken-over connection process (recluse-hostile, busy with its attacker) is killed a second after the drain timeout" {
+	# The test-only build: a child whose client sends "RECLUSE-HOSTILE"
+	# holds a conversation with it and reads nothing from the parent.
+	RECLUSE="$HELPERS/recluse-hostile"
+	conf 1 0 > "$T/recluse.conf"
+	start_recluse "$T/recluse.conf"
+	python3 - "$PORT" > "$T/hostile.out" 2>> "$T/hostile.log" 3>&- <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"RECLUSE-HOSTILE sign\n")
+print(s.makefile("rb").readline().decode().strip(), flush=True)
+time.sleep(60)
+PY
+	track $!
+	wait_for grep -q "^hostile: hello " "$T/hostile.out"
+	CHILD=$(awk '{ print $3 }' "$T/hostile.out")
+	term
+	stopped_within 5
+	holds "$STOP_TIME >= 1.9"
+	grep -q "child $CHILD still runs 1 s after the drain timeout: killed" \
+	    "$T/recluse.log"
+}
