@@ -67,6 +67,11 @@ conn_child() {
 	    grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2
 }
 
+# has_conn_child: a process holds the connection on $PORT (it accepted).
+has_conn_child() {
+	[ -n "$(conn_child)" ]
+}
+
 # since T0: seconds since the $EPOCHREALTIME T0, as a decimal.
 since() {
 	awk -v now="$EPOCHREALTIME" -v t0="$1" 'BEGIN { printf "%.3f", now - t0 }'
@@ -99,6 +104,11 @@ ticks() {
 }
 more_ticks() {
 	[ "$(ticks)" -gt "$1" ]
+}
+
+# backend_eofs N: the backend read EOF on N connections that carried data.
+backend_eofs() {
+	[ "$(grep -c 'echod: closed in=[1-9][0-9]* .* eof=1' "$T/echod.log")" -eq "$1" ]
 }
 
 # not_in TEXT FILE: FILE does not hold TEXT.
@@ -135,7 +145,7 @@ term() {
 	grep -q "server=close_notify" "$T/a.err"
 	# The backend read its EOF (eof=1), after the 8 bytes of "one" and
 	# "two".
-	grep -q "echod: closed in=8 out=8 eof=1" "$T/echod.log"
+	wait_for grep -q "echod: closed in=8 out=8 eof=1" "$T/echod.log"
 	grep -q "drain timeout: closing 1 connections" "$T/recluse.log"
 	grep -E "child [0-9]+: client=.* from_client=8 to_client=8 .* end=drain$" \
 	    "$T/recluse.log"
@@ -176,7 +186,7 @@ term() {
 	[ "$(exit_status "$BUSY_PID")" -eq 0 ]
 	grep -q "server=close_notify" "$T/busy.err"
 	grep -E "child [0-9]+: client=.* end=drain$" "$T/recluse.log"
-	[ "$(grep -c 'echod: closed in=[1-9][0-9]* .* eof=1' "$T/echod.log")" -eq 2 ]
+	wait_for backend_eofs 2
 	not_logged "killed"
 }
 
@@ -209,7 +219,7 @@ term() {
 	# A client that connects and says nothing.
 	sleep 60 > "/dev/tcp/127.0.0.1/$PORT" 3>&- &
 	track $!
-	wait_for test -n "$(conn_child)"
+	wait_for has_conn_child
 	term
 	stopped_within 4
 	grep -E "child [0-9]+: client=.* tls=- .* end=drain$" "$T/recluse.log"
@@ -248,7 +258,7 @@ term() {
 	wait_for gone "$CONN_PID"
 	[ "$(exit_status "$CONN_PID")" -eq 0 ]
 	grep -q "server=close_notify" "$T/a.err"
-	grep -q "echod: closed in=8 out=8 eof=1" "$T/echod.log"
+	wait_for grep -q "echod: closed in=8 out=8 eof=1" "$T/echod.log"
 	grep -E "child [0-9]+: client=.* end=drain$" "$T/recluse.log"
 	not_logged "killed"
 }
