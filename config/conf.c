@@ -90,6 +90,8 @@ set_defaults(struct check *ck)
 		c->timeout_connect = CONF_DEFAULT_CONNECT;
 	if (c->timeout_drain == 0)
 		c->timeout_drain = CONF_DEFAULT_DRAIN;
+	if (c->timeout_drain_idle == 0)
+		c->timeout_drain_idle = CONF_DEFAULT_DRAIN_IDLE;
 	if (c->limit_memory == 0)
 		c->limit_memory = CONF_DEFAULT_MEMORY;
 	if (c->limit_cpu == 0)
@@ -832,6 +834,8 @@ conf_dump(const struct conf *c, FILE *fp)
 	fprintf(fp, "timeout idle %d\n", c->timeout_idle);
 	fprintf(fp, "timeout connect %d\n", c->timeout_connect);
 	fprintf(fp, "timeout drain %d\n", c->timeout_drain);
+	fprintf(fp, "timeout drain-idle %d\n", c->timeout_drain_idle ==
+	    CONF_OFF ? 0 : c->timeout_drain_idle);
 	fprintf(fp, "limit memory %d\n", c->limit_memory);
 	fprintf(fp, "limit cpu %d\n", c->limit_cpu);
 	for (i = 0; i < c->nlisteners; i++)

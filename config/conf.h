@@ -20,6 +20,8 @@
 #define CONF_DEFAULT_IDLE	300
 #define CONF_DEFAULT_CONNECT	5
 #define CONF_DEFAULT_DRAIN	30
+#define CONF_DEFAULT_DRAIN_IDLE	5
+#define CONF_OFF		(-1)	/* a timeout set to 0: off */
 /*
  * Per connection child.  A child's address space is about 9 MiB and does
  * not grow, through an RSA-4096 handshake or 256 MiB relayed each way;
@@ -101,6 +103,7 @@ struct conf {
 	int			 timeout_idle;
 	int			 timeout_connect;
 	int			 timeout_drain;
+	int			 timeout_drain_idle;	/* or CONF_OFF */
 	int			 limit_memory;	/* MiB, per child */
 	int			 limit_cpu;	/* seconds, per child */
 	struct conf_listener	*listeners;

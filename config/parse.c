@@ -111,7 +111,9 @@ static int	kw_user(struct parser *, struct stmt *);
 
 static int	parse_block(struct parser *, int, const struct stmt *);
 
-#define TIMEOUT(f)	CTX_TIMEOUT, 0, 0, 0, NULL, offsetof(struct conf, f)
+/* A timeout's range is in minargs..maxargs; 0, where allowed, is "off". */
+#define TIMEOUT(f)	CTX_TIMEOUT, 1, 86400, 0, NULL, offsetof(struct conf, f)
+#define TIMEOUT_OFF(f)	CTX_TIMEOUT, 0, 86400, 0, NULL, offsetof(struct conf, f)
 /* A limit's range is in minargs..maxargs. */
 #define LIMIT(f, min, max) \
 			CTX_LIMIT, min, max, 0, NULL, offsetof(struct conf, f)
@@ -125,6 +127,7 @@ static const struct keyword keywords[] = {
 	{ "connect",		TIMEOUT(timeout_connect) },
 	{ "cpu",		LIMIT(limit_cpu, 1, 31536000) },
 	{ "drain",		TIMEOUT(timeout_drain) },
+	{ "drain-idle",		TIMEOUT_OFF(timeout_drain_idle) },
 	{ "handshake",		TIMEOUT(timeout_handshake) },
 	{ "idle",		TIMEOUT(timeout_idle) },
 	{ "include",		CTX_TOP, 1, 1, 0, kw_include, 0 },
@@ -704,15 +707,17 @@ kw_timeout(struct parser *p, struct stmt *st)
 	kw = kw_find(st->word[1]);
 	if (kw == NULL || kw->ctx != CTX_TIMEOUT)
 		return serr(p, st, "unknown timeout \"%s\": use handshake, "
-		    "idle, connect or drain", st->word[1]);
+		    "idle, connect, drain or drain-idle", st->word[1]);
 	field = (int *)(void *)((char *)p->conf + kw->off);
 	if (*field != 0)
 		return serr(p, st, "duplicate \"timeout %s\"", kw->name);
-	n = parse_number(st->word[2], 1, 86400, &errstr);
+	n = parse_number(st->word[2], kw->minargs, kw->maxargs, &errstr);
 	if (errstr != NULL)
-		return serr(p, st, "timeout %s \"%s\" is %s (1 to 86400 "
-		    "seconds)", kw->name, st->word[2], errstr);
-	*field = (int)n;
+		return serr(p, st, "timeout %s \"%s\" is %s (%d to %d "
+		    "seconds%s)", kw->name, st->word[2], errstr, kw->minargs,
+		    kw->maxargs, kw->minargs == 0 ? ", 0 for off" : "");
+	/* 0 in the field means "not set": keep "off" apart from it. */
+	*field = n == 0 ? CONF_OFF : (int)n;
 	return 0;
 }
 

@@ -207,6 +207,15 @@ enum chan_type {
 				   CHAN_ACCEPTED) */
 	CHAN_CONNECT_FAILED = 6, /* parent -> child: struct
 				   chan_connect_failed; no fd */
+	CHAN_DRAIN = 7,		/* parent -> child: struct chan_drain: the
+				   parent drains.  idle 0: end your connection
+				   cleanly now (close_notify, EOF to the
+				   backend, access line end=drain); the parent
+				   kills a child still there CHAN_DRAIN_GRACE
+				   s later.  idle N (1 .. CHAN_DRAIN_IDLE_MAX):
+				   the same once no byte has moved for N s
+				   (end=drain-idle).  A spare leaves, as for
+				   CHAN_RETIRE */
 	CHAN_LOG = LOG_MSG_TYPE	/* child -> parent: struct log_msg + text */
 };
 
@@ -220,8 +229,16 @@ struct chan_connect_failed {	/* CHAN_CONNECT_FAILED */
 };
 _Static_assert(sizeof(struct chan_connect_failed) == 4, "wire size");
 
+struct chan_drain {		/* CHAN_DRAIN */
+	uint32_t	idle;		/* s; 0: now */
+};
+_Static_assert(sizeof(struct chan_drain) == 4, "wire size");
+
 /* The largest message the parent reads from a child: a log line. */
 #define CHAN_MSG_MAX	LOG_MSG_MAX
+
+#define CHAN_DRAIN_GRACE	1	/* s after CHAN_DRAIN 0: SIGKILL */
+#define CHAN_DRAIN_IDLE_MAX	86400	/* timeout drain-idle's maximum */
 
 /*
  * A child waits for the answer to its CHAN_CONNECT at most this long per

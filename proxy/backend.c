@@ -117,16 +117,19 @@ backend_check(int fd)
  * Receive the parent's answer: CHAN_CONNECTED with exactly one descriptor
  * and a backend index of l, or CHAN_CONNECT_FAILED with none.  Return the
  * socket; or -1 with errno: EAGAIN for a message that is not the answer
- * (a CHAN_RETIRE sent before the parent knew we were busy), the failed
- * connect's errno, or EPROTO.
+ * (a CHAN_RETIRE sent before the parent knew we were busy, a CHAN_DRAIN
+ * with an idle time, kept in *drainp), ECANCELED for a CHAN_DRAIN 0, the
+ * failed connect's errno, or EPROTO.
  */
 static int
-backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp)
+backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp,
+    int *drainp)
 {
 	char buf[sizeof(struct msg_hdr) + 64];
 	const char *body = buf + sizeof(struct msg_hdr);
 	struct chan_connect_failed f;
 	struct chan_connected m;
+	struct chan_drain d;
 	struct msg_hdr hdr;
 	ssize_t n;
 	int fd, e;
@@ -143,6 +146,15 @@ backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp)
 	case CHAN_RETIRE:
 		if (fd == -1 && MSG_LEN_IS(&hdr, 0))
 			e = EAGAIN;
+		break;
+	case CHAN_DRAIN:
+		if (fd != -1 || !MSG_LEN_IS(&hdr, sizeof(d)))
+			break;
+		memcpy(&d, body, sizeof(d));
+		if (d.idle > CHAN_DRAIN_IDLE_MAX)
+			break;
+		*drainp = (int)d.idle;
+		e = d.idle == 0 ? ECANCELED : EAGAIN;
 		break;
 	case CHAN_CONNECT_FAILED:
 		if (fd != -1 || !MSG_LEN_IS(&hdr, sizeof(f)))
@@ -172,7 +184,7 @@ backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp)
 
 int
 backend_connect(const struct conf_listener *l, int parentfd, int timeout,
-    size_t *idxp, int *errp)
+    size_t *idxp, int *drainp, int *errp)
 {
 	struct timespec deadline;
 	int fd;
@@ -191,7 +203,7 @@ backend_connect(const struct conf_listener *l, int parentfd, int timeout,
 			*errp = ETIMEDOUT;
 			return -1;
 		}
-	} while ((fd = backend_reply(parentfd, l, idxp)) == -1 &&
+	} while ((fd = backend_reply(parentfd, l, idxp, drainp)) == -1 &&
 	    (errno == EAGAIN || errno == EINTR));
 	if (fd == -1)
 		*errp = errno;

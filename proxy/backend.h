@@ -16,19 +16,21 @@
 #define BACKEND_NAME_MAX	256
 
 /*
- * backend_connect(l, parentfd, timeout, idxp, errp):
+ * backend_connect(l, parentfd, timeout, idxp, drainp, errp):
  * In a connection child: have the parent connect the first of l's
  * backends that answers, in the order of the configuration, each address
  * bounded by timeout seconds (a CHAN_CONNECT on parentfd, answered by
  * CHAN_CONNECTED with the socket attached or CHAN_CONNECT_FAILED), and
  * wait for the answer no longer than every address's timeout plus
  * CHAN_CONNECT_SLACK_MS each, plus CHAN_CONNECT_MARGIN_MS.  The parent
- * logs each failed attempt.  Return a connected nonblocking socket and
- * the backend's index in *idxp, or -1 with the errno of the last failure
- * in *errp (ETIMEDOUT, ECONNREFUSED, ...).
+ * logs each failed attempt.  A CHAN_DRAIN that comes meanwhile leaves
+ * its argument in *drainp; a CHAN_DRAIN 0 ends the wait (ECANCELED).
+ * Return a connected nonblocking socket and the backend's index in *idxp,
+ * or -1 with the errno of the last failure in *errp (ETIMEDOUT,
+ * ECONNREFUSED, ECANCELED, ...).
  */
 int	backend_connect(const struct conf_listener *l, int parentfd,
-	    int timeout, size_t *idxp, int *errp);
+	    int timeout, size_t *idxp, int *drainp, int *errp);
 
 /*
  * backend_name(b, buf, len):

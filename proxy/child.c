@@ -59,6 +59,8 @@ struct child_conn {
 };
 
 static int	child_parentfd = -1;
+/* The parent's last CHAN_DRAIN: -1 none, 0 end now, N end once idle N s. */
+static int	child_drain = -1;
 
 /*
  * Leave, but only once the parent has read our last log lines: it may reap
@@ -134,11 +136,56 @@ child_parent_ready(int parentfd)
 	n = msg_get(parentfd, buf, sizeof(buf), &hdr, NULL, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n > 0 && hdr.type != CHAN_RETIRE) {
+	if (n > 0 && hdr.type != CHAN_RETIRE && hdr.type != CHAN_DRAIN) {
 		log_debug("unexpected message %u from the parent", hdr.type);
 		return;
 	}
 	child_exit(0);
+}
+
+/*
+ * Once we hold a connection: read one message from the parent, and keep
+ * a CHAN_DRAIN's argument in child_drain.  Anything else (a CHAN_RETIRE
+ * sent before the parent knew we were busy) is ignored.  Return 1 if a
+ * message was read, 0 if none was waiting, -1 if the parent is gone
+ * (the connection carries on; stop watching the channel).
+ */
+static int
+child_parent_msg(int parentfd)
+{
+	char buf[sizeof(struct msg_hdr) + 64];
+	struct chan_drain m;
+	struct msg_hdr hdr;
+	ssize_t n;
+
+	n = msg_get(parentfd, buf, sizeof(buf), &hdr, NULL, MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	if (hdr.type == CHAN_DRAIN && MSG_LEN_IS(&hdr, sizeof(m))) {
+		memcpy(&m, buf + sizeof(hdr), sizeof(m));
+		if (m.idle <= CHAN_DRAIN_IDLE_MAX)
+			child_drain = (int)m.idle;
+	}
+	return 1;
+}
+
+/* The parent drains: hand its word to the relay (relay_drain()). */
+static void
+child_parent_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct event *ev = arg;
+
+	switch (child_parent_msg(fd)) {
+	case -1:
+		event_del(ev);
+		break;
+	case 1:
+		if (child_drain >= 0)
+			relay_drain(child_drain);
+		break;
+	}
 }
 
 /*
@@ -254,19 +301,22 @@ child_accepted(const struct child_args *args)
 }
 
 /*
- * The TLS handshake, bounded by timeout seconds in all.  Return 0, or -1
- * with the reason in *end and libtls' message in err.
+ * The TLS handshake, bounded by timeout seconds in all, and by a CHAN_DRAIN
+ * 0 on parentfd.  Return 0, or -1 with the reason in *end and libtls'
+ * message in err.
  */
 static int
-child_handshake(struct tls *cctx, int fd, int timeout, const char **end,
-    char *err, size_t errlen)
+child_handshake(struct tls *cctx, int fd, int parentfd, int timeout,
+    const char **end, char *err, size_t errlen)
 {
 	struct timespec deadline;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	const char *e;
 	int rv, ms;
 
 	deadline_in(&deadline, timeout);
+	pfd[1].fd = parentfd;
+	pfd[1].events = POLLIN;
 	for (;;) {
 		rv = tls_handshake(cctx);
 		if (rv == 0)
@@ -278,20 +328,32 @@ child_handshake(struct tls *cctx, int fd, int timeout, const char **end,
 			*end = "handshake-failed";
 			return -1;
 		}
-		pfd.fd = fd;
-		pfd.events = rv == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
-		do {
+		pfd[0].fd = fd;
+		pfd[0].events = rv == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		pfd[0].revents = 0;
+		while (pfd[0].revents == 0) {
 			if ((ms = deadline_ms_left(&deadline)) == 0) {
 				*end = "handshake-timeout";
 				snprintf(err, errlen, "no handshake in %d s",
 				    timeout);
 				return -1;
 			}
-		} while ((rv = poll(&pfd, 1, ms)) == -1 && errno == EINTR);
-		if (rv == -1) {
-			snprintf(err, errlen, "poll: %s", strerror(errno));
-			*end = "internal-error";
-			return -1;
+			if (child_drain == 0) {
+				*end = "drain";
+				snprintf(err, errlen, "ended by the drain");
+				return -1;
+			}
+			if (poll(pfd, 2, ms) == -1) {
+				if (errno == EINTR)
+					continue;
+				snprintf(err, errlen, "poll: %s",
+				    strerror(errno));
+				*end = "internal-error";
+				return -1;
+			}
+			if (pfd[1].revents != 0 &&
+			    child_parent_msg(parentfd) == -1)
+				pfd[1].fd = -1;
 		}
 	}
 }
@@ -351,6 +413,29 @@ child_goodbye(struct tls *cctx)
 	(void)tls_close(cctx);
 }
 
+/*
+ * Relay, with the parent's channel watched: a CHAN_DRAIN ends the relay
+ * cleanly (relay_drain()).
+ */
+static void
+child_relay(const struct child_args *args, struct event_base *base,
+    struct tls *cctx, int cfd, int bfd, struct child_conn *c)
+{
+	struct event *ev;
+	int rv;
+
+	ev = event_new(base, args->parentfd, EV_READ | EV_PERSIST,
+	    child_parent_ev, event_self_cbarg());
+	if (ev == NULL || event_add(ev, NULL) == -1)
+		log_warnx("cannot watch the parent's channel");
+	rv = relay_run(base, cctx, cfd, bfd, args->conf->timeout_idle,
+	    child_drain, &c->st);
+	if (ev != NULL)
+		event_free(ev);
+	if (rv == -1 && strcmp(c->st.end, "idle-timeout") == 0)
+		child_goodbye(cctx);
+}
+
 static void
 child_serve(const struct child_args *args, struct event_base *base, int cfd,
     struct child_conn *c)
@@ -367,8 +452,8 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 		c->st.end = "internal-error";
 		return;
 	}
-	if (child_handshake(cctx, cfd, conf->timeout_handshake, &c->st.end,
-	    err, sizeof(err)) == -1) {
+	if (child_handshake(cctx, cfd, args->parentfd, conf->timeout_handshake,
+	    &c->st.end, err, sizeof(err)) == -1) {
 		log_info("client=%s: handshake: %s", c->client, err);
 		return;
 	}
@@ -384,16 +469,14 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	 * back, so an idle connection costs what it holds, not its peak. */
 	malloc_trim(0);
 	if ((bfd = backend_connect(args->listener, args->parentfd,
-	    conf->timeout_connect, &idx, &e)) == -1) {
-		c->st.end = child_backend_end(e);
+	    conf->timeout_connect, &idx, &child_drain, &e)) == -1) {
+		c->st.end = child_drain == 0 ? "drain" : child_backend_end(e);
 		child_goodbye(cctx);
 		return;
 	}
 	backend_name(&args->listener->backends[idx], c->backend,
 	    sizeof(c->backend));
-	if (relay_run(base, cctx, cfd, bfd, conf->timeout_idle, &c->st) == -1 &&
-	    strcmp(c->st.end, "idle-timeout") == 0)
-		child_goodbye(cctx);
+	child_relay(args, base, cctx, cfd, bfd, c);
 }
 
 __dead void

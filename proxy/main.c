@@ -64,7 +64,8 @@ static struct {
 	int			 kphandshake;	/* its generation's, seconds */
 	struct event		*kpev;
 	struct event		*kpretry;
-	struct event		*drain;
+	struct event		*drain;	/* timeout drain */
+	struct event		*drainkill;	/* CHAN_DRAIN_GRACE later */
 	int			 draining;
 	LIST_HEAD(, oldkp)	 oldkps;	/* replaced, exiting */
 } parent = { .kppid = -1, .kpfd = -1 };
@@ -378,30 +379,66 @@ finish(void)
 	exit(0);
 }
 
+/* The last resort: children that did not end at the drain timeout. */
+static void
+drain_kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "still runs %d s after the drain timeout",
+	    CHAN_DRAIN_GRACE);
+	spawn_kill_all(SIGKILL, why);
+	finish();
+}
+
+/*
+ * The drain timeout: every child ends its connection cleanly now
+ * (close_notify, EOF to the backend, its access line with end=drain) and
+ * exits; the last one reaped ends the parent (reaped()).  One still there
+ * CHAN_DRAIN_GRACE s later, wedged or taken over, is killed.
+ */
 static void
 drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct timeval tv = { CHAN_DRAIN_GRACE, 0 };
+
 	log_warnx("drain timeout: closing %zu connections", spawn_busy());
-	spawn_kill_all(SIGKILL);
-	finish();
+	spawn_drain_now();
+	parent.drainkill = evtimer_new(parent.base, drain_kill_cb, NULL);
+	if (parent.drainkill == NULL ||
+	    evtimer_add(parent.drainkill, &tv) == -1) {
+		spawn_kill_all(SIGKILL, NULL);
+		finish();
+	}
 }
 
 static void
 drain_start(int sig)
 {
+	const struct conf *conf = parent.gen->conf;
 	struct timeval tv = { 0, 0 };
+	int idle;
 
 	if (parent.draining) {
 		log_warnx("signal %d again: stopping now", sig);
-		spawn_kill_all(SIGKILL);
+		spawn_kill_all(SIGKILL, NULL);
 		finish();
 	}
 	parent.draining = 1;
 	notify_send("STOPPING=1");
-	tv.tv_sec = parent.gen->conf->timeout_drain;
-	log_info("stopping: draining %zu connections (up to %ld s)",
-	    spawn_busy(), (long)tv.tv_sec);
-	spawn_drain();
+	tv.tv_sec = conf->timeout_drain;
+	/* Idle connections end early only if earlier than the timeout. */
+	idle = conf->timeout_drain_idle;
+	if (idle == CONF_OFF || idle >= conf->timeout_drain)
+		idle = 0;
+	if (idle > 0)
+		log_info("stopping: draining %zu connections (up to %ld s, "
+		    "idle ones after %d s)", spawn_busy(), (long)tv.tv_sec,
+		    idle);
+	else
+		log_info("stopping: draining %zu connections (up to %ld s)",
+		    spawn_busy(), (long)tv.tv_sec);
+	spawn_drain(idle);
 	if (spawn_count() == 0)
 		finish();
 	parent.drain = evtimer_new(parent.base, drain_timeout_cb, NULL);

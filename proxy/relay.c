@@ -20,6 +20,13 @@
  * opened itself in tls_connect()).  OpenSSL keeps reading after
  * SSL_shutdown() until the peer's close_notify, so after the backend's EOF
  * we send close_notify and go on reading the client until it is done.
+ *
+ * A drain (relay_drain()) ends the relay through the same half-close
+ * paths: it marks both directions as read to the end, so what is buffered
+ * is written, then the backend gets shutdown(SHUT_WR) and the client our
+ * close_notify, and nothing waits for the peers' own.  It never calls
+ * tls_close() while a tls_write() is unfinished: OpenSSL would take the
+ * alert for a bad retry of the write.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -80,7 +87,15 @@ struct relay {
 	int			 on_cread, on_cwrite, on_bread, on_bwrite;
 	int			 idle;
 	struct timeval		 last;	/* a byte last moved */
+
+	int			 draining;	/* ending: relay_drain_now() */
+	int			 drain_idle;	/* s, from relay_drain(); 0: off */
+	struct timeval		 drain_from;	/* when it came */
+	struct event		*ev_drain;	/* RELAY_DRAIN_MS: give up */
 };
+
+/* The running relay, for relay_drain(); NULL outside relay_run(). */
+static struct relay	*relay_active;
 
 /* A clean end: remembered only if nothing else has been. */
 static void
@@ -347,33 +362,117 @@ relay_backend_ev(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * End the relay cleanly, now: read nothing more either way; the
+ * half-close paths then write what is buffered, shut the backend down and
+ * send close_notify (see the top of this file).  Bounded by RELAY_DRAIN_MS:
+ * a peer that does not read cannot keep us.
+ */
+static void
+relay_drain_now(struct relay *r, const char *end)
+{
+	struct timeval tv = { 0, RELAY_DRAIN_MS * 1000 };
+
+	if (r->draining || r->done)
+		return;
+	r->draining = 1;
+	r->st->end = end;
+	r->c_eof = r->b_eof = 1;
+	r->c_rd_want = r->b_rd_want = 0;
+	evtimer_del(r->ev_idle);
+	evtimer_add(r->ev_drain, &tv);
+	relay_pump(r);
+}
+
+static void
+relay_drain_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	log_debug("drain: a peer does not read; leaving without a clean end");
+	relay_fail(r, r->st->end);
+	event_base_loopbreak(r->base);
+}
+
+/*
+ * Whether the relay has been idle long enough to end: "idle-timeout", or
+ * in a drain "drain-idle" (idle since the drain began, at the earliest);
+ * NULL, with the time until the next look in *left.
+ */
+static const char *
+relay_idle_due(struct relay *r, struct timeval *left)
+{
+	struct timeval now, elapsed, since, limit;
+
+	event_gettime_monotonic(r->base, &now);
+	timersub(&now, &r->last, &elapsed);
+	if (elapsed.tv_sec >= r->idle)
+		return "idle-timeout";
+	limit.tv_sec = r->idle;
+	limit.tv_usec = 0;
+	timersub(&limit, &elapsed, left);
+	if (r->drain_idle == 0)
+		return NULL;
+	since = timercmp(&r->last, &r->drain_from, >) ? r->last :
+	    r->drain_from;
+	timersub(&now, &since, &elapsed);
+	if (elapsed.tv_sec >= r->drain_idle)
+		return "drain-idle";
+	limit.tv_sec = r->drain_idle;
+	timersub(&limit, &elapsed, &limit);
+	if (timercmp(&limit, left, <))
+		*left = limit;
+	return NULL;
+}
+
+/*
  * The idle timer is not re-armed on every byte: when it fires it looks
  * at when a byte last moved and sleeps again for the rest.
  */
 static void
+relay_idle_check(struct relay *r)
+{
+	struct timeval left;
+	const char *end;
+
+	if ((end = relay_idle_due(r, &left)) == NULL)
+		evtimer_add(r->ev_idle, &left);
+	else if (strcmp(end, "drain-idle") == 0)
+		relay_drain_now(r, end);
+	else {
+		relay_fail(r, end);
+		event_base_loopbreak(r->base);
+	}
+}
+
+static void
 relay_idle_ev(evutil_socket_t fd, short what, void *arg)
 {
-	struct relay *r = arg;
-	struct timeval now, elapsed, left;
+	relay_idle_check(arg);
+}
 
-	event_gettime_monotonic(r->base, &now);
-	timersub(&now, &r->last, &elapsed);
-	if (elapsed.tv_sec >= r->idle) {
-		relay_fail(r, "idle-timeout");
-		event_base_loopbreak(r->base);
+void
+relay_drain(int idle)
+{
+	struct relay *r = relay_active;
+
+	if (r == NULL || r->done || r->draining)
+		return;
+	if (idle <= 0) {
+		relay_drain_now(r, "drain");
 		return;
 	}
-	left.tv_sec = r->idle;
-	left.tv_usec = 0;
-	timersub(&left, &elapsed, &left);
-	evtimer_add(r->ev_idle, &left);
+	if (r->drain_idle != 0 && r->drain_idle <= idle)
+		return;
+	r->drain_idle = idle;
+	event_gettime_monotonic(r->base, &r->drain_from);
+	relay_idle_check(r);
 }
 
 static void
 relay_free_events(struct relay *r)
 {
 	struct event **evs[] = { &r->ev_cread, &r->ev_cwrite, &r->ev_bread,
-	    &r->ev_bwrite, &r->ev_idle };
+	    &r->ev_bwrite, &r->ev_idle, &r->ev_drain };
 	size_t i;
 
 	for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
@@ -385,7 +484,7 @@ relay_free_events(struct relay *r)
 
 int
 relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
-    int idle, struct relay_stats *st)
+    int idle, int drain, struct relay_stats *st)
 {
 	static struct relay r;
 	struct timeval tv;
@@ -410,7 +509,8 @@ relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
 	    relay_backend_ev, &r)) == NULL ||
 	    (r.ev_bwrite = event_new(base, bfd, EV_WRITE | EV_PERSIST,
 	    relay_backend_ev, &r)) == NULL ||
-	    (r.ev_idle = evtimer_new(base, relay_idle_ev, &r)) == NULL) {
+	    (r.ev_idle = evtimer_new(base, relay_idle_ev, &r)) == NULL ||
+	    (r.ev_drain = evtimer_new(base, relay_drain_ev, &r)) == NULL) {
 		log_warnx("relay: cannot make events");
 		relay_free_events(&r);
 		st->end = "internal-error";
@@ -421,11 +521,15 @@ relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
 	tv.tv_usec = 0;
 	evtimer_add(r.ev_idle, &tv);
 
+	relay_active = &r;
 	relay_pump(&r);
+	if (drain >= 0)
+		relay_drain(drain);
 	if (!r.done && event_base_dispatch(base) == -1)
 		relay_fail(&r, "internal-error");
 	if (!r.done)
 		relay_fail(&r, "internal-error");
+	relay_active = NULL;
 	relay_free_events(&r);
 	if (st->end == NULL)
 		st->end = "closed";

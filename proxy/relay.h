@@ -26,20 +26,36 @@ struct relay_stats {
 	const char	*end;		/* for the access log */
 };
 
+/* How long a relay ended by relay_drain() may take to write what it holds. */
+#define RELAY_DRAIN_MS		500
+
 /*
- * relay_run(base, tls, cfd, bfd, idle, st):
+ * relay_run(base, tls, cfd, bfd, idle, drain, st):
  * Proxy between the client (tls, handshake done, on the nonblocking socket
  * cfd) and the backend (nonblocking connected socket bfd) on base, both
  * directions at once, until both directions are closed, an error, or idle
  * seconds without a byte moving either way.  A client close_notify or EOF
  * becomes shutdown(SHUT_WR) on the backend once the bytes before it are
  * written; a backend EOF becomes a close_notify to the client, after which
- * the client is still read until it is done.  Neither socket is closed.
- * Fill st (st->end is a static string such as "client-close",
- * "backend-eof", "idle-timeout", "client-error").  Return 0 if both
- * directions ended cleanly, -1 otherwise.
+ * the client is still read until it is done.  drain, unless -1, is a
+ * relay_drain() that came before the relay started.  Neither socket is
+ * closed.  Fill st (st->end is a static string such as "client-close",
+ * "backend-eof", "idle-timeout", "client-error", "drain").  Return 0 if
+ * both directions ended cleanly, -1 otherwise.
  */
 int	relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
-	    int idle, struct relay_stats *st);
+	    int idle, int drain, struct relay_stats *st);
+
+/*
+ * relay_drain(idle):
+ * From an event callback on relay_run()'s base, while it runs (the parent
+ * drains): with idle 0, end the relay now, cleanly: read nothing more
+ * either way, write what is buffered, then close_notify to the client and
+ * shutdown(SHUT_WR) to the backend, st->end "drain"; give up writing after
+ * RELAY_DRAIN_MS.  With idle > 0, the same once no byte has moved either
+ * way for idle seconds, counted from this call at the earliest, st->end
+ * "drain-idle".  Nothing happens outside relay_run().
+ */
+void	relay_drain(int idle);
 
 #endif

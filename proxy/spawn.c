@@ -86,6 +86,7 @@ static struct {
 	int			 kpfd;	/* keyproc control channel, or -1 */
 	unsigned int		 kpgen;	/* counts spawn_set_keyproc() calls */
 	int			 draining;
+	int			 drain_idle;	/* s, CHAN_DRAIN to busy children */
 	size_t			 count, busy;
 	unsigned int		 failures;	/* children dead before work */
 	struct event		*retry;	/* spawn_fill() after a backoff */
@@ -142,6 +143,14 @@ chan_send(struct child *c, uint32_t type, const void *body, size_t len,
 {
 	if (c->fd != -1 && msg_put(c->fd, type, body, len, fd, 0) == -1)
 		log_warn("child %d: send", (int)c->pid);
+}
+
+static void
+chan_send_drain(struct child *c, int idle)
+{
+	struct chan_drain m = { .idle = (uint32_t)idle };
+
+	chan_send(c, CHAN_DRAIN, &m, sizeof(m), -1);
 }
 
 static void
@@ -430,6 +439,9 @@ child_accepted(struct child *c)
 	pool.failures = 0;
 	handshake_start(c);
 	gl->accepts++;
+	/* It accepted as the drain began: it drains like the others. */
+	if (pool.draining && pool.drain_idle > 0)
+		chan_send_drain(c, pool.drain_idle);
 	if (!c->retired) {
 		gl->idle--;
 		/* The pool ran dry: keep more spares for this listener. */
@@ -883,13 +895,29 @@ spawn_set_keyproc(int fd)
 		retire_idle(NULL);
 }
 
+/* Send CHAN_DRAIN with idle to every child, or to those that are busy. */
+static void
+drain_send(int idle, int busy_only)
+{
+	struct child *c;
+	size_t i;
+
+	for (i = 0; i < HASH_SIZE; i++)
+		LIST_FOREACH(c, &pool.table[i], hash)
+			if (c->busy || !busy_only)
+				chan_send_drain(c, idle);
+}
+
 void
-spawn_drain(void)
+spawn_drain(int idle)
 {
 	struct gen *g = pool.gen;
 
 	pool.draining = 1;
+	pool.drain_idle = idle > 0 && idle <= CHAN_DRAIN_IDLE_MAX ? idle : 0;
 	retire_idle(NULL);
+	if (pool.drain_idle > 0)
+		drain_send(pool.drain_idle, 1);
 	if (g != NULL) {
 		close_listeners(g);
 		pool.gen = NULL;
@@ -901,17 +929,30 @@ spawn_drain(void)
 }
 
 void
-spawn_kill_all(int sig)
+spawn_drain_now(void)
+{
+	/* A spare (retired, and slow to go) leaves on it too. */
+	drain_send(0, 0);
+}
+
+void
+spawn_kill_all(int sig, const char *why)
 {
 	struct child *c;
 	size_t i;
 
 	/* EPERM means no CAP_KILL (children run as another user): say so
-	 * rather than leave connections running unnoticed. */
-	for (i = 0; i < HASH_SIZE; i++)
-		LIST_FOREACH(c, &pool.table[i], hash)
+	 * rather than leave connections running unnoticed.  Children not
+	 * reaped yet: each pid is still its child's. */
+	for (i = 0; i < HASH_SIZE; i++) {
+		LIST_FOREACH(c, &pool.table[i], hash) {
+			if (why != NULL)
+				log_warnx("child %d %s: killed", (int)c->pid,
+				    why);
 			if (kill(c->pid, sig) == -1 && errno != ESRCH)
 				log_warn("kill child %d", (int)c->pid);
+		}
+	}
 }
 
 size_t

@@ -63,17 +63,28 @@ int	spawn_reaped(pid_t pid, int status);
 size_t	spawn_reap(void);
 
 /*
- * spawn_drain():
+ * spawn_drain(idle):
  * Stop for good: retire every spare, close every listening socket in the
- * parent and fork nothing more.  Busy children continue.
+ * parent and fork nothing more.  Busy children continue; with idle > 0,
+ * each (and each that reports a connection from now on) is told to end
+ * its connection once it has been idle for idle seconds (CHAN_DRAIN idle).
  */
-void	spawn_drain(void);
+void	spawn_drain(int idle);
 
 /*
- * spawn_kill_all(sig):
- * Send sig to every child still alive.
+ * spawn_drain_now():
+ * After spawn_drain(): tell every child to end its connection cleanly now
+ * (CHAN_DRAIN 0: close_notify, EOF to the backend, its access line); a
+ * spare leaves.  A child that does not is the caller's to kill.
  */
-void	spawn_kill_all(int sig);
+void	spawn_drain_now(void);
+
+/*
+ * spawn_kill_all(sig, why):
+ * Send sig to every child still alive; unless why is NULL, log "child PID
+ * <why>: killed" for each.
+ */
+void	spawn_kill_all(int sig, const char *why);
 
 /*
  * spawn_count(), spawn_busy():

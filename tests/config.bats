@@ -141,6 +141,7 @@ EOC
 	diff -u "$T/dump1.conf" "$T/dump2.conf"
 	# Defaults are printed, values normalised, names kept as written.
 	grep -qx 'timeout drain 7' "$T/dump1.conf"
+	grep -qx 'timeout drain-idle 5' "$T/dump1.conf"
 	grep -qx 'timeout idle 300' "$T/dump1.conf"
 	grep -qx 'max-connections 4096' "$T/dump1.conf"
 	grep -qx '	protocols "tlsv1.2,tlsv1.3"' "$T/dump1.conf"
@@ -298,6 +299,34 @@ EOC
 	good_conf > "$C"
 	echo "timeout linger 5" >> "$C"
 	refused "$C" "$(wc -l < "$C")" 'unknown timeout "linger"'
+}
+
+@test "timeout drain-idle: 5 by default, 0 (off) to 86400, printed by -nn" {
+	good_conf > "$C"
+	run "$RECLUSE" -nn -f "$C"
+	[ "$status" -eq 0 ]
+	grep -qx 'timeout drain-idle 5' <<< "$output"
+	for v in 0 1 86400; do
+		good_conf > "$C"
+		echo "timeout drain-idle $v" >> "$C"
+		run "$RECLUSE" -nn -f "$C"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		grep -qx "timeout drain-idle $v" <<< "$output"
+		# The dump reads back the same.
+		"$RECLUSE" -nn -f "$C" > "$T/dump1.conf"
+		"$RECLUSE" -nn -f "$T/dump1.conf" > "$T/dump2.conf"
+		diff -u "$T/dump1.conf" "$T/dump2.conf"
+	done
+	for v in -1 86401 2s; do
+		good_conf > "$C"
+		echo "timeout drain-idle $v" >> "$C"
+		refused "$C" "$(wc -l < "$C")" "timeout drain-idle \"$v\" is" \
+		    "(0 to 86400 seconds, 0 for off)"
+	done
+	good_conf > "$C"
+	printf 'timeout drain-idle 0\ntimeout drain-idle 3\n' >> "$C"
+	refused "$C" "$(wc -l < "$C")" 'duplicate "timeout drain-idle"'
 }
 
 @test "port 0, a port over 65535 or no port is refused" {
