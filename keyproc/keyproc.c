@@ -11,10 +11,13 @@
  * child: it has accepted a connection.  From the arm the channel lives for
  * its listener's handshake timeout and gets KP_SIGN_BUDGET signatures;
  * keyproc closes it at the first request that breaks the policy
- * (lib/wire.h, policy.h), and when the time is over.  EOF on the control
- * channel: the parent is gone or has replaced us (reload); the channels
- * not armed can never be, so they are closed, and keyproc exits when the
- * last armed one is done, at the latest one handshake timeout later.
+ * (lib/wire.h, policy.h), and when the time is over.  KP_CTL_PING is
+ * answered from this same loop, ahead of the children's requests: a
+ * keyproc stuck anywhere leaves it unanswered, and the parent replaces
+ * it.  EOF on the control channel: the parent is gone or has replaced us
+ * (reload); the channels not armed can never be, so they are closed, and
+ * keyproc exits when the last armed one is done, at the latest one
+ * handshake timeout later.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -43,6 +46,8 @@
 #define KP_NOFILE_MAX	(1 << 20)
 #define KP_ERR_MAX	512
 #define KP_CHAN_HASH	1024
+#define KP_DISPATCH_MAX	8	/* children's callbacks between two looks
+				   at the control channel */
 
 /* One listener, as the parent described it: all keyproc knows of it. */
 struct kp_listener {
@@ -301,7 +306,14 @@ kp_nofile(void)
 	return (size_t)rl.rlim_max;
 }
 
-/* Channels not armed yet are watched for their close only (EV_CLOSED). */
+/*
+ * Channels not armed yet are watched for their close only (EV_CLOSED).
+ * The control channel comes first (priority 0, the children's channels
+ * 1), and the loop looks for it again after every KP_DISPATCH_MAX
+ * children's callbacks: a ping waits for a few signatures at most, never
+ * for a whole burst of them, so a busy keyproc is not taken for a stuck
+ * one.
+ */
 static struct event_base *
 kp_event_base(void)
 {
@@ -310,9 +322,15 @@ kp_event_base(void)
 
 	if ((cfg = event_config_new()) == NULL)
 		return NULL;
-	if (event_config_require_features(cfg, EV_FEATURE_EARLY_CLOSE) == 0)
+	if (event_config_require_features(cfg, EV_FEATURE_EARLY_CLOSE) == 0 &&
+	    event_config_set_max_dispatch_interval(cfg, NULL, KP_DISPATCH_MAX,
+	    1) == 0)
 		base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
+	if (base != NULL && event_base_priority_init(base, 2) == -1) {
+		event_base_free(base);
+		base = NULL;
+	}
 	return base;
 }
 
@@ -334,7 +352,8 @@ kp_start(const uint8_t *body, size_t len)
 	log_init("keyproc", (int)m.verbose, KP_CTL_FD);
 	kp_load_keys();
 	if ((kp_base = kp_event_base()) == NULL)
-		kp_fail("keyproc: cannot make an event base with EV_CLOSED");
+		kp_fail("keyproc: cannot make an event base with EV_CLOSED "
+		    "and priorities");
 	if (sandbox_drop(root, (uid_t)m.uid, (gid_t)m.gid, kp_nofile(), err,
 	    sizeof(err)) == -1 ||
 	    sandbox_seccomp(SANDBOX_KEYPROC, err, sizeof(err)) == -1)
@@ -676,6 +695,27 @@ kp_recv_arm(const uint8_t *body, size_t len, int fd)
 	    c->l->handshake_ms);
 }
 
+/* The parent asks whether we still serve: answering it says so. */
+static void
+kp_recv_ping(const uint8_t *body, size_t len, int fd)
+{
+	struct kp_ctl_ping m;
+	struct kp_ctl_hdr hdr;
+	struct iovec iov[2];
+
+	if (len != sizeof(m) || fd != -1)
+		fatalx("control: bad ping message");
+	memcpy(&m, body, sizeof(m));
+	hdr.type = KP_CTL_PONG;
+	hdr.len = sizeof(m);
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = &m;
+	iov[1].iov_len = sizeof(m);
+	if (msg_send(KP_CTL_FD, iov, 2, -1) == -1)
+		kp_exit(1);
+}
+
 /*
  * Serving: the parent hands over channels and arms them.  One message a
  * wake-up: the channel is level-triggered, and CHILD and ARM of one child
@@ -715,6 +755,9 @@ kp_dispatch_parent(int fd, short events, void *arg)
 	case KP_CTL_ARM:
 		kp_recv_arm(buf + sizeof(hdr), hdr.len, chanfd);
 		break;
+	case KP_CTL_PING:
+		kp_recv_ping(buf + sizeof(hdr), hdr.len, chanfd);
+		break;
 	default:
 		fatalx("control: unexpected message %u", hdr.type);
 	}
@@ -731,7 +774,9 @@ keyproc_main(void)
 		fatal("prctl");
 	kp_setup();
 	if ((kp_ctlev = event_new(kp_base, KP_CTL_FD, EV_READ | EV_PERSIST,
-	    kp_dispatch_parent, NULL)) == NULL || event_add(kp_ctlev, NULL) == -1)
+	    kp_dispatch_parent, NULL)) == NULL ||
+	    event_priority_set(kp_ctlev, 0) == -1 ||
+	    event_add(kp_ctlev, NULL) == -1)
 		fatalx("cannot watch the control channel");
 	event_base_dispatch(kp_base);
 	fatalx("event loop ended");

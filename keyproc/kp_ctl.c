@@ -159,14 +159,25 @@ kp_ctl_send_arm(int fd, pid_t pid)
 	    -1);
 }
 
+int
+kp_ctl_send_ping(int fd, uint32_t seq)
+{
+	struct kp_ctl_ping p;
+
+	memset(&p, 0, sizeof(p));
+	p.seq = seq;
+	return kp_ctl_sendv(fd, KP_CTL_PING, &p, sizeof(p), NULL, 0, NULL, 0,
+	    -1);
+}
+
 /*
  * One message from keyproc: log lines are relayed here; return the type
- * of anything else (with the body NUL-terminated in buf), 0 when nothing
- * was waiting (MSG_DONTWAIT), or -1 when keyproc is gone or broke the
- * protocol.
+ * of anything else (with the body NUL-terminated in buf, its length in
+ * *lenp), 0 when nothing was waiting (MSG_DONTWAIT), or -1 when keyproc
+ * is gone or broke the protocol.
  */
 static int
-kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags)
+kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags, ssize_t *lenp)
 {
 	struct kp_ctl_hdr hdr;
 	ssize_t n;
@@ -185,6 +196,7 @@ kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags)
 		return -1;
 	memmove(buf, buf + sizeof(hdr), hdr.len);
 	buf[hdr.len] = '\0';
+	*lenp = (ssize_t)hdr.len;
 	return (int)hdr.type;
 }
 
@@ -195,6 +207,7 @@ kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 	struct timespec deadline;
 	struct pollfd pfd;
 	long ms;
+	ssize_t len;
 	int type, r;
 
 	deadline_in(&deadline, KP_CTL_READY_TIMEOUT / 1000);
@@ -214,7 +227,7 @@ kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 		if (r <= 0)
 			continue;
 		switch ((type = kp_ctl_recv1(fd, buf, sizeof(buf),
-		    MSG_DONTWAIT))) {
+		    MSG_DONTWAIT, &len))) {
 		case 0:
 		case KP_CTL_LOG:
 			continue;
@@ -232,14 +245,25 @@ kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 }
 
 int
-kp_ctl_read(int fd)
+kp_ctl_read(int fd, uint32_t *seqp)
 {
 	char buf[sizeof(struct kp_ctl_hdr) + LOG_LINE_MAX + 64];
+	struct kp_ctl_ping p;
+	ssize_t len;
+	int type;
 
-	switch (kp_ctl_recv1(fd, buf, sizeof(buf), MSG_DONTWAIT)) {
+	switch ((type = kp_ctl_recv1(fd, buf, sizeof(buf), MSG_DONTWAIT,
+	    &len))) {
 	case 0:
 	case KP_CTL_LOG:
-		return 0;
+		return type;
+	case KP_CTL_PONG:
+		if (len != sizeof(p))
+			return -1;
+		memcpy(&p, buf, sizeof(p));
+		if (seqp != NULL)
+			*seqp = p.seq;
+		return type;
 	default:
 		return -1;
 	}

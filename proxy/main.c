@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <time.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -42,6 +44,7 @@
 #define RECLUSE_VERSION	"0.1.0"
 #define KP_RESTART_GAP	1	/* seconds between keyproc restarts */
 #define KP_OLD_GRACE	1	/* seconds a replaced keyproc may overstay */
+#define KP_DRAIN_MAX	256	/* messages read before a ping is judged */
 
 /* A replaced keyproc, until it is reaped. */
 struct oldkp {
@@ -62,6 +65,11 @@ static struct {
 	int			 kphandshake;	/* its generation's, seconds */
 	struct event		*kpev;
 	struct event		*kpretry;
+	struct event		*kpping;	/* every KP_PING_INTERVAL_MS */
+	struct event		*kpdeadline;	/* the unanswered ping's end */
+	struct timespec		 kppingsent;	/* when it was sent */
+	uint32_t		 kpseq;		/* its sequence number */
+	int			 kpwaiting;	/* a ping is unanswered */
 	struct event		*drain;
 	int			 draining;
 	LIST_HEAD(, oldkp)	 oldkps;	/* replaced, exiting */
@@ -174,7 +182,7 @@ keyproc_old_close(struct oldkp *o)
 static void
 keyproc_old_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (kp_ctl_read(fd) == -1)
+	if (kp_ctl_read(fd, NULL) == -1)
 		keyproc_old_close(arg);
 }
 
@@ -188,7 +196,7 @@ keyproc_old_free(struct oldkp *o)
 	for (i = 0; i < 64 && o->fd != -1; i++) {
 		pfd.fd = o->fd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, 0) != 1 || kp_ctl_read(o->fd) == -1)
+		if (poll(&pfd, 1, 0) != 1 || kp_ctl_read(o->fd, NULL) == -1)
 			break;
 	}
 	keyproc_old_close(o);
@@ -292,6 +300,20 @@ keyproc_reaped_old(pid_t pid)
 	return 0;
 }
 
+/* A new keyproc (running), or none: no ping is waiting for an answer. */
+static void
+keyproc_ping_reset(int running)
+{
+	struct timeval tv = { 0, KP_PING_INTERVAL_MS * 1000 };
+
+	parent.kpwaiting = 0;
+	evtimer_del(parent.kpdeadline);
+	if (!running)
+		evtimer_del(parent.kpping);
+	else if (evtimer_add(parent.kpping, &tv) == -1)
+		fatalx("keyproc: libevent");
+}
+
 /* Make (pid, fd) the running keyproc; a previous one exits on EOF. */
 static void
 keyproc_install(pid_t pid, int fd)
@@ -310,6 +332,7 @@ keyproc_install(pid_t pid, int fd)
 	parent.kpfd = fd;
 	parent.kphandshake = parent.gen != NULL ?
 	    parent.gen->conf->timeout_handshake : 0;
+	keyproc_ping_reset(fd != -1);
 	if (fd != -1) {
 		/* Running: a stuck keyproc must not stop the parent. */
 		if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
@@ -342,6 +365,40 @@ keyproc_restart(void)
 	spawn_fill();
 }
 
+/*
+ * keyproc did not answer a ping in KP_ANSWER_MS: alive but stuck
+ * (stopped, looping, blocked), it serves nobody.  Kill it, by its pid
+ * (not reaped yet, so still its own), and start a new one as if it had
+ * died; it is reaped as a replaced keyproc.
+ */
+static void
+keyproc_stuck(void)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(now.tv_sec - parent.kppingsent.tv_sec) * 1000 +
+	    (now.tv_nsec - parent.kppingsent.tv_nsec) / 1000000;
+	log_warnx("keyproc %d: no answer for %lld.%lld s: killed, starting a "
+	    "new one", (int)parent.kppid, ms / 1000, ms % 1000 / 100);
+	if (parent.kppid != -1 && kill(parent.kppid, SIGKILL) == -1)
+		log_warn("kill keyproc %d", (int)parent.kppid);
+	keyproc_install(-1, -1);
+	keyproc_restart();
+}
+
+/* The answer to a ping: the running keyproc serves. */
+static void
+keyproc_pong(uint32_t seq)
+{
+	/* Only the last ping's: an older or made-up number proves nothing. */
+	if (!parent.kpwaiting || seq != parent.kpseq)
+		return;
+	parent.kpwaiting = 0;
+	evtimer_del(parent.kpdeadline);
+}
+
 /* keyproc is gone; waited: its pid was already waited for. */
 static void
 keyproc_lost(const char *why, int waited)
@@ -358,8 +415,60 @@ keyproc_lost(const char *why, int waited)
 static void
 kp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (kp_ctl_read(fd) == -1)
+	uint32_t seq;
+
+	switch (kp_ctl_read(fd, &seq)) {
+	case -1:
 		keyproc_lost("is gone", 0);
+		break;
+	case KP_CTL_PONG:
+		keyproc_pong(seq);
+		break;
+	}
+}
+
+/* Send a ping if none is waiting; keyproc has KP_ANSWER_MS to answer. */
+static void
+kp_ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { KP_ANSWER_MS / 1000,
+	    (KP_ANSWER_MS % 1000) * 1000 };
+
+	if (parent.kpfd == -1 || parent.kpwaiting)
+		return;
+	/* A send that fails (EAGAIN: keyproc does not read its channel) is
+	 * judged like a ping that was not answered. */
+	if (kp_ctl_send_ping(parent.kpfd, ++parent.kpseq) == -1)
+		log_debug("keyproc: ping: %s", strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &parent.kppingsent);
+	parent.kpwaiting = 1;
+	if (evtimer_add(parent.kpdeadline, &tv) == -1)
+		fatalx("keyproc: libevent");
+}
+
+/*
+ * The ping has had its time.  The parent may have been busy: read what
+ * keyproc sent first (a bounded number of messages), the answer may be
+ * there.
+ */
+static void
+kp_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint32_t seq;
+	int i, r;
+
+	for (i = 0; i < KP_DRAIN_MAX && parent.kpwaiting; i++) {
+		if ((r = kp_ctl_read(parent.kpfd, &seq)) == -1) {
+			keyproc_lost("is gone", 0);
+			return;
+		}
+		if (r == 0)
+			break;
+		if (r == KP_CTL_PONG)
+			keyproc_pong(seq);
+	}
+	if (parent.kpwaiting)
+		keyproc_stuck();
 }
 
 static void
@@ -561,6 +670,12 @@ serve(void)
 	add_signal(SIGTERM);
 	add_signal(SIGINT);
 	parent.kpretry = evtimer_new(parent.base, kp_retry_cb, NULL);
+	parent.kpping = event_new(parent.base, -1, EV_PERSIST, kp_ping_cb,
+	    NULL);
+	parent.kpdeadline = evtimer_new(parent.base, kp_deadline_cb, NULL);
+	if (parent.kpretry == NULL || parent.kpping == NULL ||
+	    parent.kpdeadline == NULL)
+		fatalx("keyproc: libevent");
 	LIST_INIT(&parent.oldkps);
 	spawn_init(parent.base, reaped);
 	spawn_set_gen(parent.gen);
