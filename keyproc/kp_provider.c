@@ -521,8 +521,9 @@ kp_rpc_recv(uint32_t id, size_t maxlen, uint8_t *sig, size_t *siglenp,
 		    KP_SIGN_WAIT_MS % 1000 / 100);
 		return -1;
 	}
-	if (n == 0) {
-		/* refused by the policy, or keyproc was killed or replaced */
+	if (n == 0 || (n == -1 && errno == ECONNRESET)) {
+		/* refused by the policy, or keyproc was killed or replaced
+		 * (ECONNRESET: it never read our request) */
 		kp_raise("closed the channel without an answer");
 		return -1;
 	}

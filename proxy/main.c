@@ -372,14 +372,8 @@ keyproc_restart(void)
  * died; it is reaped as a replaced keyproc.
  */
 static void
-keyproc_stuck(void)
+keyproc_stuck(long long ms)
 {
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(now.tv_sec - parent.kppingsent.tv_sec) * 1000 +
-	    (now.tv_nsec - parent.kppingsent.tv_nsec) / 1000000;
 	log_warnx("keyproc %d: no answer for %lld.%lld s: killed, starting a "
 	    "new one", (int)parent.kppid, ms / 1000, ms % 1000 / 100);
 	if (parent.kppid != -1 && kill(parent.kppid, SIGKILL) == -1)
@@ -449,13 +443,29 @@ kp_ping_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * The ping has had its time.  The parent may have been busy: read what
  * keyproc sent first (a bounded number of messages), the answer may be
- * there.
+ * there.  libevent times from its cached clock, which may be behind the
+ * ping's: give the rest of the time if it fired early.
  */
 static void
 kp_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct timespec now;
+	struct timeval tv;
+	long long ms;
 	uint32_t seq;
 	int i, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(now.tv_sec - parent.kppingsent.tv_sec) * 1000 +
+	    (now.tv_nsec - parent.kppingsent.tv_nsec) / 1000000;
+	if (ms < KP_ANSWER_MS) {
+		ms = KP_ANSWER_MS - ms;
+		tv.tv_sec = (time_t)(ms / 1000);
+		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		if (evtimer_add(parent.kpdeadline, &tv) == -1)
+			fatalx("keyproc: libevent");
+		return;
+	}
 
 	for (i = 0; i < KP_DRAIN_MAX && parent.kpwaiting; i++) {
 		if ((r = kp_ctl_read(parent.kpfd, &seq)) == -1) {
@@ -468,7 +478,7 @@ kp_deadline_cb(evutil_socket_t fd, short what, void *arg)
 			keyproc_pong(seq);
 	}
 	if (parent.kpwaiting)
-		keyproc_stuck();
+		keyproc_stuck(ms);
 }
 
 static void
