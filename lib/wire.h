@@ -181,7 +181,7 @@ _Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
  * One that has not answered a ping KP_ANSWER_MS after it was sent is
  * killed and replaced.
  */
-#define KP_PING_INTERVAL_MS	500
+#define KP_PING_INTERVAL_MS	250
 #define KP_ANSWER_MS		2000
 
 /*
@@ -190,7 +190,9 @@ _Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
  * of a keyproc that is killed meanwhile sees its channel close and fails
  * at once; this bound is for a parent too busy to kill.
  */
-#define KP_SIGN_WAIT_MS		(KP_PING_INTERVAL_MS + KP_ANSWER_MS + 500)
+#define KP_SIGN_WAIT_MS		3000
+_Static_assert(KP_SIGN_WAIT_MS > KP_PING_INTERVAL_MS + KP_ANSWER_MS,
+    "a child outwaits the parent's judgement of keyproc");
 
 struct kp_ctl_ping {		/* KP_CTL_PING and KP_CTL_PONG */
 	uint32_t	seq;		/* the pong echoes the ping's */
