@@ -89,6 +89,8 @@ static size_t			 kp_narmed;
 static struct event_base	*kp_base;
 static struct event		*kp_ctlev;
 static int			 kp_retiring;	/* control channel closed */
+static struct event		*kp_pongev;	/* an answer waits for room */
+static uint32_t			 kp_pongseq;	/* the last ping's */
 
 static void	kp_chan_free(struct kp_chan *);
 
@@ -443,6 +445,7 @@ kp_retire(void)
 
 	event_free(kp_ctlev);
 	kp_ctlev = NULL;
+	event_del(kp_pongev);
 	for (i = 0; i < KP_CHAN_HASH; i++)
 		for (c = LIST_FIRST(&kp_chans[i]); c != NULL; c = next) {
 			next = LIST_NEXT(c, entry);
@@ -695,25 +698,42 @@ kp_recv_arm(const uint8_t *body, size_t len, int fd)
 	    c->l->handshake_ms);
 }
 
+/*
+ * Answer the last ping.  The channel may be full (the parent is behind on
+ * our log lines): then answer as soon as it has room, without holding up
+ * the children meanwhile.  A send that fails otherwise means the parent
+ * is gone; its EOF comes next.
+ */
+static void
+kp_pong(int fd, short events, void *arg)
+{
+	struct {
+		struct kp_ctl_hdr	hdr;
+		struct kp_ctl_ping	ping;
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = KP_CTL_PONG;
+	m.hdr.len = sizeof(m.ping);
+	m.ping.seq = kp_pongseq;
+	if (send(KP_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		event_add(kp_pongev, NULL);
+}
+
 /* The parent asks whether we still serve: answering it says so. */
 static void
 kp_recv_ping(const uint8_t *body, size_t len, int fd)
 {
 	struct kp_ctl_ping m;
-	struct kp_ctl_hdr hdr;
-	struct iovec iov[2];
 
 	if (len != sizeof(m) || fd != -1)
 		fatalx("control: bad ping message");
 	memcpy(&m, body, sizeof(m));
-	hdr.type = KP_CTL_PONG;
-	hdr.len = sizeof(m);
-	iov[0].iov_base = &hdr;
-	iov[0].iov_len = sizeof(hdr);
-	iov[1].iov_base = &m;
-	iov[1].iov_len = sizeof(m);
-	if (msg_send(KP_CTL_FD, iov, 2, -1) == -1)
-		kp_exit(1);
+	kp_pongseq = m.seq;
+	/* an answer still waiting for room now carries this number */
+	if (!event_pending(kp_pongev, EV_WRITE, NULL))
+		kp_pong(KP_CTL_FD, 0, NULL);
 }
 
 /*
@@ -776,7 +796,9 @@ keyproc_main(void)
 	if ((kp_ctlev = event_new(kp_base, KP_CTL_FD, EV_READ | EV_PERSIST,
 	    kp_dispatch_parent, NULL)) == NULL ||
 	    event_priority_set(kp_ctlev, 0) == -1 ||
-	    event_add(kp_ctlev, NULL) == -1)
+	    event_add(kp_ctlev, NULL) == -1 ||
+	    (kp_pongev = event_new(kp_base, KP_CTL_FD, EV_WRITE, kp_pong,
+	    NULL)) == NULL || event_priority_set(kp_pongev, 0) == -1)
 		fatalx("cannot watch the control channel");
 	event_base_dispatch(kp_base);
 	fatalx("event loop ended");

@@ -70,6 +70,7 @@ static struct {
 	struct timespec		 kppingsent;	/* when it was sent */
 	uint32_t		 kpseq;		/* its sequence number */
 	int			 kpwaiting;	/* a ping is unanswered */
+	int			 kpunsent;	/* and not sent yet (EAGAIN) */
 	struct event		*drain;
 	int			 draining;
 	LIST_HEAD(, oldkp)	 oldkps;	/* replaced, exiting */
@@ -307,6 +308,7 @@ keyproc_ping_reset(int running)
 	struct timeval tv = { 0, KP_PING_INTERVAL_MS * 1000 };
 
 	parent.kpwaiting = 0;
+	parent.kpunsent = 0;
 	evtimer_del(parent.kpdeadline);
 	if (!running)
 		evtimer_del(parent.kpping);
@@ -421,23 +423,34 @@ kp_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Send a ping if none is waiting; keyproc has KP_ANSWER_MS to answer. */
+/*
+ * Ping if no ping is waiting; keyproc has KP_ANSWER_MS to answer.  When
+ * its channel is full (EAGAIN), the same ping is sent again at the next
+ * tick, and the time counts from the first try: a keyproc that does not
+ * read its channel for that long does not serve either.
+ */
 static void
 kp_ping_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval tv = { KP_ANSWER_MS / 1000,
 	    (KP_ANSWER_MS % 1000) * 1000 };
 
-	if (parent.kpfd == -1 || parent.kpwaiting)
+	if (parent.kpfd == -1)
 		return;
-	/* A send that fails (EAGAIN: keyproc does not read its channel) is
-	 * judged like a ping that was not answered. */
-	if (kp_ctl_send_ping(parent.kpfd, ++parent.kpseq) == -1)
+	if (!parent.kpwaiting) {
+		parent.kpseq++;
+		parent.kpwaiting = 1;
+		parent.kpunsent = 1;
+		clock_gettime(CLOCK_MONOTONIC, &parent.kppingsent);
+		if (evtimer_add(parent.kpdeadline, &tv) == -1)
+			fatalx("keyproc: libevent");
+	}
+	if (!parent.kpunsent)
+		return;
+	if (kp_ctl_send_ping(parent.kpfd, parent.kpseq) == 0)
+		parent.kpunsent = 0;
+	else if (errno != EAGAIN && errno != EWOULDBLOCK)
 		log_debug("keyproc: ping: %s", strerror(errno));
-	clock_gettime(CLOCK_MONOTONIC, &parent.kppingsent);
-	parent.kpwaiting = 1;
-	if (evtimer_add(parent.kpdeadline, &tv) == -1)
-		fatalx("keyproc: libevent");
 }
 
 /*
