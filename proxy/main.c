@@ -423,18 +423,52 @@ kp_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Milliseconds since the waiting ping was (first) sent. */
+static long long
+keyproc_ping_age(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - parent.kppingsent.tv_sec) * 1000 +
+	    (now.tv_nsec - parent.kppingsent.tv_nsec) / 1000000;
+}
+
+/* Judge the waiting ping ms milliseconds from now. */
+static void
+keyproc_ping_expire_in(long long ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (evtimer_add(parent.kpdeadline, &tv) == -1)
+		fatalx("keyproc: libevent");
+}
+
+/* Send the waiting ping; -1 if it could not be (yet). */
+static int
+keyproc_ping_send(void)
+{
+	if (kp_ctl_send_ping(parent.kpfd, parent.kpseq) == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_debug("keyproc: ping: %s", strerror(errno));
+		return -1;
+	}
+	parent.kpunsent = 0;
+	return 0;
+}
+
 /*
- * Ping if no ping is waiting; keyproc has KP_ANSWER_MS to answer.  When
- * its channel is full (EAGAIN), the same ping is sent again at the next
- * tick, and the time counts from the first try: a keyproc that does not
- * read its channel for that long does not serve either.
+ * Every KP_PING_INTERVAL_MS: a new ping if none is waiting; keyproc has
+ * KP_ANSWER_MS to answer.  When its channel is full (EAGAIN), the same
+ * ping is sent again at the next tick, and its time counts from the first
+ * try: a keyproc that does not read its channel for that long does not
+ * serve either.
  */
 static void
 kp_ping_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval tv = { KP_ANSWER_MS / 1000,
-	    (KP_ANSWER_MS % 1000) * 1000 };
-
 	if (parent.kpfd == -1)
 		return;
 	if (!parent.kpwaiting) {
@@ -442,44 +476,34 @@ kp_ping_cb(evutil_socket_t fd, short what, void *arg)
 		parent.kpwaiting = 1;
 		parent.kpunsent = 1;
 		clock_gettime(CLOCK_MONOTONIC, &parent.kppingsent);
-		if (evtimer_add(parent.kpdeadline, &tv) == -1)
-			fatalx("keyproc: libevent");
+		keyproc_ping_expire_in(KP_ANSWER_MS);
 	}
-	if (!parent.kpunsent)
-		return;
-	if (kp_ctl_send_ping(parent.kpfd, parent.kpseq) == 0)
-		parent.kpunsent = 0;
-	else if (errno != EAGAIN && errno != EWOULDBLOCK)
-		log_debug("keyproc: ping: %s", strerror(errno));
+	if (parent.kpunsent)
+		(void)keyproc_ping_send();
 }
 
 /*
- * The ping has had its time.  The parent may have been busy: read what
- * keyproc sent first (a bounded number of messages), the answer may be
- * there.  libevent times from its cached clock, which may be behind the
- * ping's: give the rest of the time if it fired early.
+ * The waiting ping has had its time.  The parent itself may have been
+ * busy meanwhile (a reload that fails, a burst): a ping it could not send
+ * is timed from the moment it can, and an answer may be waiting unread.
  */
 static void
 kp_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timespec now;
-	struct timeval tv;
 	long long ms;
 	uint32_t seq;
 	int i, r;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(now.tv_sec - parent.kppingsent.tv_sec) * 1000 +
-	    (now.tv_nsec - parent.kppingsent.tv_nsec) / 1000000;
-	if (ms < KP_ANSWER_MS) {
-		ms = KP_ANSWER_MS - ms;
-		tv.tv_sec = (time_t)(ms / 1000);
-		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-		if (evtimer_add(parent.kpdeadline, &tv) == -1)
-			fatalx("keyproc: libevent");
+	/* libevent times from its cached clock, which may be behind ours */
+	if ((ms = keyproc_ping_age()) < KP_ANSWER_MS) {
+		keyproc_ping_expire_in(KP_ANSWER_MS - ms);
 		return;
 	}
-
+	if (parent.kpunsent && keyproc_ping_send() == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &parent.kppingsent);
+		keyproc_ping_expire_in(KP_ANSWER_MS);
+		return;
+	}
 	for (i = 0; i < KP_DRAIN_MAX && parent.kpwaiting; i++) {
 		if ((r = kp_ctl_read(parent.kpfd, &seq)) == -1) {
 			keyproc_lost("is gone", 0);
