@@ -182,7 +182,7 @@ _Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
  * killed and replaced.
  */
 #define KP_PING_INTERVAL_MS	250
-#define KP_ANSWER_MS		2000
+#define KP_ANSWER_MS		1500
 
 /*
  * How long a child waits for its signature: as long as a stuck keyproc can
@@ -190,7 +190,7 @@ _Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
  * of a keyproc that is killed meanwhile sees its channel close and fails
  * at once; this bound is for a parent too busy to kill.
  */
-#define KP_SIGN_WAIT_MS		3000
+#define KP_SIGN_WAIT_MS		2500
 _Static_assert(KP_SIGN_WAIT_MS > KP_PING_INTERVAL_MS + KP_ANSWER_MS,
     "a child outwaits the parent's judgement of keyproc");
 
