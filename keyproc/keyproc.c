@@ -701,8 +701,9 @@ kp_recv_arm(const uint8_t *body, size_t len, int fd)
 /*
  * Answer the last ping.  The channel may be full (the parent is behind on
  * our log lines): then answer as soon as it has room, without holding up
- * the children meanwhile.  A send that fails otherwise means the parent
- * is gone; its EOF comes next.
+ * the children meanwhile, and send no log line before it, so that the
+ * room is the answer's.  A send that fails otherwise means the parent is
+ * gone; its EOF comes next.
  */
 static void
 kp_pong(int fd, short events, void *arg)
@@ -717,8 +718,12 @@ kp_pong(int fd, short events, void *arg)
 	m.hdr.len = sizeof(m.ping);
 	m.ping.seq = kp_pongseq;
 	if (send(KP_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT) == -1 &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		log_hold(1);
 		event_add(kp_pongev, NULL);
+		return;
+	}
+	log_hold(0);
 }
 
 /* The parent asks whether we still serve: answering it says so. */

@@ -38,6 +38,14 @@ void	log_init(const char *role, int verbose, int fd);
 int	log_verbose(void);
 
 /*
+ * log_hold(on):
+ * In a role that logs to the parent: while on, drop its lines (fatal ones
+ * excepted) instead of sending them.  keyproc holds them while the answer
+ * to a ping waits for room on the same channel.
+ */
+void	log_hold(int on);
+
+/*
  * log_relay(role, msg, len):
  * In the parent: print one LOG_MSG_TYPE datagram of len bytes received from
  * another role, filtered by the parent's verbosity, with non-printable

@@ -45,6 +45,7 @@
 #define KP_RESTART_GAP	1	/* seconds between keyproc restarts */
 #define KP_OLD_GRACE	1	/* seconds a replaced keyproc may overstay */
 #define KP_DRAIN_MAX	256	/* messages read before a ping is judged */
+#define KP_READ_MAX	16	/* messages read from keyproc per wake-up */
 
 /* A replaced keyproc, until it is reaped. */
 struct oldkp {
@@ -71,6 +72,7 @@ static struct {
 	uint32_t		 kpseq;		/* its sequence number */
 	int			 kpwaiting;	/* a ping is unanswered */
 	int			 kpunsent;	/* and not sent yet (EAGAIN) */
+	int			 kpgrace;	/* judged once, found backed up */
 	struct event		*drain;
 	int			 draining;
 	LIST_HEAD(, oldkp)	 oldkps;	/* replaced, exiting */
@@ -309,6 +311,7 @@ keyproc_ping_reset(int running)
 
 	parent.kpwaiting = 0;
 	parent.kpunsent = 0;
+	parent.kpgrace = 0;
 	evtimer_del(parent.kpdeadline);
 	if (!running)
 		evtimer_del(parent.kpping);
@@ -408,18 +411,26 @@ keyproc_lost(const char *why, int waited)
 	keyproc_restart();
 }
 
+/*
+ * What keyproc sent: a few messages a wake-up, so that its channel (a
+ * queue of a few datagrams) has room for the answer to a ping even while
+ * it logs a burst.
+ */
 static void
 kp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint32_t seq;
+	int i, r;
 
-	switch (kp_ctl_read(fd, &seq)) {
-	case -1:
-		keyproc_lost("is gone", 0);
-		break;
-	case KP_CTL_PONG:
-		keyproc_pong(seq);
-		break;
+	for (i = 0; i < KP_READ_MAX; i++) {
+		if ((r = kp_ctl_read(fd, &seq)) == -1) {
+			keyproc_lost("is gone", 0);
+			return;
+		}
+		if (r == 0)
+			return;
+		if (r == KP_CTL_PONG)
+			keyproc_pong(seq);
 	}
 }
 
@@ -475,6 +486,7 @@ kp_ping_cb(evutil_socket_t fd, short what, void *arg)
 		parent.kpseq++;
 		parent.kpwaiting = 1;
 		parent.kpunsent = 1;
+		parent.kpgrace = 0;
 		clock_gettime(CLOCK_MONOTONIC, &parent.kppingsent);
 		keyproc_ping_expire_in(KP_ANSWER_MS);
 	}
@@ -486,6 +498,8 @@ kp_ping_cb(evutil_socket_t fd, short what, void *arg)
  * The waiting ping has had its time.  The parent itself may have been
  * busy meanwhile (a reload that fails, a burst): a ping it could not send
  * is timed from the moment it can, and an answer may be waiting unread.
+ * If keyproc's channel was backed up with its log lines, its answer may
+ * have had no room: it gets one more interval, now that it has.
  */
 static void
 kp_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -514,8 +528,14 @@ kp_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		if (r == KP_CTL_PONG)
 			keyproc_pong(seq);
 	}
-	if (parent.kpwaiting)
-		keyproc_stuck(ms);
+	if (!parent.kpwaiting)
+		return;
+	if (i > 0 && !parent.kpgrace) {
+		parent.kpgrace = 1;
+		keyproc_ping_expire_in(KP_PING_INTERVAL_MS);
+		return;
+	}
+	keyproc_stuck(ms);
 }
 
 static void
