@@ -58,12 +58,13 @@ cpu_ticks() {
 	# and reaped: its pid is no process, not even a zombie
 	wait_for test ! -e "/proc/$KP"
 	kp2=$(keyproc_of "$RECLUSE_PID")
-	[ -n "$kp2" ] && [ "$kp2" != "$KP" ]
+	[ -n "$kp2" ]
+	[ "$kp2" != "$KP" ]
 	# one warning, naming it; it was not also reported as a death
 	[ "$(grep -cE "$STUCK_LINE" "$T/recluse.log")" -eq 1 ]
 	grep -qE "^parent: keyproc $KP: no answer for" "$T/recluse.log"
 	grep -q "^parent: keyproc restarted (pid $kp2)$" "$T/recluse.log"
-	! grep -q "keyproc was killed" "$T/recluse.log"
+	[ "$(grep -c "keyproc was killed" "$T/recluse.log")" -eq 0 ]
 	# the new keyproc serves TLS 1.3 and 1.2, and s_client agrees
 	echo_through after13 -tls1_3
 	echo_through after12 -tls1_2
@@ -74,7 +75,8 @@ cpu_ticks() {
 	liveness_setup
 	kill -STOP "$KP"
 	start=$(now_ms)
-	! echo_once waiting
+	run echo_once waiting
+	[ "$status" -ne 0 ]
 	elapsed=$(( $(now_ms) - start ))
 	echo "# the waiting handshake failed ${elapsed} ms after SIGSTOP" >&3
 	[ "$elapsed" -le 4000 ]
@@ -92,11 +94,13 @@ cpu_ticks() {
 	kill -STOP "$RECLUSE_PID"
 	kill -STOP "$KP"
 	start=$(now_ms)
-	! echo_once waiting
+	run echo_once waiting
 	elapsed=$(( $(now_ms) - start ))
 	kill -CONT "$RECLUSE_PID"
+	[ "$status" -ne 0 ]
 	echo "# the waiting handshake failed ${elapsed} ms after SIGSTOP" >&3
-	[ "$elapsed" -ge 2000 ] && [ "$elapsed" -le 4500 ]
+	[ "$elapsed" -ge 2000 ]
+	[ "$elapsed" -le 4500 ]
 	wait_for grep -qE "^child [0-9]+: client=127\.0\.0\.1:[0-9]+: handshake: keyproc: did not answer in 2\.5 s" "$T/recluse.log"
 	# once it runs again, the parent replaces the stopped keyproc
 	wait_for grep -qE "$STUCK_LINE" "$T/recluse.log"
@@ -117,7 +121,7 @@ cpu_ticks() {
 	[ "${lines[0]}" = "ready 200/200" ]
 	echo "# 300 handshakes in $(( $(now_ms) - start )) ms, one keyproc" >&3
 	[ "$(keyproc_of "$RECLUSE_PID")" = "$KP" ]
-	! grep -qE "no answer for|keyproc restarted|starting a new one" "$T/recluse.log"
+	[ "$(grep -cE "no answer for|keyproc restarted|starting a new one" "$T/recluse.log")" -eq 0 ]
 	wait_for test "$(grep -c 'end=client-close$' "$T/recluse.log")" -eq 301
 }
 
@@ -128,7 +132,8 @@ cpu_ticks() {
 	    true
 	n=$(grep -c '^sendto(3, ' "$T/kp.strace" || true)
 	echo "# idle keyproc: $n answers in 3 s" >&3
-	[ "$n" -ge 6 ] && [ "$n" -le 20 ]
+	[ "$n" -ge 6 ]
+	[ "$n" -le 20 ]
 	before=$(cpu_ticks "$KP")
 	sleep 10
 	after=$(cpu_ticks "$KP")
