@@ -8,8 +8,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#include <time.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -535,7 +534,7 @@ kp_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		keyproc_ping_expire_in(KP_PING_INTERVAL_MS);
 		return;
 	}
-	keyproc_stuck(ms);
+	keyproc_stuck(keyproc_ping_age());
 }
 
 static void
