@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # keyproc liveness: the parent pings keyproc every 250 ms and kills and
 # replaces one that has not answered in 1.5 s (lib/wire.h, KP_CTL_PING); a
-# child waits for its signature 2.5 s at most, and not at all once keyproc
+# child waits for its signature 5 s at most, and not at all once keyproc
 # has closed its channel.
 
 load helpers
@@ -87,7 +87,7 @@ cpu_ticks() {
 	echo_once after
 }
 
-@test "a child waits 2.5 s for keyproc at most, even while the parent cannot replace it" {
+@test "a child waits 5 s for keyproc at most, even while the parent cannot replace it" {
 	liveness_setup
 	# neither keyproc nor the parent moves: only the child's own bound
 	# ends its wait
@@ -99,9 +99,9 @@ cpu_ticks() {
 	kill -CONT "$RECLUSE_PID"
 	[ "$status" -ne 0 ]
 	echo "# the waiting handshake failed ${elapsed} ms after SIGSTOP" >&3
-	[ "$elapsed" -ge 2000 ]
-	[ "$elapsed" -le 4500 ]
-	wait_for grep -qE "^child [0-9]+: client=127\.0\.0\.1:[0-9]+: handshake: keyproc: did not answer in 2\.5 s" "$T/recluse.log"
+	[ "$elapsed" -ge 4500 ]
+	[ "$elapsed" -le 8000 ]
+	wait_for grep -qE "^child [0-9]+: client=127\.0\.0\.1:[0-9]+: handshake: keyproc: did not answer in 5\.0 s" "$T/recluse.log"
 	# once it runs again, the parent replaces the stopped keyproc
 	wait_for grep -qE "$STUCK_LINE" "$T/recluse.log"
 	wait_for test ! -e "/proc/$KP"
