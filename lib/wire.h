@@ -190,8 +190,8 @@ _Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
  * KP_PING_INTERVAL_MS + KP_ANSWER_MS after it stuck, and fails at once;
  * this bound is for a parent that cannot act.  It counts from the request,
  * so it also covers the parent's arming and keyproc's queue in a burst:
- * 2.5 s failed a few of 1000 handshakes at once on a loaded machine
- * (tests/proxy.bats) with a healthy keyproc.
+ * on a loaded machine, 1000 handshakes at once (tests/proxy.bats) made
+ * some children wait more than 2.5 s for a healthy keyproc.
  */
 #define KP_SIGN_WAIT_MS		5000
 _Static_assert(KP_SIGN_WAIT_MS > KP_PING_INTERVAL_MS + KP_ANSWER_MS,
