@@ -11,10 +11,13 @@
  * child: it has accepted a connection.  From the arm the channel lives for
  * its listener's handshake timeout and gets KP_SIGN_BUDGET signatures;
  * keyproc closes it at the first request that breaks the policy
- * (lib/wire.h, policy.h), and when the time is over.  EOF on the control
- * channel: the parent is gone or has replaced us (reload); the channels
- * not armed can never be, so they are closed, and keyproc exits when the
- * last armed one is done, at the latest one handshake timeout later.
+ * (lib/wire.h, policy.h), and when the time is over.  KP_CTL_PING is
+ * answered from this same loop, ahead of the children's requests: a
+ * keyproc stuck anywhere leaves it unanswered, and the parent replaces
+ * it.  EOF on the control channel: the parent is gone or has replaced us
+ * (reload); the channels not armed can never be, so they are closed, and
+ * keyproc exits when the last armed one is done, at the latest one
+ * handshake timeout later.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -43,6 +46,8 @@
 #define KP_NOFILE_MAX	(1 << 20)
 #define KP_ERR_MAX	512
 #define KP_CHAN_HASH	1024
+#define KP_DISPATCH_MAX	8	/* children's callbacks between two looks
+				   at the control channel */
 
 /* One listener, as the parent described it: all keyproc knows of it. */
 struct kp_listener {
@@ -84,6 +89,8 @@ static size_t			 kp_narmed;
 static struct event_base	*kp_base;
 static struct event		*kp_ctlev;
 static int			 kp_retiring;	/* control channel closed */
+static struct event		*kp_pongev;	/* an answer waits for room */
+static uint32_t			 kp_pongseq;	/* the last ping's */
 
 static void	kp_chan_free(struct kp_chan *);
 
@@ -293,7 +300,14 @@ kp_nofile(void)
 	return (size_t)rl.rlim_max;
 }
 
-/* Channels not armed yet are watched for their close only (EV_CLOSED). */
+/*
+ * Channels not armed yet are watched for their close only (EV_CLOSED).
+ * The control channel comes first (priority 0, the children's channels
+ * 1), and the loop looks for it again after every KP_DISPATCH_MAX
+ * children's callbacks: a ping waits for a few signatures at most, never
+ * for a whole burst of them, so a busy keyproc is not taken for a stuck
+ * one.
+ */
 static struct event_base *
 kp_event_base(void)
 {
@@ -302,9 +316,15 @@ kp_event_base(void)
 
 	if ((cfg = event_config_new()) == NULL)
 		return NULL;
-	if (event_config_require_features(cfg, EV_FEATURE_EARLY_CLOSE) == 0)
+	if (event_config_require_features(cfg, EV_FEATURE_EARLY_CLOSE) == 0 &&
+	    event_config_set_max_dispatch_interval(cfg, NULL, KP_DISPATCH_MAX,
+	    1) == 0)
 		base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
+	if (base != NULL && event_base_priority_init(base, 2) == -1) {
+		event_base_free(base);
+		base = NULL;
+	}
 	return base;
 }
 
@@ -326,7 +346,8 @@ kp_start(const struct msg_hdr *hdr, const uint8_t *body)
 	log_init("keyproc", (int)m.verbose, KP_CTL_FD);
 	kp_load_keys();
 	if ((kp_base = kp_event_base()) == NULL)
-		kp_fail("keyproc: cannot make an event base with EV_CLOSED");
+		kp_fail("keyproc: cannot make an event base with EV_CLOSED "
+		    "and priorities");
 	if (sandbox_drop(root, (uid_t)m.uid, (gid_t)m.gid, kp_nofile(), err,
 	    sizeof(err)) == -1 ||
 	    sandbox_seccomp(SANDBOX_KEYPROC, err, sizeof(err)) == -1)
@@ -412,6 +433,7 @@ kp_retire(void)
 
 	event_free(kp_ctlev);
 	kp_ctlev = NULL;
+	event_del(kp_pongev);
 	for (i = 0; i < KP_CHAN_HASH; i++)
 		for (c = LIST_FIRST(&kp_chans[i]); c != NULL; c = next) {
 			next = LIST_NEXT(c, entry);
@@ -673,6 +695,44 @@ kp_recv_arm(const struct msg_hdr *hdr, const uint8_t *body, int fd)
 }
 
 /*
+ * Answer the last ping.  The channel may be full (the parent is behind on
+ * our log lines): then answer as soon as it has room, without holding up
+ * the children meanwhile, and send no log line before it, so that the
+ * room is the answer's.  A send that fails otherwise means the parent is
+ * gone; its EOF comes next.
+ */
+static void
+kp_pong(int fd, short events, void *arg)
+{
+	struct kp_ctl_ping m;
+
+	memset(&m, 0, sizeof(m));
+	m.seq = kp_pongseq;
+	if (msg_put(KP_CTL_FD, KP_CTL_PONG, &m, sizeof(m), -1,
+	    MSG_DONTWAIT) == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		log_hold(1);
+		event_add(kp_pongev, NULL);
+		return;
+	}
+	log_hold(0);
+}
+
+/* The parent asks whether we still serve: answering it says so. */
+static void
+kp_recv_ping(const struct msg_hdr *hdr, const uint8_t *body, int fd)
+{
+	struct kp_ctl_ping m;
+
+	if (!MSG_LEN_IS(hdr, sizeof(m)) || fd != -1)
+		fatalx("control: bad ping message");
+	memcpy(&m, body, sizeof(m));
+	kp_pongseq = m.seq;
+	/* an answer still waiting for room now carries this number */
+	if (!event_pending(kp_pongev, EV_WRITE, NULL))
+		kp_pong(KP_CTL_FD, 0, NULL);
+}
+
+/*
  * Serving: the parent hands over channels and arms them.  One message a
  * wake-up: the channel is level-triggered, and CHILD and ARM of one child
  * come apart in time, so a loop would mostly add a recvmsg that fails.
@@ -706,6 +766,9 @@ kp_dispatch_parent(int fd, short events, void *arg)
 	case KP_CTL_ARM:
 		kp_recv_arm(&hdr, buf + sizeof(hdr), chanfd);
 		break;
+	case KP_CTL_PING:
+		kp_recv_ping(&hdr, buf + sizeof(hdr), chanfd);
+		break;
 	default:
 		fatalx("control: unexpected message %u", hdr.type);
 	}
@@ -722,7 +785,11 @@ keyproc_main(void)
 		fatal("prctl");
 	kp_setup();
 	if ((kp_ctlev = event_new(kp_base, KP_CTL_FD, EV_READ | EV_PERSIST,
-	    kp_dispatch_parent, NULL)) == NULL || event_add(kp_ctlev, NULL) == -1)
+	    kp_dispatch_parent, NULL)) == NULL ||
+	    event_priority_set(kp_ctlev, 0) == -1 ||
+	    event_add(kp_ctlev, NULL) == -1 ||
+	    (kp_pongev = event_new(kp_base, KP_CTL_FD, EV_WRITE, kp_pong,
+	    NULL)) == NULL || event_priority_set(kp_pongev, 0) == -1)
 		fatalx("cannot watch the control channel");
 	event_base_dispatch(kp_base);
 	fatalx("event loop ended");

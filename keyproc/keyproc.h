@@ -8,7 +8,8 @@
  * keys, drops privileges and answers KP_CTL_READY.  For every connection
  * child the parent makes a socketpair and hands one end to keyproc with
  * kp_ctl_send_child(); keyproc reads it only once kp_ctl_send_arm() says
- * the child holds a connection.
+ * the child holds a connection.  The parent pings keyproc with
+ * kp_ctl_send_ping() and replaces one that does not answer (lib/wire.h).
  */
 #ifndef KEYPROC_H
 #define KEYPROC_H
@@ -99,11 +100,21 @@ int	kp_ctl_send_child(int fd, pid_t pid, uint32_t listener, int chanfd);
 int	kp_ctl_send_arm(int fd, pid_t pid);
 
 /*
- * kp_ctl_read(fd):
- * Read one message keyproc sent on the control channel after it became
- * ready (log lines, relayed to stderr).  Return 0, or -1 when keyproc is
- * gone (EOF, error, or a message that breaks the protocol).
+ * kp_ctl_send_ping(fd, seq):
+ * Ask keyproc whether it still serves: a live one answers KP_CTL_PONG
+ * with seq, ahead of the children's requests (kp_ctl_read()).  Return 0
+ * or -1 (EAGAIN: the control channel is full, keyproc does not read it).
  */
-int	kp_ctl_read(int fd);
+int	kp_ctl_send_ping(int fd, uint32_t seq);
+
+/*
+ * kp_ctl_read(fd, seqp):
+ * Read one message keyproc sent on the control channel after it became
+ * ready, without waiting.  Return KP_CTL_LOG for a log line (relayed to
+ * stderr), KP_CTL_PONG for the answer to a ping (its sequence number in
+ * *seqp unless seqp is NULL), 0 when nothing was waiting, or -1 when
+ * keyproc is gone (EOF, error, or a message that breaks the protocol).
+ */
+int	kp_ctl_read(int fd, uint32_t *seqp);
 
 #endif

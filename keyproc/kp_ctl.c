@@ -154,30 +154,41 @@ kp_ctl_send_arm(int fd, pid_t pid)
 	    -1);
 }
 
+int
+kp_ctl_send_ping(int fd, uint32_t seq)
+{
+	struct kp_ctl_ping p;
+
+	memset(&p, 0, sizeof(p));
+	p.seq = seq;
+	return kp_ctl_sendv(fd, KP_CTL_PING, &p, sizeof(p), NULL, 0, NULL, 0,
+	    -1);
+}
+
 /*
  * One message from keyproc: log lines are relayed here; return the type
- * of anything else (with the body NUL-terminated in buf), 0 when nothing
- * was waiting (MSG_DONTWAIT), or -1 when keyproc is gone or broke the
- * protocol.
+ * of anything else (with the body NUL-terminated in buf, its header in
+ * *hdrp), 0 when nothing was waiting (MSG_DONTWAIT), or -1 when keyproc
+ * is gone or broke the protocol.
  */
 static int
-kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags)
+kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags,
+    struct msg_hdr *hdrp)
 {
-	struct msg_hdr hdr;
-	char *body = buf + sizeof(hdr);
+	char *body = buf + sizeof(*hdrp);
 	ssize_t n;
 
-	n = msg_get(fd, buf, bufsize - 1, &hdr, NULL, flags);
+	n = msg_get(fd, buf, bufsize - 1, hdrp, NULL, flags);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
 	if (n <= 0)
 		return -1;
-	if (hdr.type == KP_CTL_LOG)
-		return log_relay("keyproc", body, hdr.len) == 0 ? KP_CTL_LOG :
-		    -1;
-	memmove(buf, body, hdr.len);
-	buf[hdr.len] = '\0';
-	return (int)hdr.type;
+	if (hdrp->type == KP_CTL_LOG)
+		return log_relay("keyproc", body, hdrp->len) == 0 ?
+		    KP_CTL_LOG : -1;
+	memmove(buf, body, hdrp->len);
+	buf[hdrp->len] = '\0';
+	return (int)hdrp->type;
 }
 
 int
@@ -186,6 +197,7 @@ kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 	char buf[LOG_MSG_MAX + 64];
 	struct timespec deadline;
 	struct pollfd pfd;
+	struct msg_hdr hdr;
 	long ms;
 	int type, r;
 
@@ -206,7 +218,7 @@ kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 		if (r <= 0)
 			continue;
 		switch ((type = kp_ctl_recv1(fd, buf, sizeof(buf),
-		    MSG_DONTWAIT))) {
+		    MSG_DONTWAIT, &hdr))) {
 		case 0:
 		case KP_CTL_LOG:
 			continue;
@@ -224,14 +236,25 @@ kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 }
 
 int
-kp_ctl_read(int fd)
+kp_ctl_read(int fd, uint32_t *seqp)
 {
 	char buf[LOG_MSG_MAX + 64];
+	struct kp_ctl_ping p;
+	struct msg_hdr hdr;
+	int type;
 
-	switch (kp_ctl_recv1(fd, buf, sizeof(buf), MSG_DONTWAIT)) {
+	switch ((type = kp_ctl_recv1(fd, buf, sizeof(buf), MSG_DONTWAIT,
+	    &hdr))) {
 	case 0:
 	case KP_CTL_LOG:
-		return 0;
+		return type;
+	case KP_CTL_PONG:
+		if (!MSG_LEN_IS(&hdr, sizeof(p)))
+			return -1;
+		memcpy(&p, buf, sizeof(p));
+		if (seqp != NULL)
+			*seqp = p.seq;
+		return type;
 	default:
 		return -1;
 	}

@@ -17,6 +17,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -40,7 +42,6 @@
 #include "lib/deadline.h"
 
 #define KP_DEFPROPQ	"provider=default"	/* our own libcrypto calls */
-#define KP_RPC_TIMEOUT	5000			/* ms for one signature */
 #define KP_PEM_MAX	65536			/* input the decoder reads */
 
 enum kp_keytype {
@@ -77,6 +78,7 @@ struct kp_sigctx {
 static OSSL_FUNC_BIO_read_ex_fn	*kp_bio_read_ex;
 static int			 kp_chanfd = -1;
 static uint32_t			 kp_reqid;
+static char			 kp_lasterr[128];	/* kp_provider_error() */
 
 void
 kp_provider_set_channel(int fd)
@@ -90,10 +92,23 @@ kp_typename(int type)
 	return type == KP_KEY_RSA ? "RSA" : "EC";
 }
 
-static void
-kp_raise(const char *msg)
+const char *
+kp_provider_error(void)
 {
-	ERR_raise_data(ERR_LIB_PROV, ERR_R_OPERATION_FAIL, "keyproc: %s", msg);
+	return kp_lasterr[0] != '\0' ? kp_lasterr : NULL;
+}
+
+static void __attribute__((format(printf, 1, 2)))
+kp_raise(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	n = snprintf(kp_lasterr, sizeof(kp_lasterr), "keyproc: ");
+	va_start(ap, fmt);
+	vsnprintf(kp_lasterr + n, sizeof(kp_lasterr) - (size_t)n, fmt, ap);
+	va_end(ap);
+	ERR_raise_data(ERR_LIB_PROV, ERR_R_OPERATION_FAIL, "%s", kp_lasterr);
 }
 
 /* ------------------------------------------------------------------ */
@@ -433,7 +448,10 @@ static const OSSL_DISPATCH dec_ec_functions[] = {
 /* ------------------------------------------------------------------ */
 /* the request to keyproc                                              */
 
-/* Wait until fd is ready for events, or the deadline passes. */
+/*
+ * Wait until fd is ready for events; -1 with errno ETIMEDOUT once the
+ * deadline passes.
+ */
 static int
 kp_wait(int fd, short events, const struct timespec *deadline)
 {
@@ -442,8 +460,10 @@ kp_wait(int fd, short events, const struct timespec *deadline)
 	int n;
 
 	for (;;) {
-		if ((ms = deadline_ms_left(deadline)) == 0)
+		if ((ms = deadline_ms_left(deadline)) == 0) {
+			errno = ETIMEDOUT;
 			return -1;
+		}
 		pfd.fd = fd;
 		pfd.events = events;
 		n = poll(&pfd, 1, (int)ms);
@@ -497,9 +517,19 @@ kp_rpc_recv(uint32_t id, size_t maxlen, uint8_t *sig, size_t *siglenp,
 			continue;
 		break;
 	}
-	if (n <= 0) {
-		kp_raise(n == 0 ? "channel closed (request refused)" :
-		    "no answer");
+	if (n == -1 && errno == ETIMEDOUT) {
+		kp_raise("did not answer in %d.%d s", KP_SIGN_WAIT_MS / 1000,
+		    KP_SIGN_WAIT_MS % 1000 / 100);
+		return -1;
+	}
+	if (n == 0 || (n == -1 && errno == ECONNRESET)) {
+		/* refused by the policy, or keyproc was killed or replaced
+		 * (ECONNRESET: it never read our request) */
+		kp_raise("closed the channel without an answer");
+		return -1;
+	}
+	if (n == -1) {
+		kp_raise("cannot read the answer: %s", strerror(errno));
 		return -1;
 	}
 	if (hdr.type != KP_SIGNED || hdr.len < sizeof(rep)) {
@@ -546,9 +576,10 @@ kp_rpc(const struct kp_pkey *k, uint32_t alg, const uint8_t *tbs,
 	req.key = k->index;
 	req.alg = alg;
 	req.tbslen = (uint32_t)tbslen;
-	deadline_in(&deadline, KP_RPC_TIMEOUT / 1000);
+	deadline_in_ms(&deadline, KP_SIGN_WAIT_MS);
 	if (kp_rpc_send(&req, tbs, &deadline) == -1) {
-		kp_raise("cannot send the request");
+		/* EPIPE: keyproc is gone; ETIMEDOUT: it does not read */
+		kp_raise("cannot send the request: %s", strerror(errno));
 		return -1;
 	}
 	return kp_rpc_recv(req.id, maxlen, sig, siglenp, &deadline);
@@ -864,7 +895,7 @@ sig_sign_tbs(struct kp_sigctx *s, unsigned char *sig, size_t *siglen,
 		return 1;
 	}
 	if ((alg = kp_alg(s)) == 0) {
-		kp_raise("signature parameters keyproc does not offer");
+		kp_raise("signature parameters it does not offer");
 		return 0;
 	}
 	return kp_rpc(s->key, alg, tbs, tbslen, sig, sigsize, siglen) == 0;

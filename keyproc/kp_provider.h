@@ -39,6 +39,16 @@ int	kp_provider_load(void);
 void	kp_provider_set_channel(int fd);
 
 /*
+ * kp_provider_error():
+ * Why the last key operation of this process failed, "keyproc: " and the
+ * reason (e.g. "keyproc: did not answer in 3.0 s"), or NULL if none did.
+ * A signature waits for keyproc at most KP_SIGN_WAIT_MS (lib/wire.h), and
+ * fails at once when keyproc has closed the channel (it refused the
+ * request, or it was killed or replaced).
+ */
+const char	*kp_provider_error(void);
+
+/*
  * kp_ref_from_cert(cert, certlen, key, refp, reflenp, spkip, spkilenp,
  *     err, errlen):
  * From a PEM certificate chain (leaf first), build the key reference PEM

@@ -19,6 +19,7 @@ static char	 log_role[32] = "recluse";
 static int	 log_level = LOG_LEVEL_INFO;
 static int	 log_fd = -1;
 static int	 log_stamp;
+static int	 log_held;	/* log_hold() */
 
 void
 log_init(const char *role, int verbose, int fd)
@@ -26,6 +27,12 @@ log_init(const char *role, int verbose, int fd)
 	snprintf(log_role, sizeof(log_role), "%s", role);
 	log_level = LOG_LEVEL_INFO + verbose;
 	log_fd = fd;
+}
+
+void
+log_hold(int on)
+{
+	log_held = on;
 }
 
 int
@@ -138,6 +145,8 @@ log_vemit(int level, const char *fmt, va_list ap, int errnum)
 		log_print(log_role, line);
 		return;
 	}
+	if (log_held)
+		return;
 	lm.level = (uint32_t)level;
 	iov[0].iov_base = &lm;
 	iov[0].iov_len = sizeof(lm);
@@ -190,6 +199,7 @@ vfatal(const char *fmt, va_list ap, int errnum)
 	char line[LOG_LINE_MAX];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
+	log_held = 0;
 	if (errnum != 0)
 		log_warnx("fatal: %s: %s", line, strerror(errnum));
 	else

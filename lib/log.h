@@ -46,6 +46,14 @@ void	log_stamp_unless_journal(void);
 int	log_verbose(void);
 
 /*
+ * log_hold(on):
+ * In a role that logs to the parent: while on, drop its lines (fatal ones
+ * excepted) instead of sending them.  keyproc holds them while the answer
+ * to a ping waits for room on the same channel.
+ */
+void	log_hold(int on);
+
+/*
  * log_relay(role, body, len):
  * In the parent: print the line in the len-byte body of a LOG_MSG_TYPE
  * message received from another role (a struct log_msg, then the text),

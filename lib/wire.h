@@ -123,9 +123,11 @@ _Static_assert(sizeof(struct kp_sign_rep) == 12, "wire size");
 /*
  * Set-up: KP_CTL_LISTENER for every listener that has keys and KP_CTL_KEY
  * for every key, in any order, then KP_CTL_START.  Serving: KP_CTL_CHILD
- * when a child is forked, KP_CTL_ARM when it has accepted a connection.
- * What keyproc knows of a listener (its keys, protocols and handshake
- * timeout) comes from these messages only, never from a child.
+ * when a child is forked, KP_CTL_ARM when it has accepted a connection,
+ * and KP_CTL_PING every KP_PING_INTERVAL_MS, which keyproc answers with
+ * KP_CTL_PONG from the loop that signs.  What keyproc knows of a listener
+ * (its keys, protocols and handshake timeout) comes from these messages
+ * only, never from a child.
  */
 enum kp_ctl_type {
 	/* parent -> keyproc */
@@ -134,10 +136,12 @@ enum kp_ctl_type {
 	KP_CTL_CHILD = 3,	/* fd: the child's end of its channel */
 	KP_CTL_LISTENER = 4,	/* what a listener's children may have signed */
 	KP_CTL_ARM = 5,		/* a child holds a connection: serve it */
+	KP_CTL_PING = 6,	/* struct kp_ctl_ping: answer it */
 	/* keyproc -> parent */
 	KP_CTL_READY = 16,	/* keys loaded, sandboxed, serving */
 	KP_CTL_ERROR = 17,	/* + message; keyproc exits after it */
-	KP_CTL_LOG = LOG_MSG_TYPE	/* a log line: struct log_msg + text */
+	KP_CTL_LOG = LOG_MSG_TYPE,	/* a log line: struct log_msg + text */
+	KP_CTL_PONG = 19	/* struct kp_ctl_ping: the ping's seq */
 };
 
 struct kp_ctl_key {		/* KP_CTL_KEY */
@@ -188,6 +192,35 @@ struct kp_ctl_arm {		/* KP_CTL_ARM */
 	uint32_t	pid;		/* as in its KP_CTL_CHILD */
 };
 _Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
+
+/*
+ * KP_CTL_PING and its KP_CTL_PONG: liveness.  The parent pings every
+ * KP_PING_INTERVAL_MS while no ping is unanswered; keyproc answers from
+ * the loop that serves the children's requests, ahead of them, so a
+ * keyproc stuck anywhere (stopped, looping, blocked) does not answer.
+ * One that has not answered a ping KP_ANSWER_MS after it was sent is
+ * killed and replaced.
+ */
+#define KP_PING_INTERVAL_MS	250
+#define KP_ANSWER_MS		1500
+
+/*
+ * How long a child waits for its signature.  A child of a keyproc that is
+ * stuck sees its channel close when the parent kills it, at most
+ * KP_PING_INTERVAL_MS + KP_ANSWER_MS after it stuck, and fails at once;
+ * this bound is for a parent that cannot act.  It counts from the request,
+ * so it also covers the parent's arming and keyproc's queue in a burst:
+ * on a loaded machine, 1000 handshakes at once (tests/proxy.bats) made
+ * some children wait more than 2.5 s for a healthy keyproc.
+ */
+#define KP_SIGN_WAIT_MS		5000
+_Static_assert(KP_SIGN_WAIT_MS > KP_PING_INTERVAL_MS + KP_ANSWER_MS,
+    "a child outwaits the parent's judgement of keyproc");
+
+struct kp_ctl_ping {		/* KP_CTL_PING and KP_CTL_PONG */
+	uint32_t	seq;		/* the pong echoes the ping's */
+};
+_Static_assert(sizeof(struct kp_ctl_ping) == 4, "wire size");
 
 /* ------------------------------------------------------------------ */
 /* parent <-> connection child: one channel per child                  */

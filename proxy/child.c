@@ -442,6 +442,7 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 {
 	const struct conf *conf = args->conf;
 	struct tls *cctx = NULL;
+	const char *kperr;
 	char err[256];
 	size_t idx;
 	int bfd, e, one = 1;
@@ -454,7 +455,12 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	}
 	if (child_handshake(cctx, cfd, args->parentfd, conf->timeout_handshake,
 	    &c->st.end, err, sizeof(err)) == -1) {
-		log_info("client=%s: handshake: %s", c->client, err);
+		/* Not the client's doing: keyproc did not sign. */
+		if ((kperr = kp_provider_error()) != NULL)
+			log_warnx("client=%s: handshake: %s (%s)", c->client,
+			    kperr, err);
+		else
+			log_info("client=%s: handshake: %s", c->client, err);
 		return;
 	}
 	/* The parent's deadline for our handshake ends here. */

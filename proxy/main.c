@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -44,6 +45,8 @@
 #define RECLUSE_VERSION	"0.1.0"
 #define KP_RESTART_GAP	1	/* seconds between keyproc restarts */
 #define KP_OLD_GRACE	1	/* seconds a replaced keyproc may overstay */
+#define KP_DRAIN_MAX	256	/* messages read before a ping is judged */
+#define KP_READ_MAX	16	/* messages read from keyproc per wake-up */
 
 /* A replaced keyproc, until it is reaped. */
 struct oldkp {
@@ -64,6 +67,13 @@ static struct {
 	int			 kphandshake;	/* its generation's, seconds */
 	struct event		*kpev;
 	struct event		*kpretry;
+	struct event		*kpping;	/* every KP_PING_INTERVAL_MS */
+	struct event		*kpdeadline;	/* the unanswered ping's end */
+	struct timespec		 kppingsent;	/* when it was sent */
+	uint32_t		 kpseq;		/* its sequence number */
+	int			 kpwaiting;	/* a ping is unanswered */
+	int			 kpunsent;	/* and not sent yet (EAGAIN) */
+	int			 kpgrace;	/* judged once, found backed up */
 	struct event		*drain;	/* timeout drain */
 	struct event		*drainkill;	/* CHAN_DRAIN_GRACE later */
 	int			 draining;
@@ -177,7 +187,7 @@ keyproc_old_close(struct oldkp *o)
 static void
 keyproc_old_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (kp_ctl_read(fd) == -1)
+	if (kp_ctl_read(fd, NULL) == -1)
 		keyproc_old_close(arg);
 }
 
@@ -191,7 +201,7 @@ keyproc_old_free(struct oldkp *o)
 	for (i = 0; i < 64 && o->fd != -1; i++) {
 		pfd.fd = o->fd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, 0) != 1 || kp_ctl_read(o->fd) == -1)
+		if (poll(&pfd, 1, 0) != 1 || kp_ctl_read(o->fd, NULL) == -1)
 			break;
 	}
 	keyproc_old_close(o);
@@ -295,6 +305,22 @@ keyproc_reaped_old(pid_t pid)
 	return 0;
 }
 
+/* A new keyproc (running), or none: no ping is waiting for an answer. */
+static void
+keyproc_ping_reset(int running)
+{
+	struct timeval tv = { 0, KP_PING_INTERVAL_MS * 1000 };
+
+	parent.kpwaiting = 0;
+	parent.kpunsent = 0;
+	parent.kpgrace = 0;
+	evtimer_del(parent.kpdeadline);
+	if (!running)
+		evtimer_del(parent.kpping);
+	else if (evtimer_add(parent.kpping, &tv) == -1)
+		fatalx("keyproc: libevent");
+}
+
 /* Make (pid, fd) the running keyproc; a previous one exits on EOF. */
 static void
 keyproc_install(pid_t pid, int fd)
@@ -313,6 +339,7 @@ keyproc_install(pid_t pid, int fd)
 	parent.kpfd = fd;
 	parent.kphandshake = parent.gen != NULL ?
 	    parent.gen->conf->timeout_handshake : 0;
+	keyproc_ping_reset(fd != -1);
 	if (fd != -1) {
 		/* Running: a stuck keyproc must not stop the parent. */
 		if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
@@ -345,6 +372,34 @@ keyproc_restart(void)
 	spawn_fill();
 }
 
+/*
+ * keyproc did not answer a ping in KP_ANSWER_MS: alive but stuck
+ * (stopped, looping, blocked), it serves nobody.  Kill it, by its pid
+ * (not reaped yet, so still its own), and start a new one as if it had
+ * died; it is reaped as a replaced keyproc.
+ */
+static void
+keyproc_stuck(long long ms)
+{
+	log_warnx("keyproc %d: no answer for %lld.%lld s: killed, starting a "
+	    "new one", (int)parent.kppid, ms / 1000, ms % 1000 / 100);
+	if (parent.kppid != -1 && kill(parent.kppid, SIGKILL) == -1)
+		log_warn("kill keyproc %d", (int)parent.kppid);
+	keyproc_install(-1, -1);
+	keyproc_restart();
+}
+
+/* The answer to a ping: the running keyproc serves. */
+static void
+keyproc_pong(uint32_t seq)
+{
+	/* Only the last ping's: an older or made-up number proves nothing. */
+	if (!parent.kpwaiting || seq != parent.kpseq)
+		return;
+	parent.kpwaiting = 0;
+	evtimer_del(parent.kpdeadline);
+}
+
 /* keyproc is gone; waited: its pid was already waited for. */
 static void
 keyproc_lost(const char *why, int waited)
@@ -358,11 +413,131 @@ keyproc_lost(const char *why, int waited)
 	keyproc_restart();
 }
 
+/*
+ * What keyproc sent: a few messages a wake-up, so that its channel (a
+ * queue of a few datagrams) has room for the answer to a ping even while
+ * it logs a burst.
+ */
 static void
 kp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (kp_ctl_read(fd) == -1)
-		keyproc_lost("is gone", 0);
+	uint32_t seq;
+	int i, r;
+
+	for (i = 0; i < KP_READ_MAX; i++) {
+		if ((r = kp_ctl_read(fd, &seq)) == -1) {
+			keyproc_lost("is gone", 0);
+			return;
+		}
+		if (r == 0)
+			return;
+		if (r == KP_CTL_PONG)
+			keyproc_pong(seq);
+	}
+}
+
+/* Milliseconds since the waiting ping was (first) sent. */
+static long long
+keyproc_ping_age(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - parent.kppingsent.tv_sec) * 1000 +
+	    (now.tv_nsec - parent.kppingsent.tv_nsec) / 1000000;
+}
+
+/* Judge the waiting ping ms milliseconds from now. */
+static void
+keyproc_ping_expire_in(long long ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (evtimer_add(parent.kpdeadline, &tv) == -1)
+		fatalx("keyproc: libevent");
+}
+
+/* Send the waiting ping; -1 if it could not be (yet). */
+static int
+keyproc_ping_send(void)
+{
+	if (kp_ctl_send_ping(parent.kpfd, parent.kpseq) == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_debug("keyproc: ping: %s", strerror(errno));
+		return -1;
+	}
+	parent.kpunsent = 0;
+	return 0;
+}
+
+/*
+ * Every KP_PING_INTERVAL_MS: a new ping if none is waiting; keyproc has
+ * KP_ANSWER_MS to answer.  When its channel is full (EAGAIN), the same
+ * ping is sent again at the next tick, and its time counts from the first
+ * try: a keyproc that does not read its channel for that long does not
+ * serve either.
+ */
+static void
+kp_ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (parent.kpfd == -1)
+		return;
+	if (!parent.kpwaiting) {
+		parent.kpseq++;
+		parent.kpwaiting = 1;
+		parent.kpunsent = 1;
+		parent.kpgrace = 0;
+		clock_gettime(CLOCK_MONOTONIC, &parent.kppingsent);
+		keyproc_ping_expire_in(KP_ANSWER_MS);
+	}
+	if (parent.kpunsent)
+		(void)keyproc_ping_send();
+}
+
+/*
+ * The waiting ping has had its time.  The parent itself may have been
+ * busy meanwhile (a reload that fails, a burst): a ping it could not send
+ * is timed from the moment it can, and an answer may be waiting unread.
+ * If keyproc's channel was backed up with its log lines, its answer may
+ * have had no room: it gets one more interval, now that it has.
+ */
+static void
+kp_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	long long ms;
+	uint32_t seq;
+	int i, r;
+
+	/* libevent times from its cached clock, which may be behind ours */
+	if ((ms = keyproc_ping_age()) < KP_ANSWER_MS) {
+		keyproc_ping_expire_in(KP_ANSWER_MS - ms);
+		return;
+	}
+	if (parent.kpunsent && keyproc_ping_send() == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &parent.kppingsent);
+		keyproc_ping_expire_in(KP_ANSWER_MS);
+		return;
+	}
+	for (i = 0; i < KP_DRAIN_MAX && parent.kpwaiting; i++) {
+		if ((r = kp_ctl_read(parent.kpfd, &seq)) == -1) {
+			keyproc_lost("is gone", 0);
+			return;
+		}
+		if (r == 0)
+			break;
+		if (r == KP_CTL_PONG)
+			keyproc_pong(seq);
+	}
+	if (!parent.kpwaiting)
+		return;
+	if (i > 0 && !parent.kpgrace) {
+		parent.kpgrace = 1;
+		keyproc_ping_expire_in(KP_PING_INTERVAL_MS);
+		return;
+	}
+	keyproc_stuck(keyproc_ping_age());
 }
 
 static void
@@ -601,6 +776,12 @@ serve(void)
 	add_signal(SIGTERM);
 	add_signal(SIGINT);
 	parent.kpretry = evtimer_new(parent.base, kp_retry_cb, NULL);
+	parent.kpping = event_new(parent.base, -1, EV_PERSIST, kp_ping_cb,
+	    NULL);
+	parent.kpdeadline = evtimer_new(parent.base, kp_deadline_cb, NULL);
+	if (parent.kpretry == NULL || parent.kpping == NULL ||
+	    parent.kpdeadline == NULL)
+		fatalx("keyproc: libevent");
 	LIST_INIT(&parent.oldkps);
 	spawn_init(parent.base, reaped);
 	spawn_set_gen(parent.gen);

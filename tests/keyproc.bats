@@ -291,49 +291,6 @@ self_signed() {
 # ------------------------------------------------------------------
 # the key path through recluse
 
-# e2e_setup TYPE: a certificate of TYPE, an echo backend, a config.
-e2e_setup() {
-	make_cert web "$1"
-	BPORT=$(free_port)
-	start_echod echo "$BPORT"
-	PORT=$(free_port)
-	{
-		globals_conf
-		listener_conf web "127.0.0.1:$PORT" "127.0.0.1:$BPORT"
-	} > "$T/recluse.conf"
-}
-
-# keyproc_of PID: the keyproc among PID's children.
-keyproc_of() {
-	local pid
-	for pid in $(children_of "$1"); do
-		grep -q recluse-keyproc "/proc/$pid/cmdline" 2>/dev/null &&
-		    echo "$pid"
-	done
-	return 0
-}
-
-# echo_through WORD [S_CLIENT ARGS...]: WORD comes back through recluse.
-# s_client's stdin stays open until the echo is back, then it closes.
-echo_through() {
-	local word=$1 i
-	shift
-	rm -f "$T/echo.out"
-	{
-		echo "$word"
-		for i in $(seq 1 50); do
-			grep -qxF -- "$word" "$T/echo.out" 2>/dev/null && break
-			sleep 0.1
-		done
-	} | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
-	    -CAfile "$T/ca.crt" -verify_return_error -quiet -no_ign_eof "$@" \
-	    > "$T/echo.out" 2>> "$T/s_client.log"
-	grep -qxF -- "$word" "$T/echo.out" || {
-		echo "sent $word, got '$(cat "$T/echo.out")' (s_client $*)" >&2
-		return 1
-	}
-}
-
 # signed_with ALG [SHAPE]: keyproc logged a signature with ALG (of SHAPE,
 # e.g. "TLS 1.2" or "TLS 1.3, 146 bytes") since the last call.
 signed_with() {
@@ -534,28 +491,6 @@ no_violations() {
 	no_violations
 	# each child signed once: as many signatures as handshakes
 	[ "$(grep -c ' signature with ' "$T/recluse.log")" -eq 3 ]
-}
-
-# gone PID: PID has exited (a zombie not reaped yet counts: it holds
-# nothing).
-gone() {
-	! grep -Eq '^State:\s+[^Z]' "/proc/$1/status" 2>/dev/null || false
-}
-
-# gone_within PID MS: PID is gone at most MS milliseconds from now; the
-# time it took in $ELAPSED (ms).
-gone_within() {
-	local start
-	start=$(date +%s%N)
-	until gone "$1"; do
-		ELAPSED=$(( ($(date +%s%N) - start) / 1000000 ))
-		[ "$ELAPSED" -le "$2" ] || {
-			echo "pid $1 still there after $ELAPSED ms" >&2
-			return 1
-		}
-		sleep 0.05
-	done
-	ELAPSED=$(( ($(date +%s%N) - start) / 1000000 ))
 }
 
 # reload_setup: recluse with a 2 s handshake timeout, -v, its keyproc in KP.

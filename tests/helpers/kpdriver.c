@@ -237,7 +237,7 @@ drain_log(void)
 	pfd.fd = ctlfd;
 	pfd.events = POLLIN;
 	while (poll(&pfd, 1, 20) == 1)
-		if (kp_ctl_read(ctlfd) == -1)
+		if (kp_ctl_read(ctlfd, NULL) == -1)
 			break;
 }
 
