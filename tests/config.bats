@@ -559,7 +559,8 @@ refusals() {
 reload_refused() {
 	kill -HUP "$RECLUSE_PID"
 	wait_for refusals "$1"
-	grep 'reload failed' "$T/recluse.log" | sed -n "$1p" > "$T/refusal"
+	grep 'reload failed' "$T/recluse.log" | sed -n "$1p" |
+	    sed -E "s/$STAMP//" > "$T/refusal"
 	cat "$T/refusal"
 	echo "expected: ...: $2"
 	grep -qxF "parent: reload failed, keeping the running configuration: $2" \
