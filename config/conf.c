@@ -104,6 +104,17 @@ set_defaults(struct check *ck)
 	return 0;
 }
 
+int
+conf_defaults(struct conf *conf, char *errbuf, size_t errlen)
+{
+	struct check ck;
+
+	ck.conf = conf;
+	ck.err = errbuf;
+	ck.errlen = errlen;
+	return set_defaults(&ck);
+}
+
 /* Globals. */
 
 static int
@@ -792,11 +803,18 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 		fputs("\tlisten ", fp);
 		dump_hostport(fp, cl->host, cl->port, cl->addrs, cl->naddrs);
 	}
-	fputs("\tcertificate ", fp);
-	dump_string(fp, l->certificate);
-	fputs("\n\tkey ", fp);
-	dump_string(fp, l->key);
-	fputs("\n\tprotocols ", fp);
+	/* conf_load() refuses a listener without them; the parser does not */
+	if (l->certificate != NULL) {
+		fputs("\tcertificate ", fp);
+		dump_string(fp, l->certificate);
+		putc('\n', fp);
+	}
+	if (l->key != NULL) {
+		fputs("\tkey ", fp);
+		dump_string(fp, l->key);
+		putc('\n', fp);
+	}
+	fputs("\tprotocols ", fp);
 	dump_string(fp, l->protocols ? l->protocols : CONF_DEFAULT_PROTOCOLS);
 	fputs("\n\tciphers ", fp);
 	dump_string(fp, l->ciphers ? l->ciphers : CONF_DEFAULT_CIPHERS);
