@@ -775,7 +775,11 @@ dump_hostport(FILE *fp, const char *host, unsigned short port,
 	size_t i;
 
 	hostport_str(host, port, w, sizeof(w));
-	fputs(w, fp);
+	/* from a quoted string, and not a word without its quotes */
+	if (strpbrk(w, " \t#\"{}") != NULL)
+		dump_string(fp, w);
+	else
+		fputs(w, fp);
 	if (naddrs == 1) {
 		addr_str(&addrs[0], a, sizeof(a));
 		if (strcmp(a, w) == 0)
