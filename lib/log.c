@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/msg.h"
 
 static char	 log_role[32] = "recluse";
 static int	 log_level = LOG_LEVEL_INFO;
@@ -75,8 +76,9 @@ log_print(const char *role, const char *line)
 static void
 log_vemit(int level, const char *fmt, va_list ap, int errnum)
 {
-	char line[LOG_LINE_MAX], msg[sizeof(struct log_msg_hdr) + LOG_LINE_MAX];
-	struct log_msg_hdr hdr;
+	char line[LOG_LINE_MAX];
+	struct log_msg lm;
+	struct iovec iov[2];
 	size_t len;
 
 	if (level > log_level)
@@ -91,33 +93,32 @@ log_vemit(int level, const char *fmt, va_list ap, int errnum)
 		log_print(log_role, line);
 		return;
 	}
-	hdr.type = LOG_MSG_TYPE;
-	hdr.level = (uint32_t)level;
-	len = strlen(line);
-	memcpy(msg, &hdr, sizeof(hdr));
-	memcpy(msg + sizeof(hdr), line, len);
+	lm.level = (uint32_t)level;
+	iov[0].iov_base = &lm;
+	iov[0].iov_len = sizeof(lm);
+	iov[1].iov_base = line;
+	iov[1].iov_len = strlen(line);
 	/* Drop a line rather than wait: a role stuck on its log channel
 	 * could deadlock with a parent that is busy sending to it. */
-	(void)send(log_fd, msg, sizeof(hdr) + len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)msg_putv(log_fd, LOG_MSG_TYPE, iov, 2, -1, MSG_DONTWAIT);
 }
 
-void
-log_relay(const char *role, const char *msg, size_t len)
+int
+log_relay(const char *role, const char *body, size_t len)
 {
 	char line[LOG_LINE_MAX * 4 + 1];
-	struct log_msg_hdr hdr;
+	struct log_msg lm;
 
-	if (len < sizeof(hdr))
-		return;
-	memcpy(&hdr, msg, sizeof(hdr));
-	if (hdr.type != LOG_MSG_TYPE || hdr.level > LOG_LEVEL_DEBUG ||
-	    (int)hdr.level > log_level)
-		return;
-	len -= sizeof(hdr);
-	if (len > LOG_LINE_MAX)
-		len = LOG_LINE_MAX;
-	log_escape(line, sizeof(line), msg + sizeof(hdr), len);
+	if (len < sizeof(lm) || len - sizeof(lm) > LOG_LINE_MAX)
+		return -1;
+	memcpy(&lm, body, sizeof(lm));
+	if (lm.level > LOG_LEVEL_DEBUG)
+		return -1;
+	if ((int)lm.level > log_level)
+		return 0;
+	log_escape(line, sizeof(line), body + sizeof(lm), len - sizeof(lm));
 	log_print(role, line);
+	return 0;
 }
 
 #define LOG_FN(name, level, witherr)				\

@@ -96,16 +96,19 @@ self_signed() {
 	has_line "summary: 0 unexpected"
 }
 
-@test "short, long, lying-length and fd-carrying requests close that channel only" {
+@test "short, long, lying-length, misframed and fd-carrying requests close that channel only" {
 	policy_run
 	for c in short-request empty-request long-request length-says-more \
-	    length-says-less length-zero fd-attached; do
+	    length-says-less length-zero fd-attached frame-says-more \
+	    wrong-type; do
 		has_line "case $c: closed (expected closed)"
 		has_line "case $c-neighbour: signed (expected signed)"
 	done
-	for line in "short request (10 bytes)" "request too long" \
+	for line in "short request (2 bytes)" "request too long" \
 	    "request of 146 bytes says 140" "request of 146 bytes says 120" \
-	    "input length 0" "ancillary data"; do
+	    "input length 0" \
+	    "malformed message (framing, or a descriptor attached)" \
+	    "unexpected message 99"; do
 		child_logged "$line"
 	done
 }
