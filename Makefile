@@ -19,7 +19,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
 		proxy/connector_ctl.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
-		proxy/tlshook.c \
+		proxy/tlshook.c proxy/parent_check.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c \
 		config/parse.c config/conf.c \
 		keyproc/keyproc.c keyproc/kp_check.c keyproc/sign.c \
@@ -92,11 +92,12 @@ FUZZ_SECONDS ?=	60
 FUZZ_DIR =	tests/fuzz/build
 FUZZ_FLAGS =	-O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZ_SAN =	address,undefined
-FUZZ_TARGETS =	fuzz_conf fuzz_kpcheck
+FUZZ_TARGETS =	fuzz_conf fuzz_kpcheck fuzz_chan
 FUZZ_BINS =	$(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 # what each target links besides its own tests/fuzz/NAME.c
 fuzz_conf_SRCS =	config/parse.c config/conf.c
-fuzz_kpcheck_SRCS =	keyproc/kp_check.c keyproc/policy.c
+fuzz_kpcheck_SRCS =	keyproc/kp_check.c keyproc/policy.c lib/msg.c
+fuzz_chan_SRCS =	proxy/parent_check.c lib/log.c lib/msg.c
 
 fuzz: $(FUZZ_BINS)
 

@@ -38,3 +38,7 @@ fuzz() {
 @test "fuzz_kpcheck: keyproc accepts exactly the requests of a legal TLS shape, in the channel's budget and scope" {
 	fuzz fuzz_kpcheck
 }
+
+@test "fuzz_chan: the parent takes from a child or a spawner exactly the messages lib/wire.h allows, and relays log lines printable and whole" {
+	fuzz fuzz_chan
+}

@@ -5,9 +5,12 @@
  *
  * Input: three bytes of scope, which the parent would have sent (the
  * listener's protocols, the signatures already made on the channel, which
- * listener the channel is for), then the request as a child sends it.
- * The property, both ways: kp_check() accepts a request exactly when it is
- * - a struct kp_sign_req and exactly tbslen (1 .. KP_TBS_MAX) bytes;
+ * listener the channel is for), then the datagram as a child sends it and
+ * keyproc's reader receives it (at most its buffer), framed as msg_get()
+ * checks it (msg_frame(), lib/msg.c).  The property, both ways: the
+ * framing holds and kp_check() accepts the body exactly when it is
+ * - a struct msg_hdr of type KP_SIGN and len more bytes: a struct
+ *   kp_sign_req and exactly tbslen (1 .. KP_TBS_MAX) bytes;
  * - for a key of the channel's own listener (the key table is never asked
  *   about another listener), with an algorithm of that key's kind;
  * - a legal TLS shape: a TLS 1.3 server CertificateVerify input (64 spaces,
@@ -27,11 +30,15 @@
 
 #include "keyproc/kp_check.h"
 #include "keyproc/policy.h"
+#include "lib/msg.h"
 #include "lib/wire.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define NLISTENERS	4	/* listener 3 has no key */
+/* keyproc's buffer (kp_chan_read()) */
+#define KP_BUF		(sizeof(struct msg_hdr) + sizeof(struct kp_sign_req) + \
+			    KP_TBS_MAX + 1)
 
 /* What the parent told keyproc of the keys: listener, key, kind. */
 static const struct fkey {
@@ -154,31 +161,55 @@ expect(uint32_t protocols, unsigned int nsigned, uint32_t listener,
 	return -1;
 }
 
+/* The framing, read again: a header of type KP_SIGN and len more bytes. */
+static int
+framed_sign(const uint8_t *d, size_t n)
+{
+	uint32_t type, len;
+
+	if (n < 8)
+		return 0;
+	memcpy(&type, d, 4);
+	memcpy(&len, d + 4, 4);
+	return type == KP_SIGN && len == n - 8;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kp_scope scope;
 	struct kp_sign_req req;
+	struct msg_hdr hdr;
 	char reason[256];
 	uint8_t *m;
 	size_t n;
-	int got, want;
+	int got = -1, want = -1;
 
-	if (size < 3)
+	if (size < 3 || size - 3 > KP_BUF)
 		return 0;
 	scope.protocols = data[0] & KP_PROTO_ALL;
 	scope.nsigned = data[1] % (KP_SIGN_BUDGET + 2);
 	scope.listener = data[2] % NLISTENERS;
 	scope.key_kind = fkey_kind;
 	asked_listener = scope.listener;
-	/* a copy of its own size, so ASan sees any read past the request */
-	n = size - 3;
-	if ((m = malloc(n > 0 ? n : 1)) == NULL)
-		abort();
-	memcpy(m, data + 3, n);
-	memset(reason, 0x55, sizeof(reason));
-	got = kp_check(&scope, m, n, &req, reason, sizeof(reason));
-	want = expect(scope.protocols, scope.nsigned, scope.listener, m, n);
+	data += 3;
+	size -= 3;
+	if (msg_frame(data, size, &hdr) == 0 && hdr.type == KP_SIGN) {
+		/* the body alone, so ASan sees any read past it */
+		n = hdr.len;
+		if ((m = malloc(n > 0 ? n : 1)) == NULL)
+			abort();
+		memcpy(m, data + sizeof(hdr), n);
+		memset(reason, 0x55, sizeof(reason));
+		got = kp_check(&scope, m, n, &req, reason, sizeof(reason));
+	} else {
+		n = 0;
+		m = NULL;
+		snprintf(reason, sizeof(reason), "misframed");
+	}
+	if (framed_sign(data, size))
+		want = expect(scope.protocols, scope.nsigned, scope.listener,
+		    data + 8, size - 8);
 	if (got != want) {
 		fprintf(stderr, "kp_check says %d, the rules say %d (protocols "
 		    "%u, nsigned %u, listener %u, %zu bytes): %s\n", got, want,
