@@ -17,7 +17,7 @@ DEPFLAGS =	-MMD -MP
 
 SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
-		proxy/connector_ctl.c \
+		proxy/connector_ctl.c proxy/probe.c proxy/certcheck.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c proxy/parent_check.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c \
@@ -122,8 +122,13 @@ fuzz-run: fuzz
 deps:
 	@sh tests/deps.sh
 
+# The suite and the demo make users, chroots and cgroups: root only.
+root:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make $(MAKECMDGOALS): needs root:" \
+	    "run it as root, or as: sudo make $(MAKECMDGOALS)" >&2; exit 1; }
+
 # A sub-make, so that pkg-config runs after deps installed the libraries.
-test: deps
+test: root deps
 	$(MAKE) all
 	bats --tap tests
 
@@ -131,8 +136,8 @@ DEMO_PORT ?=	8443
 DEMO_BACKEND_PORT ?= 8080
 DEMO_DIR ?=	/var/tmp/recluse-demo
 
-# sudo make demo: recluse on https://localhost:$(DEMO_PORT) in the foreground.
-demo: deps
+# make demo (as root): recluse on https://localhost:$(DEMO_PORT) in the foreground.
+demo: root deps
 	$(MAKE) all
 	DEMO_PORT=$(DEMO_PORT) DEMO_BACKEND_PORT=$(DEMO_BACKEND_PORT) \
 	    DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh
@@ -182,6 +187,7 @@ clean:
 	    $(BENCH_PROGS:=.d)
 	rm -rf $(FUZZ_DIR)
 
-.PHONY: all deps test demo sanitize install uninstall bench clean fuzz fuzz-run
+.PHONY: all root deps test demo sanitize install uninstall bench clean \
+		fuzz fuzz-run
 
 -include $(DEPS) $(BENCH_PROGS:=.d) $(wildcard $(FUZZ_DIR)/*/*.d $(FUZZ_DIR)/*/*/*.d)

@@ -2,12 +2,14 @@
  * Logging: see log.h.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -16,6 +18,7 @@
 static char	 log_role[32] = "recluse";
 static int	 log_level = LOG_LEVEL_INFO;
 static int	 log_fd = -1;
+static int	 log_stamp;
 
 void
 log_init(const char *role, int verbose, int fd)
@@ -58,14 +61,56 @@ log_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
 	dst[o] = '\0';
 }
 
+/* stderr is the stream systemd's JOURNAL_STREAM ("DEV:INO") names. */
+static int
+log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+void
+log_stamp_unless_journal(void)
+{
+	log_stamp = !log_stderr_is_journal();
+}
+
+/* "2026-12-02T01:45:00.123+01:00 ", RFC 3339; "" if the clock fails. */
+static void
+log_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	long off;
+	size_t n;
+
+	buf[0] = '\0';
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 ||
+	    localtime_r(&ts.tv_sec, &tm) == NULL ||
+	    (n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm)) == 0)
+		return;
+	off = tm.tm_gmtoff / 60;
+	snprintf(buf + n, len - n, ".%03ld%c%02ld:%02ld ",
+	    ts.tv_nsec / 1000000, off < 0 ? '-' : '+', labs(off) / 60,
+	    labs(off) % 60);
+}
+
 /* One write(2) per line, so lines of several roles never interleave. */
 static void
 log_print(const char *role, const char *line)
 {
-	char buf[LOG_LINE_MAX * 4 + 64];
+	char buf[LOG_LINE_MAX * 4 + 64], stamp[40] = "";
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "%s: %s\n", role, line);
+	if (log_stamp)
+		log_time(stamp, sizeof(stamp));
+	n = snprintf(buf, sizeof(buf), "%s%s: %s\n", stamp, role, line);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(buf))

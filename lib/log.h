@@ -32,6 +32,14 @@ enum log_level {
 void	log_init(const char *role, int verbose, int fd);
 
 /*
+ * log_stamp_unless_journal():
+ * In the parent: start every line written to stderr with an RFC 3339
+ * timestamp (local time, milliseconds, UTC offset), unless stderr is the
+ * journal (systemd's JOURNAL_STREAM names it), which stamps lines itself.
+ */
+void	log_stamp_unless_journal(void);
+
+/*
  * log_verbose():
  * Return the verbosity given to log_init().
  */

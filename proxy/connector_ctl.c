@@ -52,9 +52,11 @@ struct connector_job {
 	uint32_t			 id;	/* of the current attempt */
 	const struct conf_listener	*l;
 	size_t				 backend, addr;	/* the attempt */
+	size_t				 last;	/* one past the last backend */
 	int				 timeout;	/* seconds */
 	int				 err;	/* of the last attempt */
-	pid_t				 pid;	/* the child, for the log */
+	pid_t				 pid;	/* the child, for the log; 0 for
+						   a probe, which logs nothing */
 	struct timespec			 deadline;	/* of the attempt */
 	struct event			*timer;
 	void				(*done)(void *, int, size_t, int);
@@ -199,8 +201,9 @@ job_failed(struct connector_job *job, int err)
 	else
 		backend_addr_name((const struct sockaddr *)&b->addrs[job->addr],
 		    name, sizeof(name));
-	log_info("child %d: backend %s: %s", (int)job->pid, name,
-	    strerror(err));
+	if (job->pid != 0)
+		log_info("child %d: backend %s: %s", (int)job->pid, name,
+		    strerror(err));
 	job_unlink(job);
 	job->err = err;
 	job->addr++;
@@ -236,7 +239,7 @@ job_queue(struct connector_job *job)
 static void
 job_next(struct connector_job *job)
 {
-	while (job->backend < job->l->nbackends) {
+	while (job->backend < job->last) {
 		if (job->addr < job->l->backends[job->backend].naddrs) {
 			job_queue(job);
 			return;
@@ -269,14 +272,15 @@ job_answer(uint32_t id, int err, int fd)
 	job_failed(job, err);
 }
 
-struct connector_job *
-connector_ctl_connect(const struct conf_listener *l, int timeout, pid_t pid,
-    void (*done)(void *, int, size_t, int), void *arg)
+/* A job over backends first .. last - 1 of l; NULL if none has an address. */
+static struct connector_job *
+job_new(const struct conf_listener *l, size_t first, size_t last, int timeout,
+    pid_t pid, void (*done)(void *, int, size_t, int), void *arg)
 {
 	struct connector_job *job;
 	size_t i, n = 0;
 
-	for (i = 0; i < l->nbackends; i++)
+	for (i = first; i < last; i++)
 		n += l->backends[i].naddrs;
 	if (n == 0) {
 		errno = ENOENT;
@@ -290,6 +294,8 @@ connector_ctl_connect(const struct conf_listener *l, int timeout, pid_t pid,
 		return NULL;
 	}
 	job->l = l;
+	job->backend = first;
+	job->last = last;
 	job->timeout = timeout;
 	job->pid = pid;
 	job->done = done;
@@ -298,6 +304,24 @@ connector_ctl_connect(const struct conf_listener *l, int timeout, pid_t pid,
 	/* There is an address: done() is not called from here. */
 	job_next(job);
 	return job;
+}
+
+struct connector_job *
+connector_ctl_connect(const struct conf_listener *l, int timeout, pid_t pid,
+    void (*done)(void *, int, size_t, int), void *arg)
+{
+	return job_new(l, 0, l->nbackends, timeout, pid, done, arg);
+}
+
+struct connector_job *
+connector_ctl_probe(const struct conf_listener *l, size_t backend,
+    int timeout, void (*done)(void *, int, size_t, int), void *arg)
+{
+	if (backend >= l->nbackends) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return job_new(l, backend, backend + 1, timeout, 0, done, arg);
 }
 
 void
