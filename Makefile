@@ -19,11 +19,12 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
 		proxy/connector_ctl.c proxy/probe.c proxy/certcheck.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
-		proxy/tlshook.c \
+		proxy/tlshook.c proxy/parent_check.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c \
 		config/parse.c config/conf.c \
-		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \
-		keyproc/kp_provider.c keyproc/kp_ref.c keyproc/kp_ctl.c
+		keyproc/keyproc.c keyproc/kp_check.c keyproc/sign.c \
+		keyproc/policy.c keyproc/kp_provider.c keyproc/kp_ref.c \
+		keyproc/kp_ctl.c
 OBJS =		$(SRCS:.c=.o)
 # tests/isolation.bats: see below; never installed
 HOSTILE =	tests/helpers/recluse-hostile tests/helpers/hostile-control
@@ -81,6 +82,41 @@ KPSIGN_OBJS =	keyproc/kp_ctl.o keyproc/kp_provider.o keyproc/kp_ref.o \
 bench/kpsign: bench/kpsign.c $(KPSIGN_OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    $(KPSIGN_OBJS) $(LDFLAGS) $(LDLIBS)
+
+# Fuzz targets (tests/fuzz/, HACKING.md): libFuzzer with ASan and UBSan,
+# built with clang into tests/fuzz/build/, apart from the gcc build.  Each
+# target links only the pure parser or check it feeds.  make fuzz-run runs
+# every one for FUZZ_SECONDS on a scratch copy of its seed corpus.
+FUZZ_CC ?=	clang-14
+FUZZ_SECONDS ?=	60
+FUZZ_DIR =	tests/fuzz/build
+FUZZ_FLAGS =	-O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_SAN =	address,undefined
+FUZZ_TARGETS =	fuzz_conf fuzz_kpcheck fuzz_chan
+FUZZ_BINS =	$(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
+# what each target links besides its own tests/fuzz/NAME.c
+fuzz_conf_SRCS =	config/parse.c config/conf.c
+fuzz_kpcheck_SRCS =	keyproc/kp_check.c keyproc/policy.c lib/msg.c
+fuzz_chan_SRCS =	proxy/parent_check.c lib/log.c lib/msg.c
+
+fuzz: $(FUZZ_BINS)
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) \
+	    -fsanitize=fuzzer-no-link,$(FUZZ_SAN) $(WARNINGS) $(DEPFLAGS) \
+	    -c -o $@ $<
+
+.SECONDEXPANSION:
+$(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/tests/fuzz/%.o \
+    $$(addprefix $(FUZZ_DIR)/,$$($$(@F)_SRCS:.c=.o))
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ \
+	    $(LDLIBS)
+
+fuzz-run: fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		sh tests/fuzz/run $$t $(FUZZ_SECONDS) || exit 1; \
+	done
 
 # Debian packages the build, the tests and the demo need (only the missing).
 deps:
@@ -149,7 +185,9 @@ bench: all $(BENCH_PROGS)
 clean:
 	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(HOSTILE_OBJS) $(BENCH_PROGS) \
 	    $(BENCH_PROGS:=.d)
+	rm -rf $(FUZZ_DIR)
 
-.PHONY: all root deps test demo sanitize install uninstall bench clean
+.PHONY: all root deps test demo sanitize install uninstall bench clean \
+		fuzz fuzz-run
 
--include $(DEPS) $(BENCH_PROGS:=.d)
+-include $(DEPS) $(BENCH_PROGS:=.d) $(wildcard $(FUZZ_DIR)/*/*.d $(FUZZ_DIR)/*/*/*.d)

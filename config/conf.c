@@ -106,6 +106,17 @@ set_defaults(struct check *ck)
 	return 0;
 }
 
+int
+conf_defaults(struct conf *conf, char *errbuf, size_t errlen)
+{
+	struct check ck;
+
+	ck.conf = conf;
+	ck.err = errbuf;
+	ck.errlen = errlen;
+	return set_defaults(&ck);
+}
+
 /* Globals. */
 
 static int
@@ -766,7 +777,11 @@ dump_hostport(FILE *fp, const char *host, unsigned short port,
 	size_t i;
 
 	hostport_str(host, port, w, sizeof(w));
-	fputs(w, fp);
+	/* from a quoted string, and not a word without its quotes */
+	if (strpbrk(w, " \t#\"{}") != NULL)
+		dump_string(fp, w);
+	else
+		fputs(w, fp);
 	if (naddrs == 1) {
 		addr_str(&addrs[0], a, sizeof(a));
 		if (strcmp(a, w) == 0)
@@ -794,11 +809,18 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 		fputs("\tlisten ", fp);
 		dump_hostport(fp, cl->host, cl->port, cl->addrs, cl->naddrs);
 	}
-	fputs("\tcertificate ", fp);
-	dump_string(fp, l->certificate);
-	fputs("\n\tkey ", fp);
-	dump_string(fp, l->key);
-	fputs("\n\tprotocols ", fp);
+	/* conf_load() refuses a listener without them; the parser does not */
+	if (l->certificate != NULL) {
+		fputs("\tcertificate ", fp);
+		dump_string(fp, l->certificate);
+		putc('\n', fp);
+	}
+	if (l->key != NULL) {
+		fputs("\tkey ", fp);
+		dump_string(fp, l->key);
+		putc('\n', fp);
+	}
+	fputs("\tprotocols ", fp);
 	dump_string(fp, l->protocols ? l->protocols : CONF_DEFAULT_PROTOCOLS);
 	fputs("\n\tciphers ", fp);
 	dump_string(fp, l->ciphers ? l->ciphers : CONF_DEFAULT_CIPHERS);

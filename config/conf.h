@@ -127,9 +127,19 @@ struct conf {
 struct conf	*conf_load(const char *path, char *errbuf, size_t errlen);
 
 /*
+ * conf_defaults(conf, errbuf, errlen):
+ * Give every global that conf_parse() left unset its default, as
+ * conf_load() does before its checks (which need the system: users, the
+ * chroot, files, host names).  Return 0, or -1 with "FILE: message" in
+ * errbuf.
+ */
+int		 conf_defaults(struct conf *conf, char *errbuf, size_t errlen);
+
+/*
  * conf_dump(conf, fp):
- * Print conf in normalised form to fp; reading that output back gives an
- * equal configuration.  Return 0 or -1 on a write error.
+ * Print conf, parsed and given its defaults, in normalised form to fp;
+ * reading that output back gives an equal configuration, and so the same
+ * output (tests/fuzz/fuzz_conf.c).  Return 0 or -1 on a write error.
  */
 int		 conf_dump(const struct conf *conf, FILE *fp);
 

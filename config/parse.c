@@ -533,12 +533,17 @@ add_file(struct parser *p, char *path)
 	return 0;
 }
 
-/* Read the file open on fd into lx: NULL, or why not. */
+/*
+ * Read the file open on fd into lx: NULL, or why not.  The buffer is the
+ * file's size and one byte to see its end, grown if it grows meanwhile.
+ */
 static const char *
 read_fd(int fd, struct lexer *lx)
 {
 	struct stat sb;
+	size_t size;
 	ssize_t n;
+	char *buf;
 
 	if (fstat(fd, &sb) == -1)
 		return strerror(errno);
@@ -546,10 +551,21 @@ read_fd(int fd, struct lexer *lx)
 		return "not a regular file";
 	lx->dev = sb.st_dev;
 	lx->ino = sb.st_ino;
-	if ((lx->buf = malloc(PARSE_FILE_MAX + 1)) == NULL)
+	size = sb.st_size < PARSE_FILE_MAX ? (size_t)sb.st_size + 1 :
+	    PARSE_FILE_MAX + 1;
+	if ((lx->buf = malloc(size)) == NULL)
 		return strerror(errno);
-	while (lx->len <= PARSE_FILE_MAX) {
-		n = read(fd, lx->buf + lx->len, PARSE_FILE_MAX + 1 - lx->len);
+	for (;;) {
+		if (lx->len == size) {
+			if (size == PARSE_FILE_MAX + 1)
+				return "file too large";
+			size = size > PARSE_FILE_MAX / 2 ? PARSE_FILE_MAX + 1 :
+			    size * 2;
+			if ((buf = realloc(lx->buf, size)) == NULL)
+				return strerror(errno);
+			lx->buf = buf;
+		}
+		n = read(fd, lx->buf + lx->len, size - lx->len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
@@ -558,7 +574,6 @@ read_fd(int fd, struct lexer *lx)
 			return NULL;
 		lx->len += (size_t)n;
 	}
-	return "file too large";
 }
 
 /*

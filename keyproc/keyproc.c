@@ -36,6 +36,7 @@
 #include <event2/event.h>
 
 #include "keyproc/keyproc.h"
+#include "keyproc/kp_check.h"
 #include "lib/msg.h"
 #include "lib/wire.h"
 #include "keyproc/policy.h"
@@ -447,51 +448,13 @@ kp_retire(void)
 	kp_retiring = 1;
 }
 
-/*
- * The policy, in order; the first failure is the reason.  Return the key
- * to sign with, or NULL with the reason in reason.
- */
-static struct kp_keyent *
-kp_check(struct kp_chan *c, const uint8_t *buf, size_t n,
-    struct kp_sign_req *req, int *shapep, char *reason, size_t reasonlen)
+/* What kp_check() asks of the key table. */
+static int
+kp_key_kind_of(uint32_t listener, uint32_t key)
 {
-	struct kp_keyent *e;
-	const char *why;
+	const struct kp_keyent *e;
 
-	if (n < sizeof(*req)) {
-		snprintf(reason, reasonlen, "short request (%zu bytes)", n);
-		return NULL;
-	}
-	memcpy(req, buf, sizeof(*req));
-	if (n - sizeof(*req) != req->tbslen) {
-		snprintf(reason, reasonlen, "request of %zu bytes says %u",
-		    n, req->tbslen);
-		return NULL;
-	}
-	if (req->tbslen == 0 || req->tbslen > KP_TBS_MAX) {
-		snprintf(reason, reasonlen, "input length %u", req->tbslen);
-		return NULL;
-	}
-	if ((e = kp_key_find(c->l->listener, req->key)) == NULL) {
-		snprintf(reason, reasonlen, "key %u is not a key of listener "
-		    "%u", req->key, c->l->listener);
-		return NULL;
-	}
-	if (sign_alg_name(req->alg) == NULL) {
-		snprintf(reason, reasonlen, "unknown algorithm %u", req->alg);
-		return NULL;
-	}
-	if ((*shapep = policy_check(c->l->protocols, e->kind, req->alg,
-	    buf + sizeof(*req), req->tbslen, &why)) == -1) {
-		snprintf(reason, reasonlen, "%s", why);
-		return NULL;
-	}
-	if (c->nsigned >= KP_SIGN_BUDGET) {
-		snprintf(reason, reasonlen, "signature budget of %d spent",
-		    KP_SIGN_BUDGET);
-		return NULL;
-	}
-	return e;
+	return (e = kp_key_find(listener, key)) != NULL ? e->kind : -1;
 }
 
 /* Sign and answer; -1 if the child cannot be answered. */
@@ -539,6 +502,7 @@ kp_chan_read(int fd, short events, void *arg)
 	const uint8_t *body = buf + sizeof(struct msg_hdr);
 	struct kp_chan *c = arg;
 	struct kp_sign_req req;
+	struct kp_scope scope;
 	struct kp_keyent *e;
 	struct msg_hdr hdr;
 	char reason[256];
@@ -566,9 +530,15 @@ kp_chan_read(int fd, short events, void *arg)
 		snprintf(reason, sizeof(reason), "unexpected message %u",
 		    hdr.type);
 		e = NULL;
-	} else
-		e = kp_check(c, body, hdr.len, &req, &shape, reason,
+	} else {
+		scope.listener = c->l->listener;
+		scope.protocols = c->l->protocols;
+		scope.nsigned = c->nsigned;
+		scope.key_kind = kp_key_kind_of;
+		shape = kp_check(&scope, body, hdr.len, &req, reason,
 		    sizeof(reason));
+		e = shape != -1 ? kp_key_find(c->l->listener, req.key) : NULL;
+	}
 	if (e == NULL) {
 		log_warnx("child %d: %s", (int)c->pid, reason);
 		kp_chan_free(c);

@@ -191,6 +191,12 @@ policy_shape(const uint8_t *tbs, size_t tbslen, const char **reasonp)
 }
 
 int
+policy_alg_known(uint32_t alg)
+{
+	return policy_alg_find(alg) != NULL;
+}
+
+int
 policy_check(uint32_t protocols, int key, uint32_t alg, const uint8_t *tbs,
     size_t tbslen, const char **reasonp)
 {

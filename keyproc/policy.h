@@ -55,4 +55,10 @@ enum policy_key {
 int	policy_check(uint32_t protocols, int key, uint32_t alg,
 	    const uint8_t *tbs, size_t tbslen, const char **reasonp);
 
+/*
+ * policy_alg_known(alg):
+ * Return 1 if alg is one of enum kp_alg, the set keyproc performs, else 0.
+ */
+int	policy_alg_known(uint32_t alg);
+
 #endif

@@ -158,16 +158,25 @@ log_vemit(int level, const char *fmt, va_list ap, int errnum)
 }
 
 int
-log_relay(const char *role, const char *body, size_t len)
+log_check(const char *body, size_t len)
 {
-	char line[LOG_LINE_MAX * 4 + 1];
 	struct log_msg lm;
 
 	if (len < sizeof(lm) || len - sizeof(lm) > LOG_LINE_MAX)
 		return -1;
 	memcpy(&lm, body, sizeof(lm));
-	if (lm.level > LOG_LEVEL_DEBUG)
+	return lm.level <= LOG_LEVEL_DEBUG ? 0 : -1;
+}
+
+int
+log_relay(const char *role, const char *body, size_t len)
+{
+	char line[LOG_LINE_MAX * 4 + 1];
+	struct log_msg lm;
+
+	if (log_check(body, len) == -1)
 		return -1;
+	memcpy(&lm, body, sizeof(lm));
 	if ((int)lm.level > log_level)
 		return 0;
 	log_escape(line, sizeof(line), body + sizeof(lm), len - sizeof(lm));

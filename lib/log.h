@@ -54,6 +54,14 @@ int	log_verbose(void);
 void	log_hold(int on);
 
 /*
+ * log_check(body, len):
+ * Return 0 if the len bytes of body are a well-formed LOG_MSG_TYPE body:
+ * a struct log_msg with a level of enum log_level, then at most
+ * LOG_LINE_MAX bytes of text; else -1.
+ */
+int	log_check(const char *body, size_t len);
+
+/*
  * log_relay(role, body, len):
  * In the parent: print the line in the len-byte body of a LOG_MSG_TYPE
  * message received from another role (a struct log_msg, then the text),

@@ -201,6 +201,16 @@ msg_put(int fd, uint32_t type, const void *body, size_t len, int passfd,
 
 	return msg_putv(fd, type, &iov, 1, passfd, flags);
 }
+
+int
+msg_frame(const void *buf, size_t n, struct msg_hdr *hdr)
+{
+	if (n < sizeof(*hdr))
+		return -1;
+	memcpy(hdr, buf, sizeof(*hdr));
+	return MSG_LEN_IS(hdr, n - sizeof(*hdr)) ? 0 : -1;
+}
+
 ssize_t
 msg_get(int fd, void *buf, size_t bufsize, struct msg_hdr *hdr, int *fdp,
     int flags)
@@ -209,11 +219,8 @@ msg_get(int fd, void *buf, size_t bufsize, struct msg_hdr *hdr, int *fdp,
 
 	if ((n = msg_recv(fd, buf, bufsize, fdp, flags)) <= 0)
 		return n;
-	if ((size_t)n >= sizeof(*hdr)) {
-		memcpy(hdr, buf, sizeof(*hdr));
-		if (MSG_LEN_IS(hdr, (size_t)n - sizeof(*hdr)))
-			return n;
-	}
+	if (msg_frame(buf, (size_t)n, hdr) == 0)
+		return n;
 	if (fdp != NULL && *fdp != -1) {
 		close(*fdp);
 		*fdp = -1;

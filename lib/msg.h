@@ -39,6 +39,15 @@ int	msg_put(int fd, uint32_t type, const void *body, size_t len,
 	    int passfd, int flags);
 
 /*
+ * msg_frame(buf, n, hdr):
+ * Check that the n bytes of buf are one message: a struct msg_hdr, then
+ * exactly its len bytes of body.  Copy the header to *hdr and return 0,
+ * or return -1.  A pure function: msg_get() applies it to what it
+ * receives, and tests/fuzz/ to what the fuzzer makes.
+ */
+int	msg_frame(const void *buf, size_t n, struct msg_hdr *hdr);
+
+/*
  * msg_get(fd, buf, bufsize, hdr, fdp, flags):
  * Receive one message into buf (header included, so the body starts at
  * buf + sizeof(struct msg_hdr)) and copy its header to *hdr.  fdp and

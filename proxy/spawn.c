@@ -35,6 +35,7 @@
 #include "lib/wire.h"
 #include "lib/log.h"
 #include "proxy/connector.h"
+#include "proxy/parent_check.h"
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
 
@@ -530,15 +531,13 @@ chan_dispatch(struct child *c, const struct msg_hdr *hdr, const char *body)
 {
 	char role[32];
 
-	if (hdr->type == CHAN_LOG) {
-		snprintf(role, sizeof(role), "child %d", (int)c->pid);
-		if (log_allowed(c) && log_relay(role, body, hdr->len) == -1)
-			goto bad;
+	switch (parent_check_child(hdr, body)) {
+	case CHAN_LOG:
+		if (log_allowed(c)) {
+			snprintf(role, sizeof(role), "child %d", (int)c->pid);
+			(void)log_relay(role, body, hdr->len);
+		}
 		return;
-	}
-	if (!MSG_LEN_IS(hdr, 0))
-		goto bad;
-	switch (hdr->type) {
 	case CHAN_ACCEPTED:
 		child_accepted(c);
 		return;
@@ -549,7 +548,6 @@ chan_dispatch(struct child *c, const struct msg_hdr *hdr, const char *body)
 		child_connect(c);
 		return;
 	}
-bad:
 	log_warnx("child %d: bad message (type %u, %u bytes)", (int)c->pid,
 	    hdr->type, hdr->len);
 	child_close_chan(c);

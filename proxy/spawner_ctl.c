@@ -37,6 +37,7 @@
 #include "lib/msg.h"
 #include "lib/role.h"
 #include "lib/wire.h"
+#include "proxy/parent_check.h"
 #include "proxy/spawner.h"
 
 #define SPAWNER_REPLY_TIMEOUT	5	/* s: exec and set-up included */
@@ -345,20 +346,15 @@ spawner_recv1(struct spawner *s, struct spawner_forked *rep, int *fdp,
 		return 0;
 	if (n <= 0)
 		goto bad;
-	if (hdr.type == SPAWNER_LOG && fd == -1) {
-		if (log_relay(s->role, body, hdr.len) == -1)
-			goto bad;
+	switch (parent_check_spawner(&hdr, body, fd, fdp != NULL, rep)) {
+	case SPAWNER_LOG:
+		(void)log_relay(s->role, body, hdr.len);
 		return SPAWNER_LOG;
-	}
-	if (hdr.type == SPAWNER_READY && MSG_LEN_IS(&hdr, 0) && fd == -1)
+	case SPAWNER_READY:
 		return SPAWNER_READY;
-	if (hdr.type == SPAWNER_FORKED && MSG_LEN_IS(&hdr, sizeof(*rep)) &&
-	    fdp != NULL) {
-		memcpy(rep, body, sizeof(*rep));
-		if ((rep->pid > 0) == (fd != -1)) {
-			*fdp = fd;
-			return SPAWNER_FORKED;
-		}
+	case SPAWNER_FORKED:
+		*fdp = fd;
+		return SPAWNER_FORKED;
 	}
 bad:
 	if (fd != -1)

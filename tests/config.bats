@@ -459,6 +459,33 @@ EOC
 	refused "$T/dir.conf" 0 'not a regular file'
 }
 
+# pad FILE SIZE: FILE made SIZE bytes long by a comment at its end.
+pad() {
+	local n=$(( $2 - $(stat -c %s "$1") - 2 ))
+	[ "$n" -ge 0 ]
+	{ printf '#'; head -c "$n" /dev/zero | tr '\0' x; echo; } >> "$1"
+	[ "$(stat -c %s "$1")" -eq "$2" ]
+}
+
+@test "a file of 1 MiB is read whole, a larger one is refused" {
+	good_conf > "$C"
+	pad "$C" 1048576
+	accepted "$C"
+	good_conf > "$C"
+	pad "$C" 1048577
+	refused "$C" 0 'file too large'
+	# an included file is read the same way
+	globals_conf > "$C"
+	echo 'include "more.conf"' >> "$C"
+	listener_conf > "$T/more.conf"
+	pad "$T/more.conf" 1048576
+	accepted "$C"
+	listener_conf > "$T/more.conf"
+	pad "$T/more.conf" 1048577
+	refused "$C" "$(line_of "$C" include)" 'include' 'more.conf' \
+	    'file too large'
+}
+
 @test "a missing or non-PEM certificate is refused" {
 	good_conf > "$C"
 	sed -i "s|$T/web.crt|$T/none.crt|" "$C"

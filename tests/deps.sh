@@ -2,11 +2,12 @@
 # Install the Debian packages recluse needs to build, test and run the demo:
 # only those missing, so a second run does nothing and prints nothing.
 # Used by "make deps" (and so by "make test" and "make demo") and .ci/run.
+# clang-14 and libclang-rt-14-dev: the fuzz targets (make fuzz, fuzz.bats).
 set -eu
 
 packages="build-essential pkg-config libtls-dev libevent-dev libseccomp-dev
 	libssl-dev openssl bats curl iproute2 procps strace gdb mandoc man-db
-	systemd python3"
+	systemd python3 clang-14 libclang-rt-14-dev"
 
 missing=""
 for p in $packages; do
