@@ -15,7 +15,7 @@ teardown() {
 }
 
 # STUCK_LINE: the parent's one warning about a keyproc that did not answer.
-STUCK_LINE='^parent: keyproc [0-9]+: no answer for [0-9]+\.[0-9] s: killed, starting a new one$'
+STUCK_LINE="${STAMP}"'parent: keyproc [0-9]+: no answer for [0-9]+\.[0-9] s: killed, starting a new one$'
 
 # now_ms: a monotonic-enough clock for the bounds, in milliseconds.
 now_ms() {
@@ -62,8 +62,8 @@ cpu_ticks() {
 	[ "$kp2" != "$KP" ]
 	# one warning, naming it; it was not also reported as a death
 	[ "$(grep -cE "$STUCK_LINE" "$T/recluse.log")" -eq 1 ]
-	grep -qE "^parent: keyproc $KP: no answer for" "$T/recluse.log"
-	grep -q "^parent: keyproc restarted (pid $kp2)$" "$T/recluse.log"
+	grep -qE "${STAMP}parent: keyproc $KP: no answer for" "$T/recluse.log"
+	grep -qE "${STAMP}parent: keyproc restarted \(pid $kp2\)$" "$T/recluse.log"
 	[ "$(grep -c "keyproc was killed" "$T/recluse.log")" -eq 0 ]
 	# the new keyproc serves TLS 1.3 and 1.2, and s_client agrees
 	echo_through after13 -tls1_3
@@ -82,7 +82,7 @@ cpu_ticks() {
 	[ "$elapsed" -le 4000 ]
 	# keyproc was killed under it: its channel closed, the child failed
 	# at once, saying why, at warning level
-	wait_for grep -qE "^child [0-9]+: client=127\.0\.0\.1:[0-9]+: handshake: keyproc: closed the channel without an answer" "$T/recluse.log"
+	wait_for grep -qE "${STAMP}child [0-9]+: client=127\.0\.0\.1:[0-9]+: handshake: keyproc: closed the channel without an answer" "$T/recluse.log"
 	grep -qE "$STUCK_LINE" "$T/recluse.log"
 	echo_once after
 }
@@ -101,7 +101,7 @@ cpu_ticks() {
 	echo "# the waiting handshake failed ${elapsed} ms after SIGSTOP" >&3
 	[ "$elapsed" -ge 4500 ]
 	[ "$elapsed" -le 8000 ]
-	wait_for grep -qE "^child [0-9]+: client=127\.0\.0\.1:[0-9]+: handshake: keyproc: did not answer in 5\.0 s" "$T/recluse.log"
+	wait_for grep -qE "${STAMP}child [0-9]+: client=127\.0\.0\.1:[0-9]+: handshake: keyproc: did not answer in 5\.0 s" "$T/recluse.log"
 	# once it runs again, the parent replaces the stopped keyproc
 	wait_for grep -qE "$STUCK_LINE" "$T/recluse.log"
 	wait_for test ! -e "/proc/$KP"
