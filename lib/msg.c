@@ -14,6 +14,19 @@
 
 #define MSG_FDS_MAX		4	/* room to see, and close, extra fds */
 
+/* A send's result n: 0 if all total bytes went, else -1 (short: EMSGSIZE). */
+static int
+msg_sent(ssize_t n, size_t total)
+{
+	if (n == -1)
+		return -1;
+	if ((size_t)n != total) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return 0;
+}
+
 static int
 msg_sendf(int fd, const struct iovec *iov, int iovcnt, int passfd, int flags)
 {
@@ -45,13 +58,7 @@ msg_sendf(int fd, const struct iovec *iov, int iovcnt, int passfd, int flags)
 	do
 		n = sendmsg(fd, &msg, flags | MSG_NOSIGNAL);
 	while (n == -1 && errno == EINTR);
-	if (n == -1)
-		return -1;
-	if ((size_t)n != total) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	return 0;
+	return msg_sent(n, total);
 }
 
 int
@@ -153,13 +160,7 @@ msg_pack_send(int fd, const struct iovec *iov, int iovcnt, size_t total,
 	do
 		n = send(fd, buf, total, flags | MSG_NOSIGNAL);
 	while (n == -1 && errno == EINTR);
-	if (n == -1)
-		return -1;
-	if ((size_t)n != total) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	return 0;
+	return msg_sent(n, total);
 }
 
 int

@@ -28,12 +28,7 @@ run_proxy() {
 
 # connector_of PID: the connector among PID's children.
 connector_of() {
-	local pid
-	for pid in $(children_of "$1"); do
-		grep -q recluse-connector "/proc/$pid/cmdline" 2>/dev/null &&
-		    echo "$pid"
-	done
-	return 0
+	child_named "$1" recluse-connector
 }
 
 # has_sandboxed_connector: recluse has a connector, its filter installed.

@@ -251,14 +251,18 @@ e2e_setup() {
 	} > "$T/recluse.conf"
 }
 
-# keyproc_of PID: the keyproc among PID's children.
-keyproc_of() {
+# child_named PID NAME: the children of PID whose command line holds NAME.
+child_named() {
 	local pid
 	for pid in $(children_of "$1"); do
-		grep -q recluse-keyproc "/proc/$pid/cmdline" 2>/dev/null &&
-		    echo "$pid"
+		grep -q "$2" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 	done
 	return 0
+}
+
+# keyproc_of PID: the keyproc among PID's children.
+keyproc_of() {
+	child_named "$1" recluse-keyproc
 }
 
 # echo_through WORD [S_CLIENT ARGS...]: WORD comes back through recluse.
