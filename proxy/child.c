@@ -55,6 +55,7 @@ struct child_conn {
 	char			 sni[128];
 	const char		*version, *cipher;
 	struct timespec		 start;
+	long long		 handshake_ms;	/* -1: not done */
 	struct relay_stats	 st;
 };
 
@@ -385,25 +386,37 @@ child_backend_end(int e)
 	}
 }
 
-/* The one access line of the connection. */
+/* Milliseconds from t to now. */
+static long long
+child_ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - t->tv_sec) * 1000 +
+	    (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* The one access line of the connection (recluse(8), ACCESS LOG). */
 static void
 child_log(const struct child_args *args, const struct child_conn *c)
 {
-	struct timespec now;
-	long long ms;
+	long long ms = child_ms_since(&c->start), hs = c->handshake_ms;
+	char handshake[32] = "-";
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(now.tv_sec - c->start.tv_sec) * 1000 +
-	    (now.tv_nsec - c->start.tv_nsec) / 1000000;
+	if (hs >= 0)
+		snprintf(handshake, sizeof(handshake), "%lld.%03llds", hs / 1000,
+		    hs % 1000);
 	log_info("client=%s listener=%s tls=%s cipher=%s sni=%s backend=%s "
-	    "from_client=%llu to_client=%llu duration=%lld.%03llds end=%s",
+	    "from_client=%llu to_client=%llu handshake=%s "
+	    "duration=%lld.%03llds end=%s",
 	    c->client, args->listener->name,
 	    c->version ? c->version : "-", c->cipher ? c->cipher : "-",
 	    c->sni[0] != '\0' ? c->sni : "-",
 	    c->backend[0] != '\0' ? c->backend : "-",
 	    (unsigned long long)c->st.from_client,
-	    (unsigned long long)c->st.to_client, ms / 1000, ms % 1000,
-	    c->st.end ? c->st.end : "-");
+	    (unsigned long long)c->st.to_client, handshake, ms / 1000,
+	    ms % 1000, c->st.end ? c->st.end : "-");
 }
 
 /* One attempt at a close_notify, for a client we are about to drop. */
@@ -465,6 +478,7 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	}
 	/* The parent's deadline for our handshake ends here. */
 	child_tell(args, CHAN_ESTABLISHED);
+	c->handshake_ms = child_ms_since(&c->start);
 	child_tls_info(cctx, c);
 	tlshook_established();
 	/* No signature is needed after the handshake: let go of keyproc, so
@@ -520,6 +534,7 @@ child_main(const struct child_args *args)
 
 	cfd = child_accept(args, &ss);
 	clock_gettime(CLOCK_MONOTONIC, &c.start);
+	c.handshake_ms = -1;
 	child_accepted(args);
 #ifdef RECLUSE_HOSTILE
 	hostile_accepted(cfd, args->kpfd, args->parentfd);

@@ -151,7 +151,7 @@ no_child_killed() {
 
 	# one access line per connection, with everything it promises
 	wait_for log_count_is 2 'listener=web '
-	grep -q "client=127.0.0.1:[0-9]* listener=web tls=TLSv1.3 cipher=TLS_[A-Z0-9_]* sni=localhost backend=$BADDR from_client=[1-9][0-9]* to_client=[1-9][0-9]* duration=[0-9.]*s end=client-" "$T/recluse.log"
+	grep -q "client=127.0.0.1:[0-9]* listener=web tls=TLSv1.3 cipher=TLS_[A-Z0-9_]* sni=localhost backend=$BADDR from_client=[1-9][0-9]* to_client=[1-9][0-9]* handshake=[0-9]*\.[0-9][0-9][0-9]s duration=[0-9]*\.[0-9][0-9][0-9]s end=client-" "$T/recluse.log"
 	grep -q "listener=web tls=TLSv1.2 cipher=ECDHE-ECDSA-[A-Z0-9-]* .*end=client-" "$T/recluse.log"
 	no_child_killed
 }
@@ -293,6 +293,8 @@ no_child_killed() {
 	between "$took" 0.8 5
 	access_log handshake-timeout
 	grep -q "handshake: no handshake in 1 s" "$T/recluse.log"
+	grep -q " handshake=- duration=[0-9.]*s end=handshake-timeout" \
+	    "$T/recluse.log"
 }
 
 @test "idle timeout closes a connection where nothing moves" {
