@@ -860,6 +860,7 @@ conf_dump(const struct conf *c, FILE *fp)
 	    CONF_OFF ? 0 : c->timeout_drain_idle);
 	fprintf(fp, "limit memory %d\n", c->limit_memory);
 	fprintf(fp, "limit cpu %d\n", c->limit_cpu);
+	fprintf(fp, "log %s\n", c->log_syslog ? "syslog" : "stderr");
 	for (i = 0; i < c->nlisteners; i++)
 		dump_listener(fp, &c->listeners[i]);
 	if (fflush(fp) == EOF || ferror(fp))

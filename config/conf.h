@@ -106,9 +106,11 @@ struct conf {
 	int			 timeout_drain_idle;	/* or CONF_OFF */
 	int			 limit_memory;	/* MiB, per child */
 	int			 limit_cpu;	/* seconds, per child */
+	int			 log_syslog;	/* also syslog(3), daemon */
 	struct conf_listener	*listeners;
 	size_t			 nlisteners;
 	struct conf_where	 user_where, keyproc_user_where, chroot_where;
+	struct conf_where	 log_where;
 	char			**files;	/* every file read, files[0] == file; */
 	size_t			 nfiles;	/* each where.file points here */
 };

@@ -104,6 +104,7 @@ static int	kw_keyproc_user(struct parser *, struct stmt *);
 static int	kw_limit(struct parser *, struct stmt *);
 static int	kw_listen(struct parser *, struct stmt *);
 static int	kw_listener(struct parser *, struct stmt *);
+static int	kw_log(struct parser *, struct stmt *);
 static int	kw_max_connections(struct parser *, struct stmt *);
 static int	kw_protocols(struct parser *, struct stmt *);
 static int	kw_timeout(struct parser *, struct stmt *);
@@ -136,6 +137,7 @@ static const struct keyword keywords[] = {
 	{ "limit",		CTX_TOP, 2, 2, 0, kw_limit, 0 },
 	{ "listen",		CTX_LISTENER, 1, 1, 0, kw_listen, 0 },
 	{ "listener",		CTX_TOP, 1, 1, CTX_LISTENER, kw_listener, 0 },
+	{ "log",		CTX_TOP, 1, 1, 0, kw_log, 0 },
 	{ "max-connections",	CTX_TOP, 1, 1, 0, kw_max_connections, 0 },
 	{ "memory",		LIMIT(limit_memory, 16, 1048576) },
 	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
@@ -693,6 +695,19 @@ static int
 kw_chroot(struct parser *p, struct stmt *st)
 {
 	return set_path(p, st, &p->conf->chroot, &p->conf->chroot_where);
+}
+
+static int
+kw_log(struct parser *p, struct stmt *st)
+{
+	if (p->conf->log_where.line != 0)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	if (strcmp(st->word[1], "syslog") == 0)
+		p->conf->log_syslog = 1;
+	else if (strcmp(st->word[1], "stderr") != 0)
+		return serr(p, st, "log \"%s\": stderr or syslog", st->word[1]);
+	p->conf->log_where = st->where;
+	return 0;
 }
 
 static int

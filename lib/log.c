@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@ static int	 log_level = LOG_LEVEL_INFO;
 static int	 log_fd = -1;
 static int	 log_stamp;
 static int	 log_held;	/* log_hold() */
+static int	 log_syslog;	/* log_set_syslog() */
 
 void
 log_init(const char *role, int verbose, int fd)
@@ -108,10 +110,22 @@ log_time(char *buf, size_t len)
 	    labs(off) % 60);
 }
 
+void
+log_set_syslog(int on)
+{
+	if (on && !log_syslog)
+		openlog("recluse", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!on && log_syslog)
+		closelog();
+	log_syslog = on;
+}
+
 /* One write(2) per line, so lines of several roles never interleave. */
 static void
-log_print(const char *role, const char *line)
+log_print(int level, const char *role, const char *line)
 {
+	static const int prio[] = { LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
 	char buf[LOG_LINE_MAX * 4 + 64], stamp[40] = "";
 	int n;
 
@@ -123,6 +137,8 @@ log_print(const char *role, const char *line)
 	if ((size_t)n >= sizeof(buf))
 		n = sizeof(buf) - 1;
 	(void)write(STDERR_FILENO, buf, (size_t)n);
+	if (log_syslog && level >= 0 && level < (int)NELEM(prio))
+		syslog(prio[level], "%s: %s", role, line);
 }
 
 static void
@@ -142,7 +158,7 @@ log_vemit(int level, const char *fmt, va_list ap, int errnum)
 		    strerror(errnum));
 	}
 	if (log_fd == -1) {
-		log_print(log_role, line);
+		log_print(level, log_role, line);
 		return;
 	}
 	if (log_held)
@@ -180,7 +196,7 @@ log_relay(const char *role, const char *body, size_t len)
 	if ((int)lm.level > log_level)
 		return 0;
 	log_escape(line, sizeof(line), body + sizeof(lm), len - sizeof(lm));
-	log_print(role, line);
+	log_print((int)lm.level, role, line);
 	return 0;
 }
 

@@ -46,6 +46,13 @@ void	log_stamp_unless_journal(void);
 int	log_verbose(void);
 
 /*
+ * log_set_syslog(on):
+ * In the parent: also send every line it writes (its own and those it
+ * relays, escaped) to syslog(3), facility daemon, or stop doing so.
+ */
+void	log_set_syslog(int on);
+
+/*
  * log_hold(on):
  * In a role that logs to the parent: while on, drop its lines (fatal ones
  * excepted) instead of sending them.  keyproc holds them while the answer

@@ -648,6 +648,7 @@ reload(void)
 	}
 	old = parent.gen;
 	parent.gen = g;
+	log_set_syslog(g->conf->log_syslog);
 	spawn_set_gen(g);
 	gen_unref(old);
 	keyproc_install(pid, fd);
@@ -767,6 +768,7 @@ serve(void)
 	listen_inherit();
 	if ((parent.gen = gen_load(parent.path, NULL, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	log_set_syslog(parent.gen->conf->log_syslog);
 	listen_unused_close();
 	raise_nofile(parent.gen->conf->max_connections);
 	if ((parent.base = event_base_new()) == NULL)

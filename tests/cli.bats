@@ -107,3 +107,47 @@ valid_conf() {
 	start_recluse "$T/recluse.conf" -v
 	wait_for grep -q "parent: spawned child" "$T/recluse.log"
 }
+
+# A syslog daemon of our own: a datagram socket at $T/dev/log, each
+# message a line of $T/syslog.txt.
+start_syslog() {
+	mkdir -p "$T/dev"
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+out = open(sys.argv[2], "ab", buffering=0)
+while True:
+    out.write(s.recv(65536) + b"\n")
+' "$T/dev/log" "$T/syslog.txt" &
+	track $!
+	wait_for test -S "$T/dev/log"
+}
+
+@test "log syslog: every line also goes to syslog, facility daemon; -nn reads it back" {
+	valid_conf
+	sed -i '1i log syslog' "$T/recluse.conf"
+	"$RECLUSE" -nn -f "$T/recluse.conf" | grep -qx 'log syslog'
+	start_syslog
+	# /dev of our own, in a mount namespace of our own: /dev/log is ours
+	unshare -m sh -c "for f in null zero full random urandom; do
+		touch '$T/dev/'\$f && mount --bind /dev/\$f '$T/dev/'\$f || exit 1
+	    done
+	    mount --bind '$T/dev' /dev &&
+	    exec '$RECLUSE' -v -f '$T/recluse.conf'" >> "$T/recluse.log" 2>&1 &
+	pid=$!
+	track "$pid"
+	wait_for grep -q "parent: ready" "$T/recluse.log"
+	wait_for grep -q "parent: ready" "$T/syslog.txt"
+	cat "$T/syslog.txt" >&2
+	# <30>: facility daemon (3), priority info (6)
+	grep -Eq '^<30>.* recluse\[[0-9]+\]: parent: ready: configuration 1' \
+	    "$T/syslog.txt"
+	# a warning is <28>, a debug line <31>; relayed lines too
+	grep -Eq '^<28>.* recluse\[[0-9]+\]: parent: listener web: backend .* does not answer' \
+	    "$T/syslog.txt"
+	grep -Eq '^<31>.* recluse\[[0-9]+\]: keyproc: 1 keys loaded' \
+	    "$T/syslog.txt"
+	kill -TERM "$pid"
+	wait_for sh -c "! kill -0 $pid 2>/dev/null"
+}
