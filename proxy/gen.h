@@ -16,6 +16,7 @@
 #include "proxy/listen.h"
 #include "proxy/tlsconf.h"
 
+struct event;
 struct spawner;
 
 struct gen_listener {
@@ -30,6 +31,10 @@ struct gen_listener {
 	struct spawner			*spawner;	/* spawner.h; NULL: none */
 	unsigned int			 crashes;	/* in a row (spawn.c) */
 	struct timespec			 spawner_after;	/* none before */
+	struct event			**watch;	/* spawn.c: one per
+							   socket, or NULL */
+	int				 stealing;	/* a spare of another
+						   listener retires for it */
 };
 
 struct gen {
