@@ -236,6 +236,7 @@ spawn_out_of_fds(const char *what)
 	struct timeval tv = { FD_BACKOFF, 0 };
 	int e = errno;
 
+	/* Once until the pool is full again, however long that takes. */
 	if (!pool.fds_short) {
 		pool.fds_short = 1;
 		log_warnx("out of descriptors (%s: %s): no new children for "
@@ -310,10 +311,6 @@ spawn_one(size_t li)
 		return -1;
 	}
 	close(kp[0]);
-	if (pool.fds_short) {
-		pool.fds_short = 0;
-		log_info("descriptors available again: forking children");
-	}
 	return 0;
 }
 
@@ -457,6 +454,11 @@ spawn_fill(void)
 				return;
 			progress = 1;
 		}
+	}
+	/* Every listener has what it wants, or the slots are all taken. */
+	if (pool.fds_short) {
+		pool.fds_short = 0;
+		log_info("descriptors available again: forking children");
 	}
 	watch_update();
 }

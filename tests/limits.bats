@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# Honest limits: max-connections counts connections, spares go where
+# clients wait, being full is logged, and a parent out of descriptors
+# backs off without blaming its helpers.
+
+load helpers
+
+setup() {
+	common_setup
+	make_cert web ec256
+	BPORT=$(free_port)
+	start_echod echo "$BPORT"
+	PORT=$(free_port)
+	PORT2=$(free_port)
+	while [ "$PORT2" = "$PORT" ]; do PORT2=$(free_port); done
+}
+
+teardown() {
+	common_teardown
+}
+
+# write_conf MAX [EXTRA]: listeners a (PORT) and b (PORT2), max-connections
+# MAX, an extra global line.
+write_conf() {
+	{
+		globals_conf
+		echo "max-connections $1"
+		[ -z "${2:-}" ] || echo "$2"
+		listener_conf a "127.0.0.1:$PORT" "127.0.0.1:$BPORT"
+		listener_conf b "127.0.0.1:$PORT2" "127.0.0.1:$BPORT"
+	} > "$T/recluse.conf"
+}
+
+# accepted PORT: connections on PORT that a process holds (accepted by a
+# child; those waiting in the listen backlog belong to nobody yet).
+accepted() {
+	ss -Htnp state established "( sport = :$1 )" | grep -c 'users:' || true
+}
+
+# test_accepted PORT N: true once exactly N connections on PORT are held.
+test_accepted() {
+	[ "$(accepted "$1")" -eq "$2" ]
+}
+
+# workers_at_least N: true once recluse has N connection children.
+workers_at_least() {
+	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -ge "$1" ]
+}
+
+# hold NAME PORT: a held connection (helpers.bash hold_conn), its pid in
+# the variable NAME.
+hold() {
+	hold_conn "$1" "$2"
+	printf -v "$1" '%s' "$HELD_PID"
+}
+
+# not_served PORT: a client of PORT gets no answer within 2 s.
+not_served() {
+	run tls_echo "$1" -t 2 <<< "waits"
+	[ "$status" -ne 0 ]
+	[ "$output" != "waits" ]
+}
+
+# served PORT: a client of PORT is served (tlspipe gives up after 10 s).
+served() {
+	run tls_echo "$1" <<< "served $1"
+	[ "$output" = "served $1" ]
+}
+
+# said TEXT: how many log lines contain TEXT.
+said() {
+	grep -cF -- "$1" "$T/recluse.log" || true
+}
+
+@test "a busy listener gets all of max-connections although the other listener had spares" {
+	write_conf 6
+	start_recluse "$T/recluse.conf"
+	# both listeners' spares fill the six slots
+	wait_for workers_at_least 6
+	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -eq 6 ]
+	for i in 1 2 3 4 5 6; do
+		hold "a$i" "$PORT"
+		wait_for test_accepted "$PORT" "$i"
+	done
+	# six connections on a, none more anywhere: b's spares made room
+	[ "$(accepted "$PORT")" -eq 6 ]
+	[ "$(accepted "$PORT2")" -eq 0 ]
+	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -eq 6 ]
+	not_served "$PORT"
+	not_served "$PORT2"
+	[ "$(accepted "$PORT")" -eq 6 ]
+	[ "$(said 'listener a: max-connections 6 reached: not accepting')" -eq 1 ]
+	[ "$(said 'listener b: max-connections 6 reached: not accepting')" -eq 1 ]
+	# a slot frees: the next client is served at once
+	kill "$a1"
+	wait_for test_accepted "$PORT" 5
+	served "$PORT"
+	served "$PORT2"
+}
+
+@test "two listeners at the limit: the next client of each waits, is served when a slot frees, and the log says so once" {
+	write_conf 6
+	start_recluse "$T/recluse.conf"
+	for i in 1 2 3; do
+		hold "a$i" "$PORT"
+		hold "b$i" "$PORT2"
+	done
+	wait_for test_accepted "$PORT" 3
+	wait_for test_accepted "$PORT2" 3
+	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -eq 6 ]
+	# the seventh client waits in the backlog, on either listener
+	start=$SECONDS
+	hold late "$PORT2"
+	sleep 2
+	[ "$(accepted "$PORT2")" -eq 3 ]
+	! grep -q . "$T/late.out" || false
+	not_served "$PORT"
+	# one connection ends: the waiting client is taken within a bound
+	kill "$a1"
+	wait_for test_accepted "$PORT2" 4
+	[ "$(accepted "$PORT")" -eq 2 ]
+	echo "waited $((SECONDS - start)) s" >&3
+	# and it is served through to the backend
+	echo "late ping" > "$T/late.in"
+	wait_for grep -q "late ping" "$T/late.out"
+	# full again: nothing more is logged; then everything ends, and
+	# after a quiet moment each listener accepts again, said once
+	kill "$late" "$a2" "$a3" "$b1" "$b2" "$b3"
+	wait_for test_accepted "$PORT" 0
+	wait_for grep -q "listener b: accepting again" "$T/recluse.log"
+	wait_for grep -q "listener a: accepting again" "$T/recluse.log"
+	for l in a b; do
+		[ "$(said "listener $l: max-connections 6 reached: not accepting")" -eq 1 ]
+		[ "$(said "listener $l: accepting again")" -eq 1 ]
+	done
+	served "$PORT"
+	served "$PORT2"
+}
