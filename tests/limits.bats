@@ -136,3 +136,124 @@ said() {
 	served "$PORT"
 	served "$PORT2"
 }
+
+# write_conf1 MAX [EXTRA]: listener a (PORT) only.
+write_conf1() {
+	{
+		globals_conf
+		echo "max-connections $1"
+		[ -z "${2:-}" ] || echo "$2"
+		listener_conf a "127.0.0.1:$PORT" "127.0.0.1:$BPORT"
+	} > "$T/recluse.conf"
+}
+
+# low_nofile N: have start_recluse run recluse with a descriptor limit of
+# N, soft and hard, and without CAP_SYS_RESOURCE (as under the shipped
+# unit), so that it cannot raise it.
+low_nofile() {
+	cat > "$T/recluse-wrap" <<EOW
+#!/bin/sh
+exec prlimit --nofile=$1:$1 -- setpriv --bounding-set -sys_resource -- "$TOP/recluse" "\$@"
+EOW
+	chmod 755 "$T/recluse-wrap"
+	RECLUSE="$T/recluse-wrap"
+}
+
+# free_fds PID N: lower PID's soft descriptor limit so that exactly N
+# descriptor numbers are free below it.
+free_fds() {
+	local soft
+	soft=$(ls "/proc/$1/fd" | awk -v want="$2" '{ open[$1] = 1 }
+	    END { s = 0; free = 0
+		while (free < want || (s in open)) { if (!(s in open)) free++; s++ }
+		print s }')
+	prlimit --pid "$1" --nofile="$soft:"
+}
+
+connector_of() {
+	ps -o pid=,args= --ppid "$1" | awk '$2 == "recluse-connector" { print $1 }'
+}
+
+# test_served PORT: one client of PORT is served.
+test_served() {
+	[ "$(tls_echo "$1" -t 3 <<< "back")" = back ]
+}
+
+@test "a descriptor limit too low for max-connections: a warning with the real capacity, which the pool keeps to" {
+	write_conf 100
+	# one descriptor per connection, 256, 8 per listener: room for 3
+	low_nofile $((256 + 2 * 8 + 3))
+	start_recluse "$T/recluse.conf"
+	grep -q "parent: the descriptor limit (275) allows 3 connections, not max-connections 100: serving at most 3; raise LimitNOFILE= (or ulimit -n) to 372, or lower max-connections" "$T/recluse.log"
+	[ "$(prlimit --pid "$RECLUSE_PID" --nofile -o HARD --noheadings | tr -d " ")" -eq 275 ]
+	for i in 1 2 3; do
+		hold "a$i" "$PORT"
+		wait_for test_accepted "$PORT" "$i"
+	done
+	not_served "$PORT"
+	not_served "$PORT2"
+	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -eq 3 ]
+	[ "$(said 'listener a: max-connections 3 (the descriptor limit) reached: not accepting')" -eq 1 ]
+	kill "$a1"
+	served "$PORT2"
+	! grep -q "out of descriptors" "$T/recluse.log" || false
+}
+
+@test "a parent out of descriptors backs off, says so once, keeps its spawner and recovers" {
+	write_conf1 64
+	start_recluse "$T/recluse.conf"
+	wait_for workers_at_least 4
+	sleep 0.5
+	sp=$(spawner_of "$RECLUSE_PID")
+	cn=$(connector_of "$RECLUSE_PID")
+	[ -n "$sp" ] && [ -n "$cn" ]
+	soft=$(prlimit --pid "$RECLUSE_PID" --nofile -o SOFT --noheadings | tr -d " ")
+	# three descriptors left: the four spares serve, their replacements
+	# cannot be forked
+	free_fds "$RECLUSE_PID" 3
+	for i in 1 2 3 4; do
+		hold "a$i" "$PORT"
+		wait_for test_accepted "$PORT" "$i"
+	done
+	echo ping4 > "$T/a4.in"
+	wait_for grep -q ping4 "$T/a4.out"
+	not_served "$PORT"
+	sleep 2		# a retry a second meanwhile
+	[ "$(said 'parent: out of descriptors (forking a child: Too many open files): no new children for now')" -eq 1 ]
+	[ "$(spawner_of "$RECLUSE_PID")" = "$sp" ]
+	[ "$(connector_of "$RECLUSE_PID")" = "$cn" ]
+	[ "$(said 'is gone')" -eq 0 ]
+	[ "$(said 'Bad message')" -eq 0 ]
+	kill -0 "$RECLUSE_PID"
+	# the load drops: the descriptors of the four come back, and new
+	# clients are served under the same limit
+	kill "$a1" "$a2" "$a3" "$a4"
+	wait_for test_served "$PORT"
+	[ "$(spawner_of "$RECLUSE_PID")" = "$sp" ]
+	[ "$(said 'out of descriptors')" -eq 1 ]
+	# with the limit back, the pool fills up and says so
+	prlimit --pid "$RECLUSE_PID" --nofile="$soft:"
+	wait_for grep -q "parent: descriptors available again" "$T/recluse.log"
+	wait_for workers_at_least 4
+}
+
+@test "a backend connection the parent has no descriptor for does not cost the connector its life" {
+	write_conf1 64 "timeout connect 1"
+	start_recluse "$T/recluse.conf"
+	wait_for workers_at_least 4
+	sleep 0.5
+	cn=$(connector_of "$RECLUSE_PID")
+	sp=$(spawner_of "$RECLUSE_PID")
+	soft=$(prlimit --pid "$RECLUSE_PID" --nofile -o SOFT --noheadings | tr -d " ")
+	free_fds "$RECLUSE_PID" 0
+	# the connector's socket cannot be received: that connection fails
+	run tls_echo "$PORT" -t 8 <<< "lost"
+	[ "$output" != lost ]
+	[ "$(connector_of "$RECLUSE_PID")" = "$cn" ]
+	[ "$(spawner_of "$RECLUSE_PID")" = "$sp" ]
+	[ "$(said 'is gone')" -eq 0 ]
+	[ "$(said 'out of descriptors')" -eq 1 ]
+	prlimit --pid "$RECLUSE_PID" --nofile="$soft:"
+	served "$PORT"
+	[ "$(connector_of "$RECLUSE_PID")" = "$cn" ]
+}
