@@ -108,7 +108,6 @@ static struct {
 	struct event		*holdev;	/* spawn_fill() after a crash hold */
 	long			 fdcap;	/* connections the descriptor limit
 					   allows, or 0: no such bound */
-	int			 full_said;	/* "... reached" was logged */
 	struct event		*again;	/* "accepting again", once quiet */
 	int			 fds_short;	/* "out of descriptors" logged */
 	void			(*reaped)(void);
@@ -208,6 +207,7 @@ child_register(struct gen *g, size_t li, pid_t pid, int chanfd)
 	}
 	gen_ref(g);
 	g->listeners[li].idle++;
+	g->listeners[li].count->children++;
 	pool.count++;
 	LIST_INSERT_HEAD(&pool.table[(unsigned)pid % HASH_SIZE], c, hash);
 	return c;
@@ -415,11 +415,18 @@ listener_waiting(const struct gen_listener *gl)
 	return 0;
 }
 
+/* Whether gl is under its own max-connections, spares included. */
+static int
+under_own(const struct gen_listener *gl)
+{
+	return gl->count->children < (size_t)gl->conf->max_connections;
+}
+
 static int
 can_fork(const struct gen_listener *gl, int held)
 {
 	return gl->idle < gl->spares && (long)pool.count < max_children() &&
-	    !(held && hold_left(gl) > 0);
+	    under_own(gl) && !(held && hold_left(gl) > 0);
 }
 
 void
@@ -523,7 +530,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 	size_t i, best = 0, most = 0;
 
 	watch_disarm(gl);
-	if (pool.gen == NULL || gl->idle > 0 || gl->stealing)
+	if (pool.gen == NULL || gl->idle > 0 || gl->stealing || !under_own(gl))
 		return;
 	if ((long)pool.count < max_children()) {
 		spawn_fill();
@@ -581,7 +588,8 @@ watch_update(void)
 	    pool.kpfd != -1;
 	for (i = 0; i < pool.gen->nlisteners; i++) {
 		gl = &pool.gen->listeners[i];
-		if (full && gl->idle == 0 && idle > 0 && !gl->stealing) {
+		if (full && gl->idle == 0 && idle > 0 && !gl->stealing &&
+		    under_own(gl)) {
 			if (watch_arm(gl) == -1)
 				log_warnx("listener %s: cannot watch its "
 				    "sockets", gl->conf->name);
@@ -601,49 +609,94 @@ steal_done(struct child *c)
 }
 
 /*
- * At the limit every listener stops accepting (no spare waits anywhere):
- * say so once, and say when it accepts again, once it has stayed below the
- * limit for AGAIN_QUIET s, so that a steady overload (a slot frees, a
- * waiting client takes it at once) logs one pair of lines, not one per
- * connection.
+ * Whether gl is at a limit: every slot holds a connection, or its own
+ * max-connections do.  Then no spare of it waits (the spares were counted
+ * as connections) and its clients wait in the backlog.  Return the limit
+ * reached in *maxp.
+ */
+static int
+at_limit(const struct gen_listener *gl, long *maxp)
+{
+	if ((long)pool.busy >= (*maxp = max_children()))
+		return 1;
+	*maxp = gl->conf->max_connections;
+	return (long)gl->count->busy >= *maxp;
+}
+
+/* Milliseconds since ts, a CLOCK_MONOTONIC time. */
+static long long
+ms_since(const struct timespec *ts)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - ts->tv_sec) * 1000 +
+	    (now.tv_nsec - ts->tv_nsec) / 1000000;
+}
+
+/*
+ * A listener at a limit stops accepting: say so once, and say when it
+ * accepts again, once it has stayed below its limits for AGAIN_QUIET s,
+ * so that a steady overload (a slot frees, a waiting client takes it at
+ * once) logs one pair of lines, not one per connection.  The state is its
+ * gen_count's, so a reload does not repeat it.
  */
 static void
 limit_update(void)
 {
 	struct timeval tv = { AGAIN_QUIET, 0 };
-	long max = max_children();
+	struct gen_listener *gl;
+	long max;
 	size_t i;
 
 	if (pool.gen == NULL || pool.draining)
 		return;
-	if ((long)pool.busy < max) {
-		if (pool.full_said && !evtimer_pending(pool.again, NULL))
-			evtimer_add(pool.again, &tv);
-		return;
+	for (i = 0; i < pool.gen->nlisteners; i++) {
+		gl = &pool.gen->listeners[i];
+		if (at_limit(gl, &max)) {
+			gl->count->below.tv_sec = 0;
+			gl->count->below.tv_nsec = 0;
+			if (gl->count->full_said)
+				continue;
+			gl->count->full_said = 1;
+			log_warnx("listener %s: max-connections %ld%s reached: "
+			    "not accepting", gl->conf->name, max,
+			    max < gl->conf->max_connections ?
+			    " (the descriptor limit)" : "");
+		} else if (gl->count->full_said &&
+		    gl->count->below.tv_sec == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &gl->count->below);
+			if (!evtimer_pending(pool.again, NULL))
+				evtimer_add(pool.again, &tv);
+		}
 	}
-	evtimer_del(pool.again);
-	if (pool.full_said)
-		return;
-	pool.full_said = 1;
-	for (i = 0; i < pool.gen->nlisteners; i++)
-		log_warnx("listener %s: max-connections %ld%s reached: not "
-		    "accepting", pool.gen->listeners[i].conf->name, max,
-		    max < pool.gen->conf->max_connections ?
-		    " (the descriptor limit)" : "");
 }
 
 static void
 again_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct timeval tv = { 0, 250000 };
+	struct gen_listener *gl;
+	long max;
 	size_t i;
+	int wait = 0;
 
-	if (pool.gen == NULL || pool.draining ||
-	    (long)pool.busy >= max_children())
+	if (pool.gen == NULL || pool.draining)
 		return;
-	pool.full_said = 0;
-	for (i = 0; i < pool.gen->nlisteners; i++)
-		log_info("listener %s: accepting again",
-		    pool.gen->listeners[i].conf->name);
+	for (i = 0; i < pool.gen->nlisteners; i++) {
+		gl = &pool.gen->listeners[i];
+		if (!gl->count->full_said || at_limit(gl, &max))
+			continue;
+		if (gl->count->below.tv_sec == 0 ||
+		    ms_since(&gl->count->below) < AGAIN_QUIET * 1000) {
+			wait = 1;
+			continue;
+		}
+		gl->count->full_said = 0;
+		log_info("listener %s: accepting again", gl->conf->name);
+	}
+	if (wait)
+		evtimer_add(pool.again, &tv);
 }
 
 void
@@ -742,6 +795,7 @@ child_accepted(struct child *c)
 	steal_done(c);
 	c->busy = 1;
 	pool.busy++;
+	gl->count->busy++;
 	limit_update();
 	pool.failures = 0;
 	handshake_start(c);
@@ -1018,8 +1072,10 @@ spawn_reaped(pid_t pid, int status)
 	log_exit(c, status);
 	steal_done(c);
 	pool.count--;
+	c->gen->listeners[c->listener].count->children--;
 	if (c->busy) {
 		pool.busy--;
+		c->gen->listeners[c->listener].count->busy--;
 		limit_update();
 	}
 	else if (!c->retired) {
