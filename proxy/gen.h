@@ -64,8 +64,9 @@ struct gen {
  * gen_load(path, prev, err, errlen):
  * Load the configuration file path and build a generation from it, reusing
  * prev's listening sockets where the address is the same and the counts
- * of prev's listeners of the same name (prev may be NULL).  The new generation has one reference.  Return it, or NULL with a
- * message (FILE:LINE: ...) in err.
+ * of prev's listeners of the same name (prev may be NULL).  The new
+ * generation has one reference.  Return it, or NULL with a message
+ * (FILE:LINE: ...) in err.
  */
 struct gen	*gen_load(const char *path, const struct gen *prev, char *err,
 		    size_t errlen);

@@ -1077,8 +1077,7 @@ spawn_reaped(pid_t pid, int status)
 		pool.busy--;
 		c->gen->listeners[c->listener].count->busy--;
 		limit_update();
-	}
-	else if (!c->retired) {
+	} else if (!c->retired) {
 		/* Died before taking a connection: a setup failure, unless
 		 * it crashed (child_crashed() has its own backoff). */
 		c->gen->listeners[c->listener].idle--;
