@@ -48,8 +48,8 @@ struct gen_listener {
 	struct gen_count		*count;	/* shared by name */
 	struct event			**watch;	/* spawn.c: one per
 							   socket, or NULL */
-	int				 stealing;	/* a spare of another
-						   listener retires for it */
+	size_t				 stealing;	/* spares of others
+						   retiring for it */
 };
 
 struct gen {

@@ -22,6 +22,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -56,6 +59,7 @@
 #define HANDSHAKE_GRACE	1	/* seconds beyond the child's own deadline */
 #define AGAIN_QUIET	2	/* s below the limit before "accepting again" */
 #define FD_BACKOFF	1	/* s without forking when out of descriptors */
+#define STEAL_MAX	64	/* spares retired at once for one listener */
 #define FORK_FDS	5	/* the parent's descriptors one fork may take:
 				   the keyproc pair, a new spawner's pair, the
 				   child's channel */
@@ -390,13 +394,15 @@ start_spawners(void)
  *   there are fewer free slots than listeners);
  * - a listener with no spare while the slots are all taken and another
  *   listener has spares is watched (watch_update()): when a client arrives
- *   in its backlog, one spare of the listener with the most is retired for
- *   it (watch_cb()), and the slot goes to it when that spare has exited.
- *   One retirement at a time per listener (gen_listener.stealing).
+ *   in its backlog, a spare of the listener with the most is retired for
+ *   each client waiting there (watch_cb(), backlog_len()), and the slot
+ *   goes to it when that spare has exited.  At most STEAL_MAX retirements
+ *   in flight per listener (gen_listener.stealing).
  *
  * So a busy listener gets every slot its neighbours' idle spares held.
  * The parent reads nothing from a listening socket: it only asks whether
- * one is readable, and only while that listener has no spare.
+ * one is readable and how many wait on it, and only while that listener
+ * has no spare.
  */
 
 /* Whether a client waits in one of gl's listen backlogs. */
@@ -499,6 +505,27 @@ watch_free(struct gen *g)
 	}
 }
 
+/*
+ * How many clients wait in gl's listen backlogs, at least 1: a listening
+ * TCP socket's tcpi_unacked is its accept queue's length (a count the
+ * kernel keeps, not network input).
+ */
+static size_t
+backlog_len(const struct gen_listener *gl)
+{
+	struct tcp_info ti;
+	socklen_t len;
+	size_t i, n = 0;
+
+	for (i = 0; i < gl->socks.n; i++) {
+		len = sizeof(ti);
+		if (getsockopt(gl->socks.fds[i], IPPROTO_TCP, TCP_INFO, &ti,
+		    &len) == 0 && ti.tcpi_state == TCP_LISTEN)
+			n += ti.tcpi_unacked;
+	}
+	return n > 0 ? n : 1;
+}
+
 /* Retire one idle spare of listener li of g for gl; return 0 or -1. */
 static int
 steal_one(struct gen *g, size_t li, struct gen_listener *gl)
@@ -513,7 +540,7 @@ steal_one(struct gen *g, size_t li, struct gen_listener *gl)
 				continue;
 			child_retire(c);
 			c->steal_for = gl;
-			gl->stealing = 1;
+			gl->stealing++;
 			log_debug("listener %s: a client waits; retiring a spare "
 			    "of listener %s for it", gl->conf->name,
 			    g->listeners[li].conf->name);
@@ -522,29 +549,45 @@ steal_one(struct gen *g, size_t li, struct gen_listener *gl)
 	return -1;
 }
 
-/* A client waits on gl, which has no spare: make room for one. */
+/* The listener other than gl with the most spares, or -1 if none has. */
+static ssize_t
+steal_from(const struct gen_listener *gl)
+{
+	const struct gen_listener *o;
+	size_t i, most = 0;
+	ssize_t best = -1;
+
+	for (i = 0; i < pool.gen->nlisteners; i++) {
+		o = &pool.gen->listeners[i];
+		if (o != gl && o->idle > most) {
+			most = o->idle;
+			best = (ssize_t)i;
+		}
+	}
+	return best;
+}
+
+/* Clients wait on gl, which has no spare: make room for them. */
 static void
 watch_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct gen_listener *gl = arg, *o;
-	size_t i, best = 0, most = 0;
+	struct gen_listener *gl = arg;
+	size_t want;
+	ssize_t li;
 
 	watch_disarm(gl);
-	if (pool.gen == NULL || gl->idle > 0 || gl->stealing || !under_own(gl))
+	if (pool.gen == NULL || gl->idle > 0 || !under_own(gl))
 		return;
 	if ((long)pool.count < max_children()) {
 		spawn_fill();
 		return;
 	}
-	for (i = 0; i < pool.gen->nlisteners; i++) {
-		o = &pool.gen->listeners[i];
-		if (o != gl && o->idle > most) {
-			most = o->idle;
-			best = i;
-		}
-	}
-	if (most > 0)
-		(void)steal_one(pool.gen, best, gl);
+	want = backlog_len(gl);
+	if (want > STEAL_MAX)
+		want = STEAL_MAX;
+	while (gl->stealing < want && (li = steal_from(gl)) != -1)
+		if (steal_one(pool.gen, (size_t)li, gl) == -1)
+			break;
 }
 
 static int
@@ -588,8 +631,8 @@ watch_update(void)
 	    pool.kpfd != -1;
 	for (i = 0; i < pool.gen->nlisteners; i++) {
 		gl = &pool.gen->listeners[i];
-		if (full && gl->idle == 0 && idle > 0 && !gl->stealing &&
-		    under_own(gl)) {
+		if (full && gl->idle == 0 && idle > 0 &&
+		    gl->stealing < STEAL_MAX && under_own(gl)) {
 			if (watch_arm(gl) == -1)
 				log_warnx("listener %s: cannot watch its "
 				    "sockets", gl->conf->name);
@@ -604,7 +647,7 @@ steal_done(struct child *c)
 {
 	if (c->steal_for == NULL)
 		return;
-	c->steal_for->stealing = 0;
+	c->steal_for->stealing--;
 	c->steal_for = NULL;
 }
 

@@ -42,9 +42,17 @@ test_accepted() {
 	[ "$(accepted "$1")" -eq "$2" ]
 }
 
+# nworkers: how many connection children recluse has.  One ps(1): the
+# children are named like the parent ("recluse"), keyproc, the connector
+# and the spawners otherwise (tests/helpers.bash conn_children_of reads
+# /proc per child, too slow to poll with dozens of children).
+nworkers() {
+	ps -o comm= --ppid "$RECLUSE_PID" | grep -cx recluse || true
+}
+
 # workers_at_least N: true once recluse has N connection children.
 workers_at_least() {
-	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -ge "$1" ]
+	[ "$(nworkers)" -ge "$1" ]
 }
 
 # hold NAME PORT: a held connection (helpers.bash hold_conn), its pid in
@@ -77,7 +85,7 @@ said() {
 	start_recluse "$T/recluse.conf"
 	# both listeners' spares fill the six slots
 	wait_for workers_at_least 6
-	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -eq 6 ]
+	[ "$(nworkers)" -eq 6 ]
 	for i in 1 2 3 4 5 6; do
 		hold "a$i" "$PORT"
 		wait_for test_accepted "$PORT" "$i"
@@ -85,7 +93,7 @@ said() {
 	# six connections on a, none more anywhere: b's spares made room
 	[ "$(accepted "$PORT")" -eq 6 ]
 	[ "$(accepted "$PORT2")" -eq 0 ]
-	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -eq 6 ]
+	[ "$(nworkers)" -eq 6 ]
 	not_served "$PORT"
 	not_served "$PORT2"
 	[ "$(accepted "$PORT")" -eq 6 ]
@@ -98,6 +106,27 @@ said() {
 	served "$PORT2"
 }
 
+@test "a burst on a busy listener takes every slot the other listener's grown spares held" {
+	write_conf 16
+	start_recluse "$T/recluse.conf"
+	# a burst on b makes it keep more spares (halved every 10 s): with
+	# a's four, they fill the sixteen slots
+	"$HELPERS/tlspipe" -C "$T/ca.crt" -t 30 -c 12 -H 0 127.0.0.1 "$PORT2" \
+	    > "$T/warm.out" 2>> "$T/tlspipe.log"
+	grep -q "ready 12/12" "$T/warm.out"
+	wait_for workers_at_least 16
+	# then sixteen clients at once on a: all served, held 5 s
+	"$HELPERS/tlspipe" -C "$T/ca.crt" -t 30 -c 16 -H 5 127.0.0.1 "$PORT" \
+	    > "$T/burst.out" 2>> "$T/tlspipe.log" 3>&- &
+	track $!
+	wait_for grep -q "ready 16/16" "$T/burst.out"
+	[ "$(accepted "$PORT")" -eq 16 ]
+	not_served "$PORT2"
+	[ "$(accepted "$PORT")" -eq 16 ]
+	[ "$(nworkers)" -eq 16 ]
+	[ "$(said 'listener b: max-connections 16 reached: not accepting')" -eq 1 ]
+}
+
 @test "two listeners at the limit: the next client of each waits, is served when a slot frees, and the log says so once" {
 	write_conf 6
 	start_recluse "$T/recluse.conf"
@@ -107,7 +136,7 @@ said() {
 	done
 	wait_for test_accepted "$PORT" 3
 	wait_for test_accepted "$PORT2" 3
-	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -eq 6 ]
+	[ "$(nworkers)" -eq 6 ]
 	# the seventh client waits in the backlog, on either listener
 	hold late "$PORT2"
 	sleep 2
@@ -194,7 +223,7 @@ test_served() {
 	done
 	not_served "$PORT"
 	not_served "$PORT2"
-	[ "$(conn_children_of "$RECLUSE_PID" | wc -l)" -eq 3 ]
+	[ "$(nworkers)" -eq 3 ]
 	[ "$(said 'listener a: max-connections 3 (the descriptor limit) reached: not accepting')" -eq 1 ]
 	kill "$a1"
 	served "$PORT2"
