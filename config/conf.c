@@ -697,6 +697,14 @@ check_listener(struct check *ck, struct conf_listener *l)
 	if (l->nbackends == 0)
 		return cerr(ck, &l->where, "listener \"%s\" has no backend",
 		    l->name);
+	if (l->max_connections > ck->conf->max_connections)
+		return cerr(ck, &l->max_connections_where, "max-connections "
+		    "%ld of listener \"%s\" is above the global "
+		    "max-connections %ld%s", l->max_connections, l->name,
+		    ck->conf->max_connections,
+		    dflt(&ck->conf->max_connections_where));
+	if (l->max_connections == 0)
+		l->max_connections = ck->conf->max_connections;
 	for (i = 0; i < l->nlistens; i++) {
 		cl = &l->listens[i];
 		if (resolve(ck, &cl->where, cl->host, cl->port, &cl->addrs,
@@ -820,6 +828,7 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 		dump_string(fp, l->key);
 		putc('\n', fp);
 	}
+	fprintf(fp, "\tmax-connections %ld\n", l->max_connections);
 	fputs("\tprotocols ", fp);
 	dump_string(fp, l->protocols ? l->protocols : CONF_DEFAULT_PROTOCOLS);
 	fputs("\n\tciphers ", fp);

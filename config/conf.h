@@ -86,7 +86,11 @@ struct conf_listener {
 	char			*ciphers;	/* NULL: CONF_DEFAULT_CIPHERS */
 	struct conf_backend	*backends;	/* tried in order */
 	size_t			 nbackends;
+	long			 max_connections;	/* its own; after
+						   conf_load(), the global one
+						   unless set */
 	struct conf_where	 where;		/* the "listener" line */
+	struct conf_where	 max_connections_where;
 	struct conf_where	 certificate_where, key_where;
 	struct conf_where	 protocols_where, ciphers_where;
 };
@@ -111,6 +115,7 @@ struct conf {
 	size_t			 nlisteners;
 	struct conf_where	 user_where, keyproc_user_where, chroot_where;
 	struct conf_where	 log_where;
+	struct conf_where	 max_connections_where;
 	char			**files;	/* every file read, files[0] == file; */
 	size_t			 nfiles;	/* each where.file points here */
 };

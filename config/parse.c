@@ -138,7 +138,8 @@ static const struct keyword keywords[] = {
 	{ "listen",		CTX_LISTENER, 1, 1, 0, kw_listen, 0 },
 	{ "listener",		CTX_TOP, 1, 1, CTX_LISTENER, kw_listener, 0 },
 	{ "log",		CTX_TOP, 1, 1, 0, kw_log, 0 },
-	{ "max-connections",	CTX_TOP, 1, 1, 0, kw_max_connections, 0 },
+	{ "max-connections",	CTX_TOP | CTX_LISTENER, 1, 1, 0,
+				kw_max_connections, 0 },
 	{ "memory",		LIMIT(limit_memory, 16, 1048576) },
 	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
 	{ "timeout",		CTX_TOP, 2, 2, 0, kw_timeout, 0 },
@@ -475,6 +476,7 @@ run_stmt(struct parser *p, int ctx, struct stmt *st)
 	if (kw->block) {
 		if (parse_block(p, kw->block, st) == -1)
 			return -1;
+		p->listener = NULL;	/* the block is over */
 		st->end = TOK_EOL;
 	}
 	return 0;
@@ -697,6 +699,7 @@ kw_chroot(struct parser *p, struct stmt *st)
 	return set_path(p, st, &p->conf->chroot, &p->conf->chroot_where);
 }
 
+/* At top level for the whole service; in a listener block, its own. */
 static int
 kw_log(struct parser *p, struct stmt *st)
 {
@@ -713,16 +716,22 @@ kw_log(struct parser *p, struct stmt *st)
 static int
 kw_max_connections(struct parser *p, struct stmt *st)
 {
+	long *field = p->listener != NULL ? &p->listener->max_connections :
+	    &p->conf->max_connections;
 	const char *errstr;
 	long long n;
 
-	if (p->conf->max_connections != 0)
+	if (*field != 0)
 		return serr(p, st, "duplicate \"%s\"", st->word[0]);
 	n = parse_number(st->word[1], 1, 1000000, &errstr);
 	if (errstr != NULL)
 		return serr(p, st, "max-connections \"%s\" is %s (1 to "
 		    "1000000)", st->word[1], errstr);
-	p->conf->max_connections = (long)n;
+	*field = (long)n;
+	if (p->listener != NULL)
+		p->listener->max_connections_where = st->where;
+	else
+		p->conf->max_connections_where = st->where;
 	return 0;
 }
 

@@ -722,9 +722,9 @@ kp_dispatch_parent(int fd, short events, void *arg)
 		kp_retire();
 		return;
 	}
-	if (n == -1 && errno == EBADMSG) {
-		/* most likely EMFILE: the fd did not arrive */
-		log_warnx("control: a channel was lost (too many files?)");
+	if (n == -1 && errno == EMFILE) {
+		/* Our own shortage: that child's channel did not arrive. */
+		log_warnx("control: a channel was lost: out of descriptors");
 		return;
 	}
 	if (n == -1)

@@ -67,13 +67,20 @@ msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd)
 	return msg_sendf(fd, iov, iovcnt, passfd, 0);
 }
 
-/* Keep at most one SCM_RIGHTS fd, and only if the caller wants one. */
+/*
+ * Keep at most one SCM_RIGHTS fd, and only if the caller wants one.
+ * Return 0, -1 for ancillary data the caller did not want, or -2 when a
+ * descriptor was wanted but the kernel could not install it here: the
+ * control data was cut short (MSG_CTRUNC) although the buffer had room for
+ * more descriptors than came, which is what EMFILE in recvmsg(2) looks
+ * like (the datagram itself is delivered, its descriptors are dropped).
+ */
 static int
 msg_fds(struct msghdr *msg, int *fdp)
 {
 	struct cmsghdr *cmsg;
 	int bad = (msg->msg_flags & MSG_CTRUNC) != 0, fds[MSG_FDS_MAX];
-	size_t i, nfds;
+	size_t i, nfds, got = 0;
 
 	for (cmsg = CMSG_FIRSTHDR(msg); cmsg != NULL;
 	    cmsg = CMSG_NXTHDR(msg, cmsg)) {
@@ -85,6 +92,7 @@ msg_fds(struct msghdr *msg, int *fdp)
 		nfds = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		if (nfds > MSG_FDS_MAX)
 			nfds = MSG_FDS_MAX;
+		got += nfds;
 		memcpy(fds, CMSG_DATA(cmsg), nfds * sizeof(int));
 		for (i = 0; i < nfds; i++) {
 			if (fdp != NULL && *fdp == -1 && !bad)
@@ -99,6 +107,9 @@ msg_fds(struct msghdr *msg, int *fdp)
 		close(*fdp);
 		*fdp = -1;
 	}
+	if (bad && fdp != NULL && (msg->msg_flags & MSG_CTRUNC) != 0 &&
+	    got < MSG_FDS_MAX)
+		return -2;
 	return bad ? -1 : 0;
 }
 
@@ -127,8 +138,12 @@ msg_recv(int fd, void *buf, size_t bufsize, int *fdp, int flags)
 	while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
-	if (msg_fds(&msg, fdp) == -1) {
+	switch (msg_fds(&msg, fdp)) {
+	case -1:
 		errno = EBADMSG;
+		return -1;
+	case -2:
+		errno = EMFILE;
 		return -1;
 	}
 	if ((msg.msg_flags & MSG_TRUNC) != 0) {

@@ -73,7 +73,10 @@ int	msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd);
  * that came with it is returned in *fdp (close-on-exec), or -1 if none;
  * with fdp NULL, any that came are closed.  flags go to recvmsg(2).
  * Return its length (0 at EOF), or -1 with errno set: EMSGSIZE when the
- * datagram did not fit in bufsize, EBADMSG for unexpected ancillary data.
+ * datagram did not fit in bufsize, EBADMSG for unexpected ancillary data,
+ * EMFILE (with fdp non-NULL) when a descriptor came but this process had
+ * no room for it: the datagram is lost, and the caller is out of
+ * descriptors, not facing a peer that broke the protocol.
  */
 ssize_t	msg_recv(int fd, void *buf, size_t bufsize, int *fdp, int flags);
 

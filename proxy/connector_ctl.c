@@ -33,6 +33,7 @@
 #include "lib/wire.h"
 #include "proxy/backend.h"
 #include "proxy/connector.h"
+#include "proxy/spawn.h"
 
 #define CONNECTOR_RESTART_GAP	1	/* seconds between starts */
 #define CONNECTOR_READ_MAX	64	/* messages read per wake-up */
@@ -424,6 +425,12 @@ connector_read_one(int chanfd)
 	n = msg_get(chanfd, buf, sizeof(buf), &hdr, &fd, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
+	if (n == -1 && errno == EMFILE) {
+		/* The parent's shortage, not the connector's fault: that
+		 * answer is lost, and its attempt times out. */
+		spawn_out_of_fds("a backend connection");
+		return 1;
+	}
 	if (n <= 0)
 		return -1;
 	return connector_dispatch(&hdr, buf + sizeof(hdr), fd) == -1 ? -1 : 1;

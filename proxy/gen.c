@@ -26,6 +26,8 @@ gen_free(struct gen *g)
 		gl = &g->listeners[i];
 		tlsconf_clear(&gl->tc);
 		listen_close(&gl->socks);
+		if (gl->count != NULL && --gl->count->refs == 0)
+			free(gl->count);
 	}
 	free(g->listeners);
 	conf_free(g->conf);
@@ -50,12 +52,34 @@ prev_sockets(const struct gen *prev, size_t *np)
 	return sets;
 }
 
+/* The count of prev's listener named like l, shared, or a new one. */
+static struct gen_count *
+gen_count_for(const struct conf_listener *l, const struct gen *prev)
+{
+	struct gen_count *n;
+	size_t i;
+
+	for (i = 0; prev != NULL && i < prev->nlisteners; i++)
+		if (strcmp(prev->listeners[i].conf->name, l->name) == 0) {
+			prev->listeners[i].count->refs++;
+			return prev->listeners[i].count;
+		}
+	if ((n = calloc(1, sizeof(*n))) != NULL)
+		n->refs = 1;
+	return n;
+}
+
 static int
 gen_listener_build(struct gen_listener *gl, const struct conf_listener *l,
-    const struct listen_set *prev, size_t nprev, char *err, size_t errlen)
+    const struct gen *pg, const struct listen_set *prev, size_t nprev,
+    char *err, size_t errlen)
 {
 	gl->conf = l;
 	gl->spares = 0;
+	if ((gl->count = gen_count_for(l, pg)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	/* Opened and checked by conf_load(), once; conf_free() closes it. */
 	gl->keyfd = l->keyfd;
 	if (tlsconf_load(l, &gl->tc, err, errlen) == -1)
@@ -93,7 +117,7 @@ gen_load(const char *path, const struct gen *prev, char *err, size_t errlen)
 	prevsocks = prev_sockets(prev, &nprev);
 	for (i = 0; i < g->nlisteners; i++) {
 		if (gen_listener_build(&g->listeners[i], &g->conf->listeners[i],
-		    prevsocks, nprev, err, errlen) == -1) {
+		    prev, prevsocks, nprev, err, errlen) == -1) {
 			free(prevsocks);
 			gen_free(g);
 			return NULL;

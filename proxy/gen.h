@@ -16,7 +16,22 @@
 #include "proxy/listen.h"
 #include "proxy/tlsconf.h"
 
+struct event;
 struct spawner;
+
+/*
+ * A listener's children, shared by the generations that have a listener
+ * of that name one after the other (a reload does not reset it; a
+ * listener removed and added again starts afresh): spawn.c keeps its
+ * max-connections with it.
+ */
+struct gen_count {
+	unsigned int		 refs;	/* generations' listeners */
+	size_t			 children;	/* alive: spare, busy, retired */
+	size_t			 busy;	/* holding a connection */
+	int			 full_said;	/* "... reached" was logged */
+	struct timespec		 below;	/* under its limit since; 0: full */
+};
 
 struct gen_listener {
 	const struct conf_listener	*conf;
@@ -30,6 +45,11 @@ struct gen_listener {
 	struct spawner			*spawner;	/* spawner.h; NULL: none */
 	unsigned int			 crashes;	/* in a row (spawn.c) */
 	struct timespec			 spawner_after;	/* none before */
+	struct gen_count		*count;	/* shared by name */
+	struct event			**watch;	/* spawn.c: one per
+							   socket, or NULL */
+	size_t				 stealing;	/* spares of others
+						   retiring for it */
 };
 
 struct gen {
@@ -43,9 +63,10 @@ struct gen {
 /*
  * gen_load(path, prev, err, errlen):
  * Load the configuration file path and build a generation from it, reusing
- * prev's listening sockets where the address is the same (prev may be
- * NULL).  The new generation has one reference.  Return it, or NULL with a
- * message (FILE:LINE: ...) in err.
+ * prev's listening sockets where the address is the same and the counts
+ * of prev's listeners of the same name (prev may be NULL).  The new
+ * generation has one reference.  Return it, or NULL with a message
+ * (FILE:LINE: ...) in err.
  */
 struct gen	*gen_load(const char *path, const struct gen *prev, char *err,
 		    size_t errlen);

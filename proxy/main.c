@@ -621,6 +621,77 @@ drain_start(int sig)
 		finish();
 }
 
+/*
+ * The parent's descriptors: one per child (its channel), and its own:
+ * stdio, libevent's, the channels to keyproc, the connector and the
+ * spawners, each loaded configuration's listening sockets, key files and
+ * chains, a fork's socketpairs.  NOFILE_RESERVE and NOFILE_PER_LISTENER
+ * cover those with room for a reload or two.
+ */
+#define NOFILE_RESERVE		256
+#define NOFILE_PER_LISTENER	8
+
+static rlim_t
+nofile_need(const struct gen *g, long conns)
+{
+	return (rlim_t)conns + NOFILE_RESERVE +
+	    (rlim_t)NOFILE_PER_LISTENER * g->nlisteners;
+}
+
+/*
+ * Make room for g's max-connections: raise the soft descriptor limit to
+ * the hard one, and the hard one too if it is short (which takes
+ * CAP_SYS_RESOURCE; the shipped unit has none).  If it is still short,
+ * warn with the capacity in force and how to get more, and have the pool
+ * keep within it: clients then wait in the backlog at the real limit,
+ * where the parent says so, instead of the parent running out of
+ * descriptors at random.  A warning rather than a refusal: the limit is
+ * the environment's, not the file's (recluse -n cannot see it), and a
+ * service that serves fewer connections beats one that does not start.
+ */
+static void
+nofile_check(const struct gen *g)
+{
+	long maxconn = g->conf->max_connections, cap;
+	rlim_t want = nofile_need(g, maxconn), base;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_max < want) {
+		rl.rlim_cur = rl.rlim_max = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 &&
+		    getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("getrlimit");
+			return;
+		}
+	}
+	/* At least everything the hard limit allows. */
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit");
+		if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return;
+	}
+	if (rl.rlim_cur >= want) {
+		spawn_set_capacity(0);
+		return;
+	}
+	base = nofile_need(g, 0);
+	cap = rl.rlim_cur > base ? (long)(rl.rlim_cur - base) : 0;
+	if (cap < 1)
+		cap = 1;
+	log_warnx("the descriptor limit (%llu) allows %ld connections, not "
+	    "max-connections %ld: serving at most %ld; raise LimitNOFILE= "
+	    "(or ulimit -n) to %llu, or lower max-connections",
+	    (unsigned long long)rl.rlim_cur, cap, maxconn, cap,
+	    (unsigned long long)want);
+	spawn_set_capacity(cap);
+}
+
 static void
 reload(void)
 {
@@ -649,6 +720,7 @@ reload(void)
 	old = parent.gen;
 	parent.gen = g;
 	log_set_syslog(g->conf->log_syslog);
+	nofile_check(g);
 	spawn_set_gen(g);
 	gen_unref(old);
 	keyproc_install(pid, fd);
@@ -717,30 +789,6 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-/* Room for a descriptor per child plus the listeners. */
-static void
-raise_nofile(long maxconn)
-{
-	struct rlimit rl;
-	rlim_t want = (rlim_t)maxconn * 2 + 256;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
-	if (rl.rlim_max < want) {
-		rl.rlim_cur = rl.rlim_max = want;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-			return;
-		log_warn("cannot raise the descriptor limit to %llu",
-		    (unsigned long long)want);
-		if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-			return;
-	}
-	/* At least everything the hard limit allows. */
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-		log_warn("setrlimit");
-}
-
 static void
 add_signal(int sig)
 {
@@ -770,7 +818,7 @@ serve(void)
 		fatalx("%s", err);
 	log_set_syslog(parent.gen->conf->log_syslog);
 	listen_unused_close();
-	raise_nofile(parent.gen->conf->max_connections);
+	nofile_check(parent.gen);
 	if ((parent.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	add_signal(SIGCHLD);

@@ -11,14 +11,23 @@
  * with restraint: it kills a child whose handshake outlives the listener's
  * timeout (handshake_sweep()), and stops relaying the lines of a child
  * that floods its log (log_allowed()).
+ *
+ * max-connections bounds connections, and a spare may take one at any
+ * moment without asking: so spares and busy children together (retired
+ * spares not yet gone included) never outnumber it, and near the limit
+ * the spares go where clients wait (see "Capacity" below).
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +58,12 @@
 #define CRASH_FREE	8	/* crashes in a row that cost only an exec */
 #define HASH_SIZE	4096
 #define HANDSHAKE_GRACE	1	/* seconds beyond the child's own deadline */
+#define AGAIN_QUIET	2	/* s below the limit before "accepting again" */
+#define FD_BACKOFF	1	/* s without forking when out of descriptors */
+#define STEAL_MAX	64	/* spares retired at once for one listener */
+#define FORK_FDS	5	/* the parent's descriptors one fork may take:
+				   the keyproc pair, a new spawner's pair, the
+				   child's channel */
 /*
  * A child's log: a token bucket of LOG_BURST lines, refilled at LOG_RATE
  * lines a second.  A connection logs a few lines (its access line, a
@@ -79,6 +94,7 @@ struct child {
 	unsigned int		 kpgen;	/* the keyproc holding its channel */
 	struct connector_job	*job;	/* its backend connect, or NULL */
 	unsigned int		 spawner;	/* spawner_serial() of its own */
+	struct gen_listener	*steal_for;	/* retired to make room for it */
 };
 
 static struct {
@@ -96,6 +112,10 @@ static struct {
 	struct event		*reapev;	/* spawn_reap() soon */
 	struct event		*sweep;	/* handshake_sweep() */
 	struct event		*holdev;	/* spawn_fill() after a crash hold */
+	long			 fdcap;	/* connections the descriptor limit
+					   allows, or 0: no such bound */
+	struct event		*again;	/* "accepting again", once quiet */
+	int			 fds_short;	/* "out of descriptors" logged */
 	void			(*reaped)(void);
 	LIST_HEAD(, child)	 table[HASH_SIZE];
 	TAILQ_HEAD(, child)	 dying;
@@ -107,6 +127,8 @@ static struct {
 static void	chan_cb(evutil_socket_t, short, void *);
 static void	fail_backoff(void);
 static void	handshake_sweep(evutil_socket_t, short, void *);
+static void	limit_update(void);
+static void	watch_update(void);
 
 static struct child *
 child_lookup(pid_t pid)
@@ -205,9 +227,45 @@ child_register(struct gen *g, size_t li, pid_t pid, int chanfd)
 	}
 	gen_ref(g);
 	g->listeners[li].idle++;
+	g->listeners[li].count->children++;
 	pool.count++;
 	LIST_INSERT_HEAD(&pool.table[(unsigned)pid % HASH_SIZE], c, hash);
 	return c;
+}
+
+/* Whether n more descriptors can be opened: dup(2) n, close them. */
+static int
+fd_room(int n)
+{
+	int fds[FORK_FDS], i, e = 0;
+
+	for (i = 0; i < n && i < FORK_FDS; i++)
+		if ((fds[i] = dup(STDERR_FILENO)) == -1) {
+			e = errno;
+			break;
+		}
+	while (i-- > 0)
+		close(fds[i]);
+	errno = e;
+	return e != 0 ? -1 : 0;
+}
+
+void
+spawn_out_of_fds(const char *what)
+{
+	struct timeval tv = { FD_BACKOFF, 0 };
+	int e = errno;
+
+	/* Once until the pool is full again, however long that takes. */
+	if (!pool.fds_short) {
+		pool.fds_short = 1;
+		log_warnx("out of descriptors (%s: %s): no new children for "
+		    "now, clients wait in the listen backlog", what,
+		    strerror(e));
+	}
+	/* spawn_fill() forks nothing while the timer runs. */
+	if (pool.retry != NULL && !evtimer_pending(pool.retry, NULL))
+		evtimer_add(pool.retry, &tv);
 }
 
 /* Fork one spare child for listener li of the current generation. */
@@ -219,12 +277,23 @@ spawn_one(size_t li)
 	unsigned int serial;
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) == -1) {
-		log_warn("socketpair");
+	/* Room for every descriptor the fork takes, checked first: one the
+	 * spawner sends back and the parent cannot receive is lost. */
+	if (fd_room(FORK_FDS) == -1 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kp) == -1) {
+		if (errno == EMFILE || errno == ENFILE)
+			spawn_out_of_fds("forking a child");
+		else
+			log_warn("socketpair");
 		return -1;
 	}
 	pid = spawner_fork(pool.gen, li, kp[1], &chanfd);
 	close(kp[1]);
+	if (pid == -1 && (errno == EMFILE || errno == ENFILE)) {
+		close(kp[0]);
+		spawn_out_of_fds("a child's channel");
+		return -1;
+	}
 	if (pid == -1) {
 		close(kp[0]);
 		/* Try again soon (a dead spawner is replaced then), but
@@ -265,10 +334,16 @@ spawn_one(size_t li)
 	return 0;
 }
 
+/* The most children at once: max-connections, or what descriptors allow. */
 static long
 max_children(void)
 {
-	return pool.gen != NULL ? pool.gen->conf->max_connections : 0;
+	long max;
+
+	if (pool.gen == NULL)
+		return 0;
+	max = pool.gen->conf->max_connections;
+	return pool.fdcap > 0 && pool.fdcap < max ? pool.fdcap : max;
 }
 
 /* Milliseconds until gl may have a new spawner after crashes, or 0. */
@@ -321,31 +396,372 @@ start_spawners(void)
 	return first > 0;
 }
 
+/*
+ * Capacity.  Every spare may take a connection at any moment, without
+ * asking the parent first, so the only way never to hold more than
+ * max_children() connections is to count spares as if they held one:
+ * pool.count (spares, busy children, retired spares not yet gone, of
+ * every generation) stays within it, and at the limit no spare waits on
+ * any listener.  So near the limit the spares that are left must go where
+ * clients wait:
+ *
+ * - a free slot goes first to a listener with no spare and a client in its
+ *   listen backlog (listener_waiting(): poll(2) on its sockets, only while
+ *   there are fewer free slots than listeners);
+ * - a listener with no spare while the slots are all taken and another
+ *   listener has spares is watched (watch_update()): when a client arrives
+ *   in its backlog, a spare of the listener with the most is retired for
+ *   each client waiting there (watch_cb(), backlog_len()), and the slot
+ *   goes to it when that spare has exited.  At most STEAL_MAX retirements
+ *   in flight per listener (gen_listener.stealing).
+ *
+ * So a busy listener gets every slot its neighbours' idle spares held.
+ * The parent reads nothing from a listening socket: it only asks whether
+ * one is readable and how many wait on it, and only while that listener
+ * has no spare.
+ */
+
+/* Whether a client waits in one of gl's listen backlogs. */
+static int
+listener_waiting(const struct gen_listener *gl)
+{
+	struct pollfd pfd;
+	size_t i;
+
+	for (i = 0; i < gl->socks.n; i++) {
+		pfd.fd = gl->socks.fds[i];
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN))
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether gl is under its own max-connections, spares included. */
+static int
+under_own(const struct gen_listener *gl)
+{
+	return gl->count->children < (size_t)gl->conf->max_connections;
+}
+
+static int
+can_fork(const struct gen_listener *gl, int held)
+{
+	return gl->idle < gl->spares && (long)pool.count < max_children() &&
+	    under_own(gl) && !(held && hold_left(gl) > 0);
+}
+
 void
 spawn_fill(void)
 {
 	struct gen_listener *gl;
 	size_t i;
-	int progress = 1, held;
+	int progress = 1, held, near;
 
 	if (pool.gen == NULL || pool.kpfd == -1 || pool.draining ||
 	    evtimer_pending(pool.retry, NULL))
 		return;
 	held = start_spawners();
+	/* Fewer free slots than listeners: those where clients wait first. */
+	near = max_children() - (long)pool.count <= (long)pool.gen->nlisteners;
+	for (i = 0; near && i < pool.gen->nlisteners; i++) {
+		gl = &pool.gen->listeners[i];
+		if (gl->idle > 0 || !can_fork(gl, held) ||
+		    !listener_waiting(gl))
+			continue;
+		if (spawn_one(i) == -1)
+			return;
+	}
 	/* Round-robin, so one listener's burst cannot starve the others. */
 	while (progress) {
 		progress = 0;
 		for (i = 0; i < pool.gen->nlisteners; i++) {
 			gl = &pool.gen->listeners[i];
-			if (gl->idle >= gl->spares ||
-			    (long)pool.count >= max_children() ||
-			    (held && hold_left(gl) > 0))
+			if (!can_fork(gl, held))
 				continue;
 			if (spawn_one(i) == -1)
 				return;
 			progress = 1;
 		}
 	}
+	/* Every listener has what it wants, or the slots are all taken. */
+	if (pool.fds_short) {
+		pool.fds_short = 0;
+		log_info("descriptors available again: forking children");
+	}
+	watch_update();
+}
+
+static void
+watch_disarm(struct gen_listener *gl)
+{
+	size_t i;
+
+	if (gl->watch == NULL)
+		return;
+	for (i = 0; i < gl->socks.n; i++)
+		event_del(gl->watch[i]);
+}
+
+/* Before g's sockets close: its watches go. */
+static void
+watch_free(struct gen *g)
+{
+	struct gen_listener *gl;
+	size_t i, j;
+
+	for (i = 0; i < g->nlisteners; i++) {
+		gl = &g->listeners[i];
+		if (gl->watch == NULL)
+			continue;
+		for (j = 0; j < gl->socks.n; j++)
+			event_free(gl->watch[j]);
+		free(gl->watch);
+		gl->watch = NULL;
+	}
+}
+
+/*
+ * How many clients wait in gl's listen backlogs, at least 1: a listening
+ * TCP socket's tcpi_unacked is its accept queue's length (a count the
+ * kernel keeps, not network input).
+ */
+static size_t
+backlog_len(const struct gen_listener *gl)
+{
+	struct tcp_info ti;
+	socklen_t len;
+	size_t i, n = 0;
+
+	for (i = 0; i < gl->socks.n; i++) {
+		len = sizeof(ti);
+		if (getsockopt(gl->socks.fds[i], IPPROTO_TCP, TCP_INFO, &ti,
+		    &len) == 0 && ti.tcpi_state == TCP_LISTEN)
+			n += ti.tcpi_unacked;
+	}
+	return n > 0 ? n : 1;
+}
+
+/* Retire one idle spare of listener li of g for gl; return 0 or -1. */
+static int
+steal_one(struct gen *g, size_t li, struct gen_listener *gl)
+{
+	struct child *c;
+	size_t i;
+
+	for (i = 0; i < HASH_SIZE; i++)
+		LIST_FOREACH(c, &pool.table[i], hash) {
+			if (c->gen != g || c->listener != li || c->busy ||
+			    c->retired)
+				continue;
+			child_retire(c);
+			c->steal_for = gl;
+			gl->stealing++;
+			log_debug("listener %s: a client waits; retiring a spare "
+			    "of listener %s for it", gl->conf->name,
+			    g->listeners[li].conf->name);
+			return 0;
+		}
+	return -1;
+}
+
+/* The listener other than gl with the most spares, or -1 if none has. */
+static ssize_t
+steal_from(const struct gen_listener *gl)
+{
+	const struct gen_listener *o;
+	size_t i, most = 0;
+	ssize_t best = -1;
+
+	for (i = 0; i < pool.gen->nlisteners; i++) {
+		o = &pool.gen->listeners[i];
+		if (o != gl && o->idle > most) {
+			most = o->idle;
+			best = (ssize_t)i;
+		}
+	}
+	return best;
+}
+
+/* Clients wait on gl, which has no spare: make room for them. */
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gen_listener *gl = arg;
+	size_t want;
+	ssize_t li;
+
+	watch_disarm(gl);
+	if (pool.gen == NULL || gl->idle > 0 || !under_own(gl))
+		return;
+	if ((long)pool.count < max_children()) {
+		spawn_fill();
+		return;
+	}
+	want = backlog_len(gl);
+	if (want > STEAL_MAX)
+		want = STEAL_MAX;
+	while (gl->stealing < want && (li = steal_from(gl)) != -1)
+		if (steal_one(pool.gen, (size_t)li, gl) == -1)
+			break;
+}
+
+static int
+watch_arm(struct gen_listener *gl)
+{
+	size_t i;
+
+	if (gl->watch == NULL) {
+		if ((gl->watch = calloc(gl->socks.n, sizeof(*gl->watch))) ==
+		    NULL)
+			return -1;
+		for (i = 0; i < gl->socks.n; i++)
+			if ((gl->watch[i] = event_new(pool.base,
+			    gl->socks.fds[i], EV_READ, watch_cb, gl)) == NULL)
+				fatalx("watch: libevent");
+	}
+	for (i = 0; i < gl->socks.n; i++)
+		if (!event_pending(gl->watch[i], EV_READ, NULL) &&
+		    event_add(gl->watch[i], NULL) == -1)
+			return -1;
+	return 0;
+}
+
+/*
+ * Watch the listeners that have no spare while every slot is taken and
+ * another listener has spares; leave the others alone (a watched socket
+ * wakes the parent at each connection).
+ */
+static void
+watch_update(void)
+{
+	struct gen_listener *gl;
+	size_t i, idle = 0;
+	int full;
+
+	if (pool.gen == NULL)
+		return;
+	for (i = 0; i < pool.gen->nlisteners; i++)
+		idle += pool.gen->listeners[i].idle;
+	full = (long)pool.count >= max_children() && !pool.draining &&
+	    pool.kpfd != -1;
+	for (i = 0; i < pool.gen->nlisteners; i++) {
+		gl = &pool.gen->listeners[i];
+		if (full && gl->idle == 0 && idle > 0 &&
+		    gl->stealing < STEAL_MAX && under_own(gl)) {
+			if (watch_arm(gl) == -1)
+				log_warnx("listener %s: cannot watch its "
+				    "sockets", gl->conf->name);
+		} else
+			watch_disarm(gl);
+	}
+}
+
+/* The retirement c was chosen for is over: c holds a connection or left. */
+static void
+steal_done(struct child *c)
+{
+	if (c->steal_for == NULL)
+		return;
+	c->steal_for->stealing--;
+	c->steal_for = NULL;
+}
+
+/*
+ * Whether gl is at a limit: every slot holds a connection, or its own
+ * max-connections do.  Then no spare of it waits (the spares were counted
+ * as connections) and its clients wait in the backlog.  Return the limit
+ * reached in *maxp.
+ */
+static int
+at_limit(const struct gen_listener *gl, long *maxp)
+{
+	if ((long)pool.busy >= (*maxp = max_children()))
+		return 1;
+	*maxp = gl->conf->max_connections;
+	return (long)gl->count->busy >= *maxp;
+}
+
+/* Milliseconds since ts, a CLOCK_MONOTONIC time. */
+static long long
+ms_since(const struct timespec *ts)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - ts->tv_sec) * 1000 +
+	    (now.tv_nsec - ts->tv_nsec) / 1000000;
+}
+
+/*
+ * A listener at a limit stops accepting: say so once, and say when it
+ * accepts again, once it has stayed below its limits for AGAIN_QUIET s,
+ * so that a steady overload (a slot frees, a waiting client takes it at
+ * once) logs one pair of lines, not one per connection.  The state is its
+ * gen_count's, so a reload does not repeat it.
+ */
+static void
+limit_update(void)
+{
+	struct timeval tv = { AGAIN_QUIET, 0 };
+	struct gen_listener *gl;
+	long max;
+	size_t i;
+
+	if (pool.gen == NULL || pool.draining)
+		return;
+	for (i = 0; i < pool.gen->nlisteners; i++) {
+		gl = &pool.gen->listeners[i];
+		if (at_limit(gl, &max)) {
+			gl->count->below.tv_sec = 0;
+			gl->count->below.tv_nsec = 0;
+			if (gl->count->full_said)
+				continue;
+			gl->count->full_said = 1;
+			log_warnx("listener %s: max-connections %ld%s reached: "
+			    "not accepting", gl->conf->name, max,
+			    max < gl->conf->max_connections ?
+			    " (the descriptor limit)" : "");
+		} else if (gl->count->full_said &&
+		    gl->count->below.tv_sec == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &gl->count->below);
+			if (!evtimer_pending(pool.again, NULL))
+				evtimer_add(pool.again, &tv);
+		}
+	}
+}
+
+static void
+again_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { 0, 250000 };
+	struct gen_listener *gl;
+	long max;
+	size_t i;
+	int wait = 0;
+
+	if (pool.gen == NULL || pool.draining)
+		return;
+	for (i = 0; i < pool.gen->nlisteners; i++) {
+		gl = &pool.gen->listeners[i];
+		if (!gl->count->full_said || at_limit(gl, &max))
+			continue;
+		if (gl->count->below.tv_sec == 0 ||
+		    ms_since(&gl->count->below) < AGAIN_QUIET * 1000) {
+			wait = 1;
+			continue;
+		}
+		gl->count->full_said = 0;
+		log_info("listener %s: accepting again", gl->conf->name);
+	}
+	if (wait)
+		evtimer_add(pool.again, &tv);
+}
+
+void
+spawn_set_capacity(long fdcap)
+{
+	pool.fdcap = fdcap;
 }
 
 /*
@@ -435,8 +851,11 @@ child_accepted(struct child *c)
 	if (c->busy)
 		return;
 	child_arm(c);
+	steal_done(c);
 	c->busy = 1;
 	pool.busy++;
+	gl->count->busy++;
+	limit_update();
 	pool.failures = 0;
 	handshake_start(c);
 	gl->accepts++;
@@ -716,10 +1135,14 @@ spawn_reaped(pid_t pid, int status)
 	TAILQ_REMOVE(&pool.dying, c, dying);
 	handshake_end(c);
 	log_exit(c, status);
+	steal_done(c);
 	pool.count--;
-	if (c->busy)
+	c->gen->listeners[c->listener].count->children--;
+	if (c->busy) {
 		pool.busy--;
-	else if (!c->retired) {
+		c->gen->listeners[c->listener].count->busy--;
+		limit_update();
+	} else if (!c->retired) {
 		/* Died before taking a connection: a setup failure, unless
 		 * it crashed (child_crashed() has its own backoff). */
 		c->gen->listeners[c->listener].idle--;
@@ -831,6 +1254,7 @@ spawn_init(struct event_base *base, void (*reaped)(void))
 	if ((pool.retry = evtimer_new(base, retry_cb, NULL)) == NULL ||
 	    (pool.fill = event_new(base, -1, 0, retry_cb, NULL)) == NULL ||
 	    (pool.holdev = evtimer_new(base, retry_cb, NULL)) == NULL ||
+	    (pool.again = evtimer_new(base, again_cb, NULL)) == NULL ||
 	    (pool.reapev = evtimer_new(base, reap_cb, NULL)) == NULL ||
 	    (pool.sweep = evtimer_new(base, handshake_sweep, NULL)) == NULL ||
 	    (pool.decay = event_new(base, -1, EV_PERSIST, decay_cb,
@@ -845,6 +1269,7 @@ close_listeners(struct gen *g)
 	size_t i;
 
 	spawner_stop_all(g);
+	watch_free(g);
 	for (i = 0; i < g->nlisteners; i++)
 		listen_close(&g->listeners[i].socks);
 }
@@ -857,6 +1282,7 @@ spawn_set_gen(struct gen *g)
 	gen_ref(g);
 	pool.gen = g;
 	pool.failures = 0;
+	limit_update();
 	if (old == NULL)
 		return;
 	retire_idle(old);
@@ -924,6 +1350,7 @@ spawn_drain(int idle)
 	event_del(pool.decay);
 	event_del(pool.retry);
 	event_del(pool.holdev);
+	event_del(pool.again);
 }
 
 void

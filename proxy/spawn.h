@@ -1,7 +1,12 @@
 /*
  * The parent's pool of connection children: spares forked ahead of time
- * for every listener, replaced as they take connections, never more than
- * max-connections alive at once.
+ * for every listener, replaced as they take connections.  Spares count
+ * as connections (each may take one without asking), so never more than
+ * max-connections children are alive at once; near the limit the spares
+ * go to the listeners where clients wait.  At the limit no spare waits on
+ * any listener, clients wait in the listen backlog, and the parent says
+ * so once ("listener L: max-connections N reached: not accepting", then
+ * "listener L: accepting again").
  */
 #ifndef SPAWN_H
 #define SPAWN_H
@@ -47,6 +52,21 @@ void	spawn_set_keyproc(int fd);
  * its target number waiting, within max-connections.
  */
 void	spawn_fill(void);
+
+/*
+ * spawn_set_capacity(fdcap):
+ * The most connections the parent's descriptor limit allows, or 0 for no
+ * bound beyond max-connections: the pool keeps within the smaller.
+ */
+void	spawn_set_capacity(long fdcap);
+
+/*
+ * spawn_out_of_fds(what):
+ * The parent could not get a descriptor (errno EMFILE or ENFILE) while
+ * doing what: fork no child for a while, and say so once until a child is
+ * forked again.  The helper processes are not to blame and stay.
+ */
+void	spawn_out_of_fds(const char *what);
 
 /*
  * spawn_reaped(pid, status):

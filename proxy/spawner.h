@@ -63,7 +63,9 @@ int	spawner_start(struct gen *g, size_t li);
  * success return the child's pid and set *chanfdp to the parent's end of
  * the child's channel (SOCK_SEQPACKET, close-on-exec).  Return -1 with a
  * warning logged on failure; a spawner that failed is stopped, and the
- * next call starts a new one.  kpfd stays the caller's to close.
+ * next call starts a new one.  Return -1 with errno EMFILE or ENFILE, and
+ * nothing logged, when the parent itself is out of descriptors: the
+ * spawner is not to blame and stays.  kpfd stays the caller's to close.
  */
 pid_t	spawner_fork(struct gen *g, size_t li, int kpfd, int *chanfdp);
 

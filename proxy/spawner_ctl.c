@@ -239,7 +239,7 @@ spawner_start(struct gen *g, size_t li)
 {
 	struct gen_listener *gl = &g->listeners[li];
 	struct spawner *s;
-	int sp[2];
+	int sp[2], e;
 
 	if (gl->spawner != NULL)
 		return 0;
@@ -252,8 +252,12 @@ spawner_start(struct gen *g, size_t li)
 		return -1;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("spawner: socketpair");
+		/* Out of descriptors is the caller's to say (spawn.c). */
+		e = errno;
+		if (e != EMFILE && e != ENFILE)
+			log_warn("spawner: socketpair");
 		free(s);
+		errno = e;
 		return -1;
 	}
 	if ((s->pid = fork()) == -1) {
@@ -326,10 +330,15 @@ spawner_serial(const struct gen *g, size_t li)
 	return s != NULL ? s->serial : 0;
 }
 
+/* spawner_recv1(): a message was lost for lack of descriptors here. */
+#define SPAWNER_LOST	(-2)
+
 /*
  * One message from s, relaying log lines: return its type (with the body
  * in rep and a descriptor in *fdp for SPAWNER_FORKED), 0 when nothing is
- * waiting (MSG_DONTWAIT), or -1 when s is gone or broke the protocol.
+ * waiting (MSG_DONTWAIT), SPAWNER_LOST when the parent had no room for the
+ * descriptor that came with it (EMFILE: our shortage, not the spawner's
+ * fault), or -1 when s is gone or broke the protocol.
  */
 static int
 spawner_recv1(struct spawner *s, struct spawner_forked *rep, int *fdp,
@@ -344,6 +353,8 @@ spawner_recv1(struct spawner *s, struct spawner_forked *rep, int *fdp,
 	n = msg_get(s->fd, buf, sizeof(buf), &hdr, &fd, flags);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
+	if (n == -1 && errno == EMFILE)
+		return SPAWNER_LOST;
 	if (n <= 0)
 		goto bad;
 	switch (parent_check_spawner(&hdr, body, fd, fdp != NULL, rep)) {
@@ -389,6 +400,7 @@ spawner_read_cb(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < 64 && s->fd != -1; i++) {
 		switch (spawner_recv1(s, NULL, NULL, MSG_DONTWAIT)) {
 		case 0:
+		case SPAWNER_LOST:	/* nothing was asked: nothing lost */
 			return;
 		case -1:
 			spawner_gone(s);
@@ -411,6 +423,9 @@ spawner_wait_forked(struct spawner *s, struct spawner_forked *rep,
 		switch (spawner_recv1(s, rep, chanfdp, MSG_DONTWAIT)) {
 		case SPAWNER_FORKED:
 			return 0;
+		case SPAWNER_LOST:
+			errno = EMFILE;
+			return -1;
 		case -1:
 			return -1;
 		case 0:
@@ -441,6 +456,11 @@ spawner_fork(struct gen *g, size_t li, int kpfd, int *chanfdp)
 	s = g->listeners[li].spawner;
 	if (msg_put(s->fd, SPAWNER_FORK, NULL, 0, kpfd, 0) == -1 ||
 	    spawner_wait_forked(s, &rep, chanfdp) == -1) {
+		/* The parent is out of descriptors: the spawner did its job,
+		 * and stays.  The child it forked lost its channel with the
+		 * descriptor, so it exits (it is reaped as an unknown pid). */
+		if (errno == EMFILE || errno == ENFILE)
+			return -1;
 		if (errno != 0)
 			log_warn("spawner %d of listener %s", (int)s->pid,
 			    g->listeners[li].conf->name);
@@ -450,6 +470,7 @@ spawner_fork(struct gen *g, size_t li, int kpfd, int *chanfdp)
 	if (rep.pid <= 0) {
 		errno = rep.error;
 		log_warn("spawner %d: fork", (int)s->pid);
+		errno = 0;	/* the spawner's trouble, not the parent's */
 		return -1;
 	}
 	return (pid_t)rep.pid;

@@ -288,6 +288,45 @@ EOC
 	accepted "$C"
 }
 
+@test "a listener's own max-connections: printed, defaulting to the global one, never above it" {
+	{
+		globals_conf
+		echo "max-connections 100"
+		listener_conf a 127.0.0.1:8443
+		listener_conf b 127.0.0.1:8444
+	} > "$C"
+	sed -i '/^listener "a" {/a\	max-connections 7' "$C"
+	run "$RECLUSE" -nn -f "$C"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -cx '	max-connections 7' <<< "$output")" -eq 1 ]
+	[ "$(grep -cx '	max-connections 100' <<< "$output")" -eq 1 ]
+	grep -qx 'max-connections 100' <<< "$output"
+	"$RECLUSE" -nn -f "$C" > "$T/dump1.conf"
+	"$RECLUSE" -nn -f "$T/dump1.conf" > "$T/dump2.conf"
+	diff -u "$T/dump1.conf" "$T/dump2.conf"
+	# a top-level line after a listener block is the global one again
+	echo "timeout idle 9" >> "$C"
+	sed -i '/^max-connections 100$/d' "$C"
+	echo "max-connections 50" >> "$C"
+	run "$RECLUSE" -nn -f "$C"
+	[ "$status" -eq 0 ]
+	grep -qx 'max-connections 50' <<< "$output"
+	grep -qx '	max-connections 7' <<< "$output"
+	# above the global one, given twice, out of range: refused
+	sed -i 's/^max-connections 50$/max-connections 5/' "$C"
+	refused "$C" "$(line_of "$C" '	max-connections 7')" \
+	    'max-connections 7 of listener "a" is above the global max-connections 5'
+	sed -i '/^max-connections 5$/d' "$C"
+	sed -i '/^listener "a" {/a\	max-connections 9999' "$C"
+	refused "$C" "$(line_of "$C" '	max-connections 7')" 'duplicate "max-connections"'
+	sed -i '/	max-connections 9999/d; s/	max-connections 7/	max-connections 5000/' "$C"
+	refused "$C" "$(line_of "$C" '	max-connections 5000')" \
+	    'max-connections 5000 of listener "a" is above the global max-connections 4096 (default)'
+	sed -i 's/	max-connections 5000/	max-connections 0/' "$C"
+	refused "$C" "$(line_of "$C" '	max-connections 0')" 'max-connections "0" is'
+}
+
 @test "a timeout out of 1..86400 or of an unknown kind is refused" {
 	for kind in handshake idle connect drain; do
 		for v in 0 86401 1s; do
@@ -947,7 +986,7 @@ while True:
 	[ "$status" -eq 0 ]
 	# Every default it documents is the default: only the edited lines
 	# differ from the normalised output of a file without them.
-	grep -v -E '^[[:space:]]*(#|$)|^(max-connections|timeout|	protocols|	ciphers)' \
+	grep -v -E '^[[:space:]]*(#|$)|^(max-connections|timeout|	max-connections|	protocols|	ciphers)' \
 	    "$C" > "$T/bare.conf"
 	"$RECLUSE" -nn -f "$T/bare.conf" > "$T/bare.out"
 	"$RECLUSE" -nn -f "$C" > "$T/full.out"
