@@ -60,7 +60,7 @@ enum conf_backend_type {
 	CONF_BACKEND_UNIX
 };
 
-/* One "backend HOST:PORT" or "backend unix PATH" line. */
+/* One "backend HOST:PORT" or "backend unix PATH" line (or "metrics"). */
 struct conf_backend {
 	enum conf_backend_type	 type;
 	char			*host;	/* TCP: as written, without [] */
@@ -105,6 +105,7 @@ struct conf {
 	int			 limit_cpu;	/* seconds, per child */
 	struct conf_listener	*listeners;
 	size_t			 nlisteners;
+	struct conf_backend	*metrics;	/* its endpoint, or NULL: off */
 	struct conf_where	 user_where, keyproc_user_where, chroot_where;
 	char			**files;	/* every file read, files[0] == file; */
 	size_t			 nfiles;	/* each where.file points here */
