@@ -19,7 +19,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
 		proxy/connector_ctl.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
-		proxy/tlshook.c \
+		proxy/tlshook.c proxy/stats.c proxy/metrics.c proxy/metrics_ctl.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c \
 		config/parse.c config/conf.c \
 		keyproc/keyproc.c keyproc/sign.c keyproc/policy.c \

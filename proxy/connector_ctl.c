@@ -33,6 +33,7 @@
 #include "lib/wire.h"
 #include "proxy/backend.h"
 #include "proxy/connector.h"
+#include "proxy/stats.h"
 
 #define CONNECTOR_RESTART_GAP	1	/* seconds between starts */
 #define CONNECTOR_READ_MAX	64	/* messages read per wake-up */
@@ -201,6 +202,7 @@ job_failed(struct connector_job *job, int err)
 		    name, sizeof(name));
 	log_info("child %d: backend %s: %s", (int)job->pid, name,
 	    strerror(err));
+	stats_backend_failed(job->l, job->backend);
 	job_unlink(job);
 	job->err = err;
 	job->addr++;

@@ -37,6 +37,7 @@
 #include "proxy/connector.h"
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
+#include "proxy/stats.h"
 
 #define SPARES_MIN	4	/* spares per listener when quiet */
 #define SPARES_MAX	256	/* spares per listener under load */
@@ -78,6 +79,7 @@ struct child {
 	unsigned int		 kpgen;	/* the keyproc holding its channel */
 	struct connector_job	*job;	/* its backend connect, or NULL */
 	unsigned int		 spawner;	/* spawner_serial() of its own */
+	struct stats_conn	*sc;	/* its connection's counters, or NULL */
 };
 
 static struct {
@@ -425,6 +427,7 @@ child_accepted(struct child *c)
 	if (c->busy)
 		return;
 	child_arm(c);
+	c->sc = stats_accepted(gl->conf->name, c->pid);
 	c->busy = 1;
 	pool.busy++;
 	pool.failures = 0;
@@ -450,6 +453,8 @@ child_connected(void *arg, int fd, size_t idx, int err)
 	struct child *c = arg;
 
 	c->job = NULL;
+	stats_backend(c->sc, c->gen->listeners[c->listener].conf, idx,
+	    fd != -1);
 	if (fd == -1) {
 		chan_send_connect_failed(c, err);
 		return;
@@ -524,6 +529,11 @@ chan_dispatch(struct child *c, const struct msg_hdr *hdr, const char *body)
 			goto bad;
 		return;
 	}
+	if (hdr->type == CHAN_PEER || hdr->type == CHAN_ENDED) {
+		if (stats_chan(c->sc, hdr, body) == -1)
+			goto bad;
+		return;
+	}
 	if (!MSG_LEN_IS(hdr, 0))
 		goto bad;
 	switch (hdr->type) {
@@ -532,6 +542,7 @@ chan_dispatch(struct child *c, const struct msg_hdr *hdr, const char *body)
 		return;
 	case CHAN_ESTABLISHED:
 		handshake_end(c);
+		stats_established(c->sc);
 		return;
 	case CHAN_CONNECT:
 		child_connect(c);
@@ -717,6 +728,7 @@ spawn_reaped(pid_t pid, int status)
 		    ++pool.failures >= 3)
 			fail_backoff();
 	}
+	stats_reaped(c->sc, c->gen->listeners[c->listener].conf->name, status);
 	gen_unref(c->gen);
 	free(c);
 	spawn_fill();
