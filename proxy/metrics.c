@@ -178,7 +178,9 @@ mc_read(struct metrics_client *c)
 static void
 mc_write(struct metrics_client *c)
 {
+	char buf[4096];
 	ssize_t n;
+	int i;
 
 	n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -188,8 +190,13 @@ mc_write(struct metrics_client *c)
 		return;
 	}
 	c->outoff += (size_t)n;
-	if (c->outoff == c->outlen)
-		mc_close(c);
+	if (c->outoff < c->outlen)
+		return;
+	/* What the client sent beyond its request would make close(2) send
+	 * a reset, which can destroy our answer before it is read. */
+	for (i = 0; i < 16 && read(c->fd, buf, sizeof(buf)) > 0; i++)
+		;
+	mc_close(c);
 }
 
 /* The page for c, in the memfd fd: exactly len bytes from offset 0. */
