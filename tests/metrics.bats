@@ -258,6 +258,24 @@ metrics_pid() {
 	ps -o comm= --ppid "$RECLUSE_PID" | grep -qx recluse-keyproc
 }
 
+@test "the metrics filter kills socket, open, signals and accept4 on any other descriptor" {
+	run "$HELPERS/sandboxprobe" metrics
+	echo "$output"
+	[ "$status" -eq 0 ]
+	local p
+	for p in socket open accept4-other kill ptrace process_vm_readv \
+	    fcntl-setown ioctl-fioasync pidfd_open setsid; do
+		grep -qx "$p killed" <<< "$output"
+	done
+	grep -q "^accept4-listen error: " <<< "$output"
+	# positive control: unfiltered, the same calls are made
+	run "$HELPERS/sandboxprobe" -n metrics socket open accept4-other
+	echo "$output"
+	grep -qx "socket ok" <<< "$output"
+	grep -qx "open ok" <<< "$output"
+	grep -q "^accept4-other error: " <<< "$output"
+}
+
 @test "a metrics process that dies is started again" {
 	start
 	local pid
