@@ -138,10 +138,16 @@ uninstall:
 	    $(DESTDIR)/usr/lib/tmpfiles.d/recluse.conf
 
 # bench: recluse beside hitch (bench/run, docs/PERFORMANCE.md).
-BENCH_PROGS =	bench/tlsload bench/kpsign bench/forkfloor
+BENCH_PROGS =	bench/tlsload bench/kpsign bench/forkfloor bench/statsloop
 bench/tlsload bench/forkfloor: %: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS) \
 	    $(shell pkg-config --libs libssl libcrypto)
+
+# bench/statsloop: what the parent's counting costs per connection.
+STATSLOOP_OBJS = proxy/stats.o proxy/backend.o lib/log.o lib/msg.o
+bench/statsloop: bench/statsloop.c $(STATSLOOP_OBJS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
+	    $(STATSLOOP_OBJS) $(LDFLAGS) $(LDLIBS)
 
 bench: all $(BENCH_PROGS)
 	bench/run
