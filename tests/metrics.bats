@@ -158,6 +158,27 @@ metrics_pid() {
 	[ "$exp" -gt $((now + 86400)) ] && [ "$exp" -le $((now + 2 * 86400 + 60)) ]
 }
 
+@test "a handshake whose signature keyproc does not give counts as a keyproc failure" {
+	start
+	local kp
+	kp=$(ps -o pid=,comm= --ppid "$RECLUSE_PID" |
+	    awk '$2 == "recluse-keyproc" { print $1 }')
+	[ -n "$kp" ]
+	kill -STOP "$kp"
+	# the child waits 5 s for its signature, then gives up
+	run tls_echo "$PORT" <<< "hello"
+	kill -CONT "$kp"
+	[ "$output" != hello ]
+	wait_for metric_is 'recluse_handshake_failures_total{listener="web",reason="keyproc"}' 1
+	[ "$(metric 'recluse_keyproc_refusals_total{listener="web"}')" = 1 ]
+	[ "$(metric 'recluse_connections_ended_total{listener="web",end="keyproc"}')" = 1 ]
+	[ "$(metric 'recluse_handshakes_total{listener="web"}')" = 0 ]
+	# and keyproc, running again, signs for the next one
+	run tls_echo "$PORT" <<< "hello"
+	[ "$output" = hello ]
+	wait_for metric_is 'recluse_keyproc_signatures_total{listener="web"}' 1
+}
+
 @test "the exposition passes promtool check metrics" {
 	[ -n "$PROMTOOL" ] || skip "promtool (Debian package prometheus) not installed"
 	start
