@@ -1,6 +1,11 @@
 #!/usr/bin/env bats
 # The metrics endpoint (GET /metrics, Prometheus text) and the status view
 # (GET /status), served by the sandboxed metrics process.
+#
+# The promtool test needs promtool (Debian package prometheus: 19 MB to
+# download, 96 MB installed with its web assets, so not in tests/deps.sh);
+# it is skipped without it.  PROMTOOL=/path/to/promtool picks one, e.g.
+# extracted with: apt-get download prometheus && dpkg-deb -x prometheus_*.deb x
 
 load helpers
 
