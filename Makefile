@@ -19,7 +19,8 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
 		proxy/connector_ctl.c proxy/probe.c proxy/certcheck.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
-		proxy/tlshook.c proxy/parent_check.c \
+		proxy/tlshook.c proxy/parent_check.c proxy/stats.c proxy/metrics.c \
+		proxy/metrics_ctl.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c \
 		config/parse.c config/conf.c \
 		keyproc/keyproc.c keyproc/kp_check.c keyproc/sign.c \
@@ -174,10 +175,16 @@ uninstall:
 	    $(DESTDIR)/usr/lib/tmpfiles.d/recluse.conf
 
 # bench: recluse beside hitch (bench/run, docs/PERFORMANCE.md).
-BENCH_PROGS =	bench/tlsload bench/kpsign bench/forkfloor
+BENCH_PROGS =	bench/tlsload bench/kpsign bench/forkfloor bench/statsloop
 bench/tlsload bench/forkfloor: %: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS) \
 	    $(shell pkg-config --libs libssl libcrypto)
+
+# bench/statsloop: what the parent's counting costs per connection.
+STATSLOOP_OBJS = proxy/stats.o proxy/backend.o lib/log.o lib/msg.o
+bench/statsloop: bench/statsloop.c $(STATSLOOP_OBJS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
+	    $(STATSLOOP_OBJS) $(LDFLAGS) $(LDLIBS)
 
 bench: all $(BENCH_PROGS)
 	bench/run

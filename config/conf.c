@@ -740,6 +740,19 @@ check_listeners(struct check *ck)
 	return 0;
 }
 
+/* The metrics endpoint, if any: resolved like a backend. */
+static int
+check_metrics(struct check *ck)
+{
+	struct conf_backend *b = ck->conf->metrics;
+
+	if (b == NULL)
+		return 0;
+	return b->type == CONF_BACKEND_UNIX ? resolve_unix(ck, b) :
+	    resolve(ck, &b->where, b->host, b->port, &b->addrs, &b->addrlens,
+	    &b->naddrs);
+}
+
 struct conf *
 conf_load(const char *path, char *errbuf, size_t errlen)
 {
@@ -755,7 +768,8 @@ conf_load(const char *path, char *errbuf, size_t errlen)
 	ck.errlen = errlen;
 	if (conf_parse(c, path, errbuf, errlen) == -1 ||
 	    set_defaults(&ck) == -1 || check_users(&ck) == -1 ||
-	    check_chroot(&ck) == -1 || check_listeners(&ck) == -1) {
+	    check_chroot(&ck) == -1 || check_listeners(&ck) == -1 ||
+	    check_metrics(&ck) == -1) {
 		conf_free(c);
 		return NULL;
 	}
@@ -870,6 +884,15 @@ conf_dump(const struct conf *c, FILE *fp)
 	fprintf(fp, "limit memory %d\n", c->limit_memory);
 	fprintf(fp, "limit cpu %d\n", c->limit_cpu);
 	fprintf(fp, "log %s\n", c->log_syslog ? "syslog" : "stderr");
+	if (c->metrics != NULL && c->metrics->type == CONF_BACKEND_UNIX) {
+		fputs("metrics unix ", fp);
+		dump_string(fp, c->metrics->path);
+		putc('\n', fp);
+	} else if (c->metrics != NULL) {
+		fputs("metrics ", fp);
+		dump_hostport(fp, c->metrics->host, c->metrics->port,
+		    c->metrics->addrs, c->metrics->naddrs);
+	}
 	for (i = 0; i < c->nlisteners; i++)
 		dump_listener(fp, &c->listeners[i]);
 	if (fflush(fp) == EOF || ferror(fp))
@@ -909,6 +932,13 @@ conf_free(struct conf *c)
 		free(l->backends);
 	}
 	free(c->listeners);
+	if (c->metrics != NULL) {
+		free(c->metrics->host);
+		free(c->metrics->path);
+		free(c->metrics->addrs);
+		free(c->metrics->addrlens);
+		free(c->metrics);
+	}
 	free(c->user);
 	free(c->keyproc_user);
 	free(c->chroot);

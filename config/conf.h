@@ -62,7 +62,7 @@ enum conf_backend_type {
 	CONF_BACKEND_UNIX
 };
 
-/* One "backend HOST:PORT" or "backend unix PATH" line. */
+/* One "backend HOST:PORT" or "backend unix PATH" line (or "metrics"). */
 struct conf_backend {
 	enum conf_backend_type	 type;
 	char			*host;	/* TCP: as written, without [] */
@@ -113,6 +113,7 @@ struct conf {
 	int			 log_syslog;	/* also syslog(3), daemon */
 	struct conf_listener	*listeners;
 	size_t			 nlisteners;
+	struct conf_backend	*metrics;	/* its endpoint, or NULL: off */
 	struct conf_where	 user_where, keyproc_user_where, chroot_where;
 	struct conf_where	 log_where;
 	struct conf_where	 max_connections_where;

@@ -106,6 +106,7 @@ static int	kw_listen(struct parser *, struct stmt *);
 static int	kw_listener(struct parser *, struct stmt *);
 static int	kw_log(struct parser *, struct stmt *);
 static int	kw_max_connections(struct parser *, struct stmt *);
+static int	kw_metrics(struct parser *, struct stmt *);
 static int	kw_protocols(struct parser *, struct stmt *);
 static int	kw_timeout(struct parser *, struct stmt *);
 static int	kw_user(struct parser *, struct stmt *);
@@ -141,6 +142,7 @@ static const struct keyword keywords[] = {
 	{ "max-connections",	CTX_TOP | CTX_LISTENER, 1, 1, 0,
 				kw_max_connections, 0 },
 	{ "memory",		LIMIT(limit_memory, 16, 1048576) },
+	{ "metrics",		CTX_TOP, 1, 2, 0, kw_metrics, 0 },
 	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
 	{ "timeout",		CTX_TOP, 2, 2, 0, kw_timeout, 0 },
 	{ "unix",		CTX_BACKEND, 0, 0, 0, NULL, 0 },
@@ -923,38 +925,65 @@ kw_ciphers(struct parser *p, struct stmt *st)
 	    &p->listener->ciphers_where);
 }
 
+/* What follows "backend" or "metrics": HOST:PORT, or unix "PATH". */
+static int
+parse_endpoint(struct parser *p, struct stmt *st, struct conf_backend *b)
+{
+	const struct keyword *kw;
+	char *abs;
+
+	memset(b, 0, sizeof(*b));
+	b->where = st->where;
+	if (st->nwords == 2) {
+		b->type = CONF_BACKEND_TCP;
+		return parse_hostport(p, st, st->word[1], 0, &b->host,
+		    &b->port);
+	}
+	kw = kw_find(st->word[1]);
+	if (kw == NULL || kw->ctx != CTX_BACKEND)
+		return serr(p, st, "bad %s: expected ADDRESS:PORT or "
+		    "unix \"PATH\"", st->word[0]);
+	if ((abs = path_abs(p->lex->file, st->word[2])) == NULL)
+		return serr(p, st, "%s unix \"%s\": %s", st->word[0],
+		    st->word[2], strerror(errno));
+	b->type = CONF_BACKEND_UNIX;
+	b->path = abs;
+	return 0;
+}
+
 static int
 kw_backend(struct parser *p, struct stmt *st)
 {
 	struct conf_listener *l = p->listener;
 	struct conf_backend *b;
-	const struct keyword *kw;
-	char *abs;
 
 	b = reallocarray(l->backends, l->nbackends + 1, sizeof(*b));
 	if (b == NULL)
 		return nomem(p, st->where.line);
 	l->backends = b;
 	b = &l->backends[l->nbackends];
-	memset(b, 0, sizeof(*b));
-	b->where = st->where;
-	if (st->nwords == 2) {
-		b->type = CONF_BACKEND_TCP;
-		if (parse_hostport(p, st, st->word[1], 0, &b->host,
-		    &b->port) == -1)
-			return -1;
-		l->nbackends++;
-		return 0;
+	if (parse_endpoint(p, st, b) == -1) {
+		free(b->host);
+		return -1;
 	}
-	kw = kw_find(st->word[1]);
-	if (kw == NULL || kw->ctx != CTX_BACKEND)
-		return serr(p, st, "bad backend: expected ADDRESS:PORT or "
-		    "unix \"PATH\"");
-	if ((abs = path_abs(p->lex->file, st->word[2])) == NULL)
-		return serr(p, st, "backend unix \"%s\": %s", st->word[2],
-		    strerror(errno));
-	b->type = CONF_BACKEND_UNIX;
-	b->path = abs;
 	l->nbackends++;
+	return 0;
+}
+
+static int
+kw_metrics(struct parser *p, struct stmt *st)
+{
+	struct conf_backend *b;
+
+	if (p->conf->metrics != NULL)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return nomem(p, st->where.line);
+	if (parse_endpoint(p, st, b) == -1) {
+		free(b->host);
+		free(b);
+		return -1;
+	}
+	p->conf->metrics = b;
 	return 0;
 }

@@ -750,6 +750,8 @@ keyproc_main(void)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	/* exec of /proc/self/exe named us "exe": say what we are in ps(1). */
+	(void)prctl(PR_SET_NAME, "recluse-keyproc", 0, 0, 0);
 	log_init("keyproc", 0, KP_CTL_FD);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		fatal("prctl");

@@ -79,6 +79,8 @@ static OSSL_FUNC_BIO_read_ex_fn	*kp_bio_read_ex;
 static int			 kp_chanfd = -1;
 static uint32_t			 kp_reqid;
 static char			 kp_lasterr[128];	/* kp_provider_error() */
+static int			 kp_sign_state;	/* enum chan_sign */
+static uint32_t			 kp_sign_us;	/* of the last request */
 
 void
 kp_provider_set_channel(int fd)
@@ -556,10 +558,12 @@ kp_rpc(const struct kp_pkey *k, uint32_t alg, const uint8_t *tbs,
     size_t tbslen, uint8_t *sig, size_t sigsize, size_t *siglenp)
 {
 	struct kp_sign_req req;
-	struct timespec deadline;
+	struct timespec deadline, t0, t1;
+	long long us;
 	size_t maxlen;
-	int size;
+	int size, rc;
 
+	kp_sign_state = CHAN_SIGN_REFUSED;	/* until it is signed */
 	if (kp_chanfd == -1) {
 		kp_raise("no channel");
 		return -1;
@@ -577,12 +581,27 @@ kp_rpc(const struct kp_pkey *k, uint32_t alg, const uint8_t *tbs,
 	req.alg = alg;
 	req.tbslen = (uint32_t)tbslen;
 	deadline_in_ms(&deadline, KP_SIGN_WAIT_MS);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (kp_rpc_send(&req, tbs, &deadline) == -1) {
 		/* EPIPE: keyproc is gone; ETIMEDOUT: it does not read */
 		kp_raise("cannot send the request: %s", strerror(errno));
 		return -1;
 	}
-	return kp_rpc_recv(req.id, maxlen, sig, siglenp, &deadline);
+	rc = kp_rpc_recv(req.id, maxlen, sig, siglenp, &deadline);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000;
+	kp_sign_us = us < 0 ? 0 : us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	if (rc == 0)
+		kp_sign_state = CHAN_SIGN_OK;
+	return rc;
+}
+
+void
+kp_provider_sign_stats(int *state, uint32_t *us)
+{
+	*state = kp_sign_state;
+	*us = kp_sign_us;
 }
 
 /* ------------------------------------------------------------------ */

@@ -49,6 +49,15 @@ void	kp_provider_set_channel(int fd);
 const char	*kp_provider_error(void);
 
 /*
+ * kp_provider_sign_stats(state, us):
+ * In a connection child: how its last signature went (enum chan_sign in
+ * *state: none asked, signed, or refused/failed/unanswered) and how long
+ * it took, in microseconds, from sending KP_SIGN to reading the answer
+ * (keyproc's queue and its key operation, as the child waited for them).
+ */
+void	kp_provider_sign_stats(int *state, uint32_t *us);
+
+/*
  * kp_ref_from_cert(cert, certlen, key, refp, reflenp, spkip, spkilenp,
  *     err, errlen):
  * From a PEM certificate chain (leaf first), build the key reference PEM

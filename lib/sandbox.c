@@ -30,6 +30,7 @@
 
 #include "lib/sandbox.h"
 #include "lib/util.h"
+#include "lib/wire.h"
 
 /*
  * System calls every sandboxed role needs: memory, time, exit, its own
@@ -121,6 +122,13 @@ static const int sandbox_spawner[] = {
 	SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
 };
 
+/*
+ * The metrics process: the common list (poll, read, write, recvmsg for
+ * the page's memfd, send for its requests, fstat of the memfd) and
+ * accept4 on its one listening socket, METRICS_LISTEN_FD (argument
+ * checked).  No open, socket, connect, bind, listen,
+ * sendmsg or setsockopt.
+ */
 static const struct {
 	int		 option;
 	long		 arg;		/* -1: any */
@@ -388,6 +396,11 @@ sandbox_rules(enum sandbox_role role)
 		    NELEM(sandbox_keyproc)) == -1)
 			goto out;
 		break;
+	case SANDBOX_METRICS:
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(accept4), 1,
+		    SCMP_A0(SCMP_CMP_EQ, METRICS_LISTEN_FD)) < 0)
+			goto out;
+		break;
 	case SANDBOX_CONNECTOR:
 		if (sandbox_allow(ctx, sandbox_connector,
 		    NELEM(sandbox_connector)) == -1 ||
@@ -405,7 +418,7 @@ out:
 }
 
 /* Compiled filters, made once by sandbox_prepare() before fork. */
-static struct sock_fprog	sandbox_prog[SANDBOX_SPAWNER + 1];
+static struct sock_fprog	sandbox_prog[SANDBOX_ROLES];
 
 int
 sandbox_prepare(enum sandbox_role role, char *err, size_t errlen)

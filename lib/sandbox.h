@@ -1,6 +1,6 @@
 /*
  * Privilege drop and system call filters for keyproc, the spawners, the
- * connector and the connection children.
+ * connector, the metrics process and the connection children.
  */
 #ifndef SANDBOX_H
 #define SANDBOX_H
@@ -13,9 +13,11 @@ enum sandbox_role {
 	SANDBOX_CHILD,		/* one connection: TLS + proxying */
 	SANDBOX_KEYPROC,	/* signs on its channels, nothing else */
 	SANDBOX_CONNECTOR,	/* connects backends for the parent */
-	SANDBOX_SPAWNER		/* forks children, which set themselves up
+	SANDBOX_SPAWNER,	/* forks children, which set themselves up
 				   under this filter, then add their own */
+	SANDBOX_METRICS		/* answers HTTP on the one socket it has */
 };
+#define SANDBOX_ROLES	(SANDBOX_METRICS + 1)
 
 /*
  * sandbox_drop(root, uid, gid, nofile, err, errlen):

@@ -15,7 +15,8 @@
  * - parent <-> keyproc: the control channel (enum kp_ctl_type);
  * - parent <-> child: one per child (enum chan_type);
  * - parent <-> spawner: one per spawner (enum spawner_type);
- * - parent <-> connector: one (enum connector_type).
+ * - parent <-> connector: one (enum connector_type);
+ * - parent <-> metrics: one (enum metrics_type).
  */
 #ifndef WIRE_H
 #define WIRE_H
@@ -249,6 +250,10 @@ enum chan_type {
 				   the same once no byte has moved for N s
 				   (end=drain-idle).  A spare leaves, as for
 				   CHAN_RETIRE */
+	CHAN_PEER = 8,		/* child -> parent: struct chan_peer, once
+				   its handshake is done (the status view) */
+	CHAN_ENDED = 9,		/* child -> parent: struct chan_ended, once,
+				   when its connection ends (the counters) */
 	CHAN_LOG = LOG_MSG_TYPE	/* child -> parent: struct log_msg + text */
 };
 
@@ -266,6 +271,56 @@ struct chan_drain {		/* CHAN_DRAIN */
 	uint32_t	idle;		/* s; 0: now */
 };
 _Static_assert(sizeof(struct chan_drain) == 4, "wire size");
+
+/*
+ * What a child says of its client, for the status view.  NUL-terminated
+ * (the parent puts a NUL at the end and escapes the rest anyway: these are
+ * a child's claims, shown to a person, never used for anything else).
+ */
+#define CHAN_PEER_CLIENT_MAX	64
+#define CHAN_PEER_SNI_MAX	128
+struct chan_peer {		/* CHAN_PEER */
+	char		client[CHAN_PEER_CLIENT_MAX];	/* address:port */
+	char		sni[CHAN_PEER_SNI_MAX];		/* "" if none */
+};
+_Static_assert(sizeof(struct chan_peer) == 192, "wire size");
+
+/* How a connection ended, as counted by the parent (a closed set). */
+enum chan_end {
+	CHAN_END_CLOSED = 0,		/* relayed, then closed or reset */
+	CHAN_END_HANDSHAKE_TIMEOUT = 1,	/* no handshake in time */
+	CHAN_END_HANDSHAKE_FAILED = 2,	/* protocol error or alert */
+	CHAN_END_KEYPROC = 3,		/* keyproc refused or did not sign */
+	CHAN_END_BACKEND = 4,		/* no backend would connect */
+	CHAN_END_IDLE = 5,		/* idle timeout while relaying */
+	CHAN_END_ERROR = 6,		/* internal error in the child */
+	CHAN_END_DRAIN = 7,		/* ended by a drain (timeout drain or
+					   drain-idle) */
+	CHAN_END_MAX = 8
+};
+
+/* The child's own signature, as it saw it. */
+enum chan_sign {
+	CHAN_SIGN_NONE = 0,		/* none asked (resumed, or no handshake) */
+	CHAN_SIGN_OK = 1,		/* keyproc signed */
+	CHAN_SIGN_REFUSED = 2		/* keyproc closed the channel, failed
+					   or did not answer */
+};
+
+/*
+ * CHAN_ENDED: a child's claims about its connection, which the parent
+ * only counts, within bounds (end and sign in their sets), and never
+ * trusts for anything else.
+ */
+struct chan_ended {		/* CHAN_ENDED */
+	uint32_t	end;		/* enum chan_end */
+	uint32_t	sign;		/* enum chan_sign */
+	uint32_t	handshake_us;	/* accept to handshake done; 0: none */
+	uint32_t	sign_us;	/* KP_SIGN sent to KP_SIGNED read */
+	uint64_t	from_client;	/* plaintext bytes to the backend */
+	uint64_t	to_client;	/* plaintext bytes to the client */
+};
+_Static_assert(sizeof(struct chan_ended) == 32, "wire size");
 
 /* The largest message the parent reads from a child: a log line. */
 #define CHAN_MSG_MAX	LOG_MSG_MAX
@@ -415,5 +470,55 @@ struct connector_rep {		/* CONNECTOR_DONE; the connected socket
 				   ETIMEDOUT, EINVAL for a bad request */
 };
 _Static_assert(sizeof(struct connector_rep) == 8, "wire size");
+
+/* ------------------------------------------------------------------ */
+/* parent <-> metrics: the one metrics process's channel (fd METRICS_FD) */
+
+/*
+ * The metrics process is exec'ed with its channel on METRICS_FD and the
+ * listening socket the parent bound on METRICS_LISTEN_FD.  For each HTTP
+ * request it has read and checked, it asks the parent for a page; the
+ * parent writes the page into a new memfd and hands it over.  The parent
+ * never reads anything from it but these fixed structs.
+ */
+#define METRICS_FD		3
+#define METRICS_LISTEN_FD	4
+#define METRICS_PAGE_MAX	(16 * 1024 * 1024)	/* bytes of one page */
+
+enum metrics_type {
+	/* parent -> metrics */
+	METRICS_START = 1,	/* struct metrics_start + chroot path */
+	METRICS_PAGE = 2,	/* struct metrics_page; fd: a memfd holding
+				   len bytes at offset 0, iff len > 0 */
+	/* metrics -> parent */
+	METRICS_GET = 16,	/* struct metrics_get */
+	METRICS_LOG = LOG_MSG_TYPE	/* struct log_msg + text */
+};
+
+enum metrics_what {
+	METRICS_WHAT_METRICS = 1,	/* GET /metrics: Prometheus text */
+	METRICS_WHAT_STATUS = 2		/* GET /status: for a person */
+};
+
+struct metrics_start {		/* METRICS_START, + pathlen bytes */
+	uint32_t	uid;		/* the configuration's user; never 0 */
+	uint32_t	gid;
+	uint32_t	verbose;
+	uint32_t	limit_memory;	/* MiB, RLIMIT_AS */
+	uint32_t	pathlen;	/* chroot directory, 1 .. 4096 */
+};
+_Static_assert(sizeof(struct metrics_start) == 20, "wire size");
+
+struct metrics_get {		/* METRICS_GET */
+	uint32_t	id;		/* echoed in the reply */
+	uint32_t	what;		/* enum metrics_what */
+};
+_Static_assert(sizeof(struct metrics_get) == 8, "wire size");
+
+struct metrics_page {		/* METRICS_PAGE */
+	uint32_t	id;
+	uint32_t	len;		/* 0: no page (refused, too many asks) */
+};
+_Static_assert(sizeof(struct metrics_page) == 8, "wire size");
 
 #endif

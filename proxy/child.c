@@ -55,7 +55,7 @@ struct child_conn {
 	char			 sni[128];
 	const char		*version, *cipher;
 	struct timespec		 start;
-	long long		 handshake_ms;	/* -1: not done */
+	uint32_t		 handshake_us;	/* 0: no handshake */
 	struct relay_stats	 st;
 };
 
@@ -401,10 +401,10 @@ child_ms_since(const struct timespec *t)
 static void
 child_log(const struct child_args *args, const struct child_conn *c)
 {
-	long long ms = child_ms_since(&c->start), hs = c->handshake_ms;
+	long long ms = child_ms_since(&c->start), hs = c->handshake_us / 1000;
 	char handshake[32] = "-";
 
-	if (hs >= 0)
+	if (c->handshake_us != 0)
 		snprintf(handshake, sizeof(handshake), "%lld.%03llds", hs / 1000,
 		    hs % 1000);
 	log_info("client=%s listener=%s tls=%s cipher=%s sni=%s backend=%s "
@@ -417,6 +417,72 @@ child_log(const struct child_args *args, const struct child_conn *c)
 	    (unsigned long long)c->st.from_client,
 	    (unsigned long long)c->st.to_client, handshake, ms / 1000,
 	    ms % 1000, c->st.end ? c->st.end : "-");
+}
+
+/* For the parent's status view: who our client is, once we know its SNI. */
+static void
+child_tell_peer(const struct child_args *args, const struct child_conn *c)
+{
+	struct chan_peer m;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.client, sizeof(m.client), "%s", c->client);
+	snprintf(m.sni, sizeof(m.sni), "%s", c->sni);
+	if (msg_put(args->parentfd, CHAN_PEER, &m, sizeof(m), -1, 0) == -1)
+		log_debug("cannot tell the parent: %s", strerror(errno));
+}
+
+/* How the connection ended, for the parent's counters (enum chan_end). */
+static uint32_t
+child_end_code(const struct child_conn *c, int sign)
+{
+	const char *end = c->st.end ? c->st.end : "";
+
+	if (strcmp(end, "handshake-timeout") == 0)
+		return CHAN_END_HANDSHAKE_TIMEOUT;
+	if (strcmp(end, "handshake-failed") == 0)
+		return sign == CHAN_SIGN_REFUSED ? CHAN_END_KEYPROC :
+		    CHAN_END_HANDSHAKE_FAILED;
+	if (strncmp(end, "backend-", 8) == 0)
+		return CHAN_END_BACKEND;
+	if (strcmp(end, "idle-timeout") == 0)
+		return CHAN_END_IDLE;
+	if (strcmp(end, "internal-error") == 0)
+		return CHAN_END_ERROR;
+	if (strncmp(end, "drain", 5) == 0)
+		return CHAN_END_DRAIN;
+	return CHAN_END_CLOSED;
+}
+
+/* The connection's one CHAN_ENDED: what the parent counts. */
+static void
+child_tell_ended(const struct child_args *args, const struct child_conn *c)
+{
+	struct chan_ended m;
+	int sign;
+
+	memset(&m, 0, sizeof(m));
+	kp_provider_sign_stats(&sign, &m.sign_us);
+	m.sign = (uint32_t)sign;
+	m.end = child_end_code(c, sign);
+	m.handshake_us = c->handshake_us;
+	m.from_client = c->st.from_client;
+	m.to_client = c->st.to_client;
+	if (msg_put(args->parentfd, CHAN_ENDED, &m, sizeof(m), -1, 0) == -1)
+		log_debug("cannot tell the parent: %s", strerror(errno));
+}
+
+/* Microseconds since c's accept, at least 1. */
+static uint32_t
+child_us_since(const struct child_conn *c)
+{
+	struct timespec now;
+	long long us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (long long)(now.tv_sec - c->start.tv_sec) * 1000000 +
+	    (now.tv_nsec - c->start.tv_nsec) / 1000;
+	return us < 1 ? 1 : us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
 /* One attempt at a close_notify, for a client we are about to drop. */
@@ -477,9 +543,10 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 		return;
 	}
 	/* The parent's deadline for our handshake ends here. */
+	c->handshake_us = child_us_since(c);
 	child_tell(args, CHAN_ESTABLISHED);
-	c->handshake_ms = child_ms_since(&c->start);
 	child_tls_info(cctx, c);
+	child_tell_peer(args, c);
 	tlshook_established();
 	/* No signature is needed after the handshake: let go of keyproc, so
 	 * nothing this process runs from now on can ask it for one. */
@@ -534,13 +601,13 @@ child_main(const struct child_args *args)
 
 	cfd = child_accept(args, &ss);
 	clock_gettime(CLOCK_MONOTONIC, &c.start);
-	c.handshake_ms = -1;
 	child_accepted(args);
 #ifdef RECLUSE_HOSTILE
 	hostile_accepted(cfd, args->kpfd, args->parentfd);
 #endif
 	backend_addr_name((struct sockaddr *)&ss, c.client, sizeof(c.client));
 	child_serve(args, base, cfd, &c);
+	child_tell_ended(args, &c);
 	child_log(args, &c);
 	child_exit(0);
 }

@@ -34,6 +34,7 @@
 #include "proxy/backend.h"
 #include "proxy/connector.h"
 #include "proxy/spawn.h"
+#include "proxy/stats.h"
 
 #define CONNECTOR_RESTART_GAP	1	/* seconds between starts */
 #define CONNECTOR_READ_MAX	64	/* messages read per wake-up */
@@ -202,9 +203,11 @@ job_failed(struct connector_job *job, int err)
 	else
 		backend_addr_name((const struct sockaddr *)&b->addrs[job->addr],
 		    name, sizeof(name));
-	if (job->pid != 0)
+	if (job->pid != 0) {
 		log_info("child %d: backend %s: %s", (int)job->pid, name,
 		    strerror(err));
+		stats_backend_failed(job->l, job->backend);
+	}
 	job_unlink(job);
 	job->err = err;
 	job->addr++;

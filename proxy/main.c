@@ -34,6 +34,7 @@
 #include "proxy/connector.h"
 #include "proxy/gen.h"
 #include "proxy/listen.h"
+#include "proxy/metrics.h"
 #include "lib/log.h"
 #include "proxy/notify.h"
 #include "proxy/probe.h"
@@ -41,6 +42,7 @@
 #include "lib/wire.h"
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
+#include "proxy/stats.h"
 
 #define RECLUSE_VERSION	"0.1.0"
 #define KP_RESTART_GAP	1	/* seconds between keyproc restarts */
@@ -337,6 +339,7 @@ keyproc_install(pid_t pid, int fd)
 		close(parent.kpfd);
 	parent.kppid = pid;
 	parent.kpfd = fd;
+	stats_keyproc(pid);
 	parent.kphandshake = parent.gen != NULL ?
 	    parent.gen->conf->timeout_handshake : 0;
 	keyproc_ping_reset(fd != -1);
@@ -705,6 +708,7 @@ reload(void)
 	notify_send("RELOADING=1");
 	log_info("reloading %s", parent.path);
 	if ((g = gen_load(parent.path, parent.gen, err, sizeof(err))) == NULL) {
+		stats_reload(0);
 		log_warnx("reload failed, keeping the running configuration: %s",
 		    err);
 		notify_send("READY=1");
@@ -714,6 +718,7 @@ reload(void)
 		log_warnx("reload failed, keeping the running configuration: %s",
 		    err);
 		gen_unref(g);
+		stats_reload(0);
 		notify_send("READY=1");
 		return;
 	}
@@ -722,6 +727,8 @@ reload(void)
 	log_set_syslog(g->conf->log_syslog);
 	nofile_check(g);
 	spawn_set_gen(g);
+	stats_set_gen(g);
+	stats_reload(1);
 	gen_unref(old);
 	keyproc_install(pid, fd);
 	connector_ctl_set_user(g->conf->uid, g->conf->gid);
@@ -754,7 +761,7 @@ reap(void)
 	size_t n;
 
 	n = spawn_reap() + keyproc_reap_old() + spawner_reap() +
-	    connector_ctl_reap();
+	    connector_ctl_reap() + metrics_ctl_reap();
 	if (parent.kppid != -1 &&
 	    waitpid(parent.kppid, &status, WNOHANG) == parent.kppid) {
 		keyproc_lost(WIFSIGNALED(status) ? "was killed" : "exited", 1);
@@ -763,7 +770,8 @@ reap(void)
 	while (n == 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (spawn_reaped(pid, status) || spawner_reaped(pid, status) ||
 		    keyproc_reaped_old(pid) ||
-		    connector_ctl_reaped(pid, status))
+		    connector_ctl_reaped(pid, status) ||
+		    metrics_ctl_reaped(pid, status))
 			continue;
 		if (pid == parent.kppid)
 			keyproc_lost(WIFSIGNALED(status) ? "was killed" :
@@ -835,11 +843,15 @@ serve(void)
 	LIST_INIT(&parent.oldkps);
 	spawn_init(parent.base, reaped);
 	spawn_set_gen(parent.gen);
+	stats_set_gen(parent.gen);
 	if ((fd = keyproc_start(parent.gen, &pid, err, sizeof(err))) == -1)
 		fatalx("%s", err);
 	keyproc_install(pid, fd);
 	connector_ctl_init(parent.base, parent.gen->conf->uid,
 	    parent.gen->conf->gid);
+	if (metrics_ctl_init(parent.base, parent.gen->conf, err,
+	    sizeof(err)) == -1)
+		fatalx("%s", err);
 	probe_backends(parent.gen);
 	spawn_fill();
 	log_info("ready: configuration %u, %zu listeners", parent.gen->id,
@@ -989,6 +1001,8 @@ main(int argc, char *argv[])
 		connector_main();
 	if (strcmp(base, SPAWNER_ARGV0) == 0)
 		spawner_main();
+	if (strcmp(base, METRICS_ARGV0) == 0)
+		metrics_main();
 
 	parent.path = CONF_DEFAULT_FILE;
 	while ((ch = getopt(argc, argv, "f:nvV")) != -1) {

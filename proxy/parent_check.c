@@ -19,6 +19,11 @@ parent_check_child(const struct msg_hdr *hdr, const char *body)
 	case CHAN_ESTABLISHED:
 	case CHAN_CONNECT:
 		return MSG_LEN_IS(hdr, 0) ? (int)hdr->type : -1;
+	case CHAN_PEER:
+		return MSG_LEN_IS(hdr, sizeof(struct chan_peer)) ? CHAN_PEER : -1;
+	case CHAN_ENDED:
+		return MSG_LEN_IS(hdr, sizeof(struct chan_ended)) ? CHAN_ENDED :
+		    -1;
 	default:
 		return -1;
 	}

@@ -14,8 +14,10 @@
  * parent_check_child(hdr, body):
  * In the parent: what one message from a connection child's channel is.
  * Return CHAN_ACCEPTED, CHAN_ESTABLISHED or CHAN_CONNECT, whose bodies are
- * empty, or CHAN_LOG with a well-formed log body (log_check()); or -1 for
- * anything else, and the child loses its channel.
+ * empty, CHAN_PEER or CHAN_ENDED of their struct's size (their values are
+ * checked by stats_chan()), or CHAN_LOG with a well-formed log body
+ * (log_check()); or -1 for anything else, and the child loses its
+ * channel.
  */
 int	parent_check_child(const struct msg_hdr *hdr, const char *body);
 

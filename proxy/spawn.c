@@ -47,6 +47,7 @@
 #include "proxy/parent_check.h"
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
+#include "proxy/stats.h"
 
 #define SPARES_MIN	4	/* spares per listener when quiet */
 #define SPARES_MAX	256	/* spares per listener under load */
@@ -95,6 +96,7 @@ struct child {
 	struct connector_job	*job;	/* its backend connect, or NULL */
 	unsigned int		 spawner;	/* spawner_serial() of its own */
 	struct gen_listener	*steal_for;	/* retired to make room for it */
+	struct stats_conn	*sc;	/* its connection's counters, or NULL */
 };
 
 static struct {
@@ -852,6 +854,7 @@ child_accepted(struct child *c)
 		return;
 	child_arm(c);
 	steal_done(c);
+	c->sc = stats_accepted(gl->conf->name, c->pid);
 	c->busy = 1;
 	pool.busy++;
 	gl->count->busy++;
@@ -882,6 +885,8 @@ child_connected(void *arg, int fd, size_t idx, int err)
 	struct child *c = arg;
 
 	c->job = NULL;
+	stats_backend(c->sc, c->gen->listeners[c->listener].conf, idx,
+	    fd != -1);
 	if (fd == -1) {
 		chan_send_connect_failed(c, err);
 		return;
@@ -941,8 +946,8 @@ log_allowed(struct child *c)
 }
 
 /*
- * One message from c.  Every message but a log line has an empty body; a
- * child that sends anything else loses its channel (and with it, its
+ * One message from c, as parent_check_child() and stats_chan() allow it;
+ * a child that sends anything else loses its channel (and with it, its
  * connection: child_close_chan()).
  */
 static void
@@ -957,16 +962,23 @@ chan_dispatch(struct child *c, const struct msg_hdr *hdr, const char *body)
 			(void)log_relay(role, body, hdr->len);
 		}
 		return;
+	case CHAN_PEER:
+	case CHAN_ENDED:
+		if (stats_chan(c->sc, hdr, body) == -1)
+			goto bad;
+		return;
 	case CHAN_ACCEPTED:
 		child_accepted(c);
 		return;
 	case CHAN_ESTABLISHED:
 		handshake_end(c);
+		stats_established(c->sc);
 		return;
 	case CHAN_CONNECT:
 		child_connect(c);
 		return;
 	}
+bad:
 	log_warnx("child %d: bad message (type %u, %u bytes)", (int)c->pid,
 	    hdr->type, hdr->len);
 	child_close_chan(c);
@@ -1150,6 +1162,7 @@ spawn_reaped(pid_t pid, int status)
 		    ++pool.failures >= 3)
 			fail_backoff();
 	}
+	stats_reaped(c->sc, c->gen->listeners[c->listener].conf->name, status);
 	gen_unref(c->gen);
 	free(c);
 	spawn_fill();

@@ -213,11 +213,11 @@ children_of() {
 }
 
 # conn_children_of PID: PID's children other than keyproc, the spawners
-# and the connector: its connection children.
+# the connector and the metrics process: its connection children.
 conn_children_of() {
 	local pid
 	for pid in $(children_of "$1"); do
-		grep -qE 'recluse-(keyproc|connector)' "/proc/$pid/cmdline" \
+		grep -qE 'recluse-(keyproc|connector|metrics)' "/proc/$pid/cmdline" \
 		    2>/dev/null ||
 		    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = recluse-spawner ] ||
 		    echo "$pid"

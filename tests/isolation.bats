@@ -464,7 +464,7 @@ EOA
 # type its exact size.  A child whose message breaks it loses its channel.
 @test "a child whose message to the parent lies about its length, type or size loses its channel" {
 	start_hostile web
-	for how in lie type body; do
+	for how in lie type body ended-range ended-twice; do
 		hostile frame how="$how"
 		grep -q "^frame: calling send(parent channel, $how)" "$T/out"
 		child=$CHILD
@@ -474,6 +474,7 @@ EOA
 	grep -q "bad message: Bad message" "$T/recluse.log"
 	grep -q "bad message (type 77, 4 bytes)" "$T/recluse.log"
 	grep -q "bad message (type 1, 4 bytes)" "$T/recluse.log"
+	[ "$(grep -c "bad message (type 8, 32 bytes)" "$T/recluse.log")" -eq 2 ]
 	# the service goes on
 	kill -0 "$RECLUSE_PID"
 	hostile sign alg=ecdsa_sha256

@@ -839,11 +839,35 @@ a_flood(const struct hostile_ctx *ctx, const struct hostile_args *a)
 }
 
 /*
- * frame how=lie|type|body: one message to the parent whose framing lies:
- * a header that claims more bytes than came, a type the parent does not
- * know, or a message that must be empty with a body.  The verdict is the
- * parent's log (the channel is closed), not ours.
+ * frame how=lie|type|body|ended-range|ended-twice: one message to the
+ * parent whose framing lies: a header that claims more bytes than came, a
+ * type the parent does not know, or a message that must be empty with a
+ * body; or a CHAN_ENDED whose end is out of its set, or a second
+ * CHAN_ENDED after a good one.  The verdict is the parent's log (the
+ * channel is closed), not ours.
  */
+static int
+a_frame_ended(const struct hostile_ctx *ctx, const char *how)
+{
+	uint8_t msg[sizeof(struct msg_hdr) + sizeof(struct chan_ended)];
+	struct msg_hdr hdr = { .type = CHAN_ENDED, .len = sizeof(struct
+	    chan_ended) };
+	struct chan_ended m;
+	int i, n = strcmp(how, "ended-twice") == 0 ? 2 : 1;
+
+	memset(&m, 0, sizeof(m));
+	m.end = n == 2 ? CHAN_END_CLOSED : 99;
+	m.from_client = m.to_client = UINT64_MAX;	/* capped, not trusted */
+	memcpy(msg, &hdr, sizeof(hdr));
+	memcpy(msg + sizeof(hdr), &m, sizeof(m));
+	say(ctx, "calling send(parent channel, %s)", how);
+	for (i = 0; i < n; i++)
+		say(ctx, "info: %s", send(ctx->parentfd, msg, sizeof(msg),
+		    MSG_NOSIGNAL) == (ssize_t)sizeof(msg) ? "sent" :
+		    ename(errno));
+	return 0;
+}
+
 static int
 a_frame(const struct hostile_ctx *ctx, const struct hostile_args *a)
 {
@@ -854,6 +878,8 @@ a_frame(const struct hostile_ctx *ctx, const struct hostile_args *a)
 
 	if (how == NULL || ctx->parentfd == -1)
 		return -1;
+	if (strncmp(how, "ended-", 6) == 0)
+		return a_frame_ended(ctx, how);
 	if (strcmp(how, "lie") == 0)
 		hdr.len = 100;
 	else if (strcmp(how, "type") == 0)

@@ -1,7 +1,7 @@
 /*
  * sandboxprobe: try system calls under a role's seccomp filter.
  *
- *	sandboxprobe [-n] child|keyproc [probe ...]
+ *	sandboxprobe [-n] child|keyproc|metrics [probe ...]
  *
  * For each probe (all of them when none is named), fork a process that
  * installs the role's filter exactly as that role does (lib/sandbox.c,
@@ -39,6 +39,7 @@
 
 #include "lib/sandbox.h"
 #include "lib/util.h"
+#include "lib/wire.h"
 
 static pid_t	target;		/* a sibling to aim at */
 static int	pidfd = -1;	/* target's, opened before the filter */
@@ -209,6 +210,32 @@ p_setpgid(void)
 	return setpgid(0, 0);
 }
 
+static long
+p_socket(void)
+{
+	return socket(AF_INET, SOCK_STREAM, 0);
+}
+
+static long
+p_open(void)
+{
+	return open("/dev/null", O_RDONLY);
+}
+
+/* accept4 on stdin: not the metrics process's listening socket. */
+static long
+p_accept4_other(void)
+{
+	return accept4(STDIN_FILENO, NULL, NULL, 0);
+}
+
+/* accept4 on METRICS_LISTEN_FD: allowed there (here it is no listener). */
+static long
+p_accept4_listen(void)
+{
+	return accept4(METRICS_LISTEN_FD, NULL, NULL, SOCK_NONBLOCK);
+}
+
 static const struct probe {
 	const char	*name;
 	long		(*fn)(void);
@@ -237,6 +264,10 @@ static const struct probe {
 	{ "process_vm_writev", p_vm_writev },
 	{ "setsid", p_setsid },
 	{ "setpgid", p_setpgid },
+	{ "socket", p_socket },
+	{ "open", p_open },
+	{ "accept4-other", p_accept4_other },
+	{ "accept4-listen", p_accept4_listen },
 };
 
 /* In a fresh process: filter (unless control), call, report on fd. */
@@ -302,7 +333,7 @@ probe(const struct probe *p, enum sandbox_role role, int control)
 static __dead void
 usage(void)
 {
-	fprintf(stderr, "usage: sandboxprobe [-n] child|keyproc "
+	fprintf(stderr, "usage: sandboxprobe [-n] child|keyproc|metrics "
 	    "[probe ...]\n");
 	exit(2);
 }
@@ -325,6 +356,8 @@ main(int argc, char *argv[])
 		role = SANDBOX_CHILD;
 	else if (strcmp(argv[1], "keyproc") == 0)
 		role = SANDBOX_KEYPROC;
+	else if (strcmp(argv[1], "metrics") == 0)
+		role = SANDBOX_METRICS;
 	else
 		usage();
 	if ((target = fork()) == 0) {
