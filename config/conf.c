@@ -79,9 +79,14 @@ static int
 set_defaults(struct check *ck)
 {
 	struct conf *c = ck->conf;
+	size_t i;
 
 	if (c->max_connections == 0)
 		c->max_connections = CONF_DEFAULT_MAXCONN;
+	/* a listener's own limit: the global one unless it says less */
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].max_connections == 0)
+			c->listeners[i].max_connections = c->max_connections;
 	if (c->timeout_handshake == 0)
 		c->timeout_handshake = CONF_DEFAULT_HANDSHAKE;
 	if (c->timeout_idle == 0)
@@ -703,8 +708,6 @@ check_listener(struct check *ck, struct conf_listener *l)
 		    "max-connections %ld%s", l->max_connections, l->name,
 		    ck->conf->max_connections,
 		    dflt(&ck->conf->max_connections_where));
-	if (l->max_connections == 0)
-		l->max_connections = ck->conf->max_connections;
 	for (i = 0; i < l->nlistens; i++) {
 		cl = &l->listens[i];
 		if (resolve(ck, &cl->where, cl->host, cl->port, &cl->addrs,
