@@ -138,7 +138,8 @@ DEMO_BACKEND_PORT ?= 8080
 DEMO_DIR ?=	/var/tmp/recluse-demo
 
 # make demo (as root): recluse on https://localhost:$(DEMO_PORT) in the foreground.
-demo: root deps
+demo: root
+	@sh tests/deps.sh demo
 	$(MAKE) all
 	DEMO_PORT=$(DEMO_PORT) DEMO_BACKEND_PORT=$(DEMO_BACKEND_PORT) \
 	    DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh

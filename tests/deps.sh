@@ -1,13 +1,17 @@
 #!/bin/sh
 # Install the Debian packages recluse needs to build, test and run the demo:
 # only those missing, so a second run does nothing and prints nothing.
-# Used by "make deps" (and so by "make test" and "make demo") and .ci/run.
-# clang-14 and libclang-rt-14-dev: the fuzz targets (make fuzz, fuzz.bats).
+#	tests/deps.sh [demo]
+# Used by "make deps" (and so by "make test") and .ci/run; "make demo"
+# asks for the demo's packages only (build, run, curl).
 set -eu
 
 packages="build-essential pkg-config libtls-dev libevent-dev libseccomp-dev
-	libssl-dev openssl bats curl iproute2 procps strace gdb mandoc man-db
-	systemd python3 clang-14 libclang-rt-14-dev"
+	libssl-dev openssl curl iproute2 procps python3"
+# The suite's: clang-14 and libclang-rt-14-dev for the fuzz targets (make
+# fuzz, fuzz.bats), prometheus for promtool (metrics.bats).
+[ "${1:-test}" = demo ] || packages="$packages bats strace gdb mandoc
+	man-db systemd clang-14 libclang-rt-14-dev prometheus"
 
 missing=""
 for p in $packages; do
