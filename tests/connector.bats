@@ -26,16 +26,6 @@ run_proxy() {
 	start_recluse "$T/recluse.conf"
 }
 
-# connector_of PID: the connector among PID's children.
-connector_of() {
-	local pid
-	for pid in $(children_of "$1"); do
-		grep -q recluse-connector "/proc/$pid/cmdline" 2>/dev/null &&
-		    echo "$pid"
-	done
-	return 0
-}
-
 # has_sandboxed_connector: recluse has a connector, its filter installed.
 has_sandboxed_connector() {
 	local cn

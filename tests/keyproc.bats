@@ -300,16 +300,6 @@ e2e_setup() {
 	} > "$T/recluse.conf"
 }
 
-# keyproc_of PID: the keyproc among PID's children.
-keyproc_of() {
-	local pid
-	for pid in $(children_of "$1"); do
-		grep -q recluse-keyproc "/proc/$pid/cmdline" 2>/dev/null &&
-		    echo "$pid"
-	done
-	return 0
-}
-
 # echo_through WORD [S_CLIENT ARGS...]: WORD comes back through recluse.
 # s_client's stdin stays open until the echo is back, then it closes.
 echo_through() {
