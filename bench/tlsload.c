@@ -14,7 +14,8 @@
  *	-e FILE: one line per connection in FILE, "START END ok|fail", both
  *	times in seconds of the real-time clock (date +%s.%N), for the
  *	fault tests of tests/soak.bats.  -x MS: a connection not done MS
- *	milliseconds after it started fails (and is closed).
+ *	milliseconds after it started fails (and is closed).  SIGTERM ends
+ *	the SECONDS early: no new connection, those open finish as at the end.
  *
  * tlsload hold -p PORT -n N [-c INFLIGHT] [-t SECONDS] [-u PATH]
  *	Opens N connections, INFLIGHT at a time, and does one keep-alive
@@ -80,6 +81,7 @@ static char		 request_close[256], request_keep[256];
 static FILE		*evlog;	/* -e */
 static double		 rt_offset;	/* real time minus now() */
 static double		 conn_limit;	/* -x, seconds; 0: none */
+static volatile sig_atomic_t stopping;	/* SIGTERM */
 
 static double
 now(void)
@@ -349,6 +351,12 @@ expire(struct conn *conns, long nconns)
 	return n;
 }
 
+static void
+on_term(int sig)
+{
+	stopping = 1;
+}
+
 static int
 run_handshake(long inflight, long seconds)
 {
@@ -363,6 +371,8 @@ run_handshake(long inflight, long seconds)
 	for (i = 0; i < inflight; i++)
 		conns[i].fd = -1;
 	while ((t = now()) < stop + CLOSE_GRACE && (busy > 0 || t < stop)) {
+		if (stopping && t < stop)
+			stop = t;
 		for (i = 0; t < stop && busy < inflight && i < inflight; i++) {
 			if (conns[i].state != S_FREE)
 				continue;
@@ -702,6 +712,7 @@ main(int argc, char *argv[])
 	if (port == 0 || optind != argc || strlen(path) > 100)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_term);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	memset(&sin_server, 0, sizeof(sin_server));
 	sin_server.sin_family = AF_INET;
