@@ -87,9 +87,18 @@ deps:
 	@sh tests/deps.sh
 
 # A sub-make, so that pkg-config runs after deps installed the libraries.
+# bench/tlsload is the load of tests/soak.bats.
 test: deps
-	$(MAKE) all
+	$(MAKE) all bench/tlsload
 	bats --tap tests
+
+# make soak: the fault and soak cases alone (tests/soak.bats), each load
+# running SOAK_SECONDS (8, as in make test); SOAK=long: 30 s each, a few
+# minutes in all (docs/RELIABILITY.md).
+SOAK_SECONDS ?=	$(if $(filter long,$(SOAK)),30,8)
+soak: deps
+	$(MAKE) all bench/tlsload
+	SOAK_SECONDS=$(SOAK_SECONDS) bats --tap tests/soak.bats
 
 DEMO_PORT ?=	8443
 DEMO_BACKEND_PORT ?= 8080
@@ -105,6 +114,7 @@ sanitize: deps
 	$(MAKE) clean
 	$(MAKE) all CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	    LDFLAGS="-fsanitize=address,undefined"
+	$(MAKE) bench/tlsload
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    bats --tap tests
 
@@ -145,6 +155,6 @@ clean:
 	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(HOSTILE_OBJS) $(BENCH_PROGS) \
 	    $(BENCH_PROGS:=.d)
 
-.PHONY: all deps test demo sanitize install uninstall bench clean
+.PHONY: all deps test soak demo sanitize install uninstall bench clean
 
 -include $(DEPS) $(BENCH_PROGS:=.d)

@@ -8,7 +8,7 @@
  *	Full handshakes: each connection does a TLS handshake, sends
  *	"GET PATH" with "Connection: close", reads the whole reply and then
  *	reads until the proxy closes.  INFLIGHT connections at a time for
- *	SECONDS, then waits (at most 10 s) for those still open.  Prints
+ *	SECONDS, then waits (at most 10 s, or -x) for those still open.  Prints
  *	"connections N failed F seconds S".
  *
  *	-e FILE: one line per connection in FILE, "START END ok|fail", both
@@ -364,13 +364,14 @@ run_handshake(long inflight, long seconds)
 	struct conn *conns, *c;
 	long busy = 0, done = 0, failed = 0, i;
 	double start = now(), stop = start + (double)seconds, t;
+	double grace = conn_limit > CLOSE_GRACE ? conn_limit : CLOSE_GRACE;
 	int n, k;
 
 	if ((conns = calloc((size_t)inflight, sizeof(*conns))) == NULL)
 		err(1, NULL);
 	for (i = 0; i < inflight; i++)
 		conns[i].fd = -1;
-	while ((t = now()) < stop + CLOSE_GRACE && (busy > 0 || t < stop)) {
+	while ((t = now()) < stop + grace && (busy > 0 || t < stop)) {
 		if (stopping && t < stop)
 			stop = t;
 		for (i = 0; t < stop && busy < inflight && i < inflight; i++) {
@@ -382,7 +383,7 @@ run_handshake(long inflight, long seconds)
 			} else
 				busy++;
 		}
-		n = wait_events(evs, stop + CLOSE_GRACE);
+		n = wait_events(evs, stop + grace);
 		for (k = 0; k < n; k++) {
 			c = evs[k].data.ptr;
 			switch (conn_step(c)) {

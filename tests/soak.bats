@@ -169,11 +169,13 @@ ev_latency() {
 		NR ? v[int((NR + 1) / 2)] : 0, NR ? v[NR] : 0 }'
 }
 
-# ev_count FILE RESULT FROM TO: connections with RESULT (ok, fail) that
-# started in [FROM, TO).
+# ev_count FILE RESULT FROM TO [end]: connections with RESULT (ok, fail)
+# that started (or, with "end", ended) in [FROM, TO).
 ev_count() {
-	awk -v r="$2" -v a="$3" -v b="$4" \
-	    '$3 == r && $1 >= a && $1 < b { n++ } END { print n + 0 }' "$1"
+	local f=1
+	[ "${5:-}" != end ] || f=2
+	awk -v r="$2" -v a="$3" -v b="$4" -v f="$f" \
+	    '$3 == r && $f >= a && $f < b { n++ } END { print n + 0 }' "$1"
 }
 
 # ev_longest_fail FILE FROM TO: the longest failed connection (seconds)
@@ -246,6 +248,19 @@ footprint_parent() {
 	return 1
 }
 
+# log_wait FD TEXT SECONDS: read the log open on FD (no process started,
+# so the time is right on a busy machine) until a line holds TEXT.
+log_wait() {
+	local end=$(( ${EPOCHREALTIME/./} + $3 * 1000000 )) line
+	while [ "${EPOCHREALTIME/./}" -lt "$end" ]; do
+		while read -r line <&"$1"; do
+			case $line in *"$2"*) return 0 ;; esac
+		done
+	done
+	echo "not logged: $2" >&2
+	return 1
+}
+
 # new_pid_of FUNC OLD SECONDS: wait up to SECONDS for FUNC $RECLUSE_PID
 # (keyproc_of, spawner_of) to name a process other than OLD; print it.
 new_pid_of() {
@@ -305,7 +320,7 @@ child_of_client() {
 @test "churn: many short connections; parent, keyproc, spawner and connector stay flat" {
 	CASE=churn
 	LISTENERS=load write_conf
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	# warm-up: the pool grows to its size under this load
 	load_start warm 3 16
 	load_wait
@@ -334,7 +349,7 @@ child_of_client() {
 @test "keyproc killed with SIGKILL under load: handshakes recover within 2 s, only those bound to it fail" {
 	CASE=keyproc-kill
 	LISTENERS=load write_conf
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	kills=$(( SOAK_SECONDS / 4 ))
 	[ "$kills" -ge 1 ] || kills=1
 	gap=$(( SOAK_SECONDS * 1000000 / (kills + 1) ))
@@ -371,7 +386,7 @@ child_of_client() {
 @test "keyproc stopped with SIGSTOP under load: the parent replaces it and handshakes succeed again within 3 s" {
 	CASE=keyproc-stop
 	LISTENERS=load write_conf "timeout handshake 4"
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	kp=$(keyproc_of "$RECLUSE_PID")
 	[ -n "$kp" ]
 	track "$kp"	# SIGKILL in teardown, should it stay stopped
@@ -401,7 +416,7 @@ child_of_client() {
 @test "spawner killed with SIGKILL under load: no handshake fails, a new spawner takes over" {
 	CASE=spawner-kill
 	LISTENERS=load write_conf
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	sp=$(spawner_of "$RECLUSE_PID")
 	[ -n "$sp" ]
 	load_start spkill 3600
@@ -426,7 +441,7 @@ child_of_client() {
 @test "a busy child killed: only its connection is lost, the other transfers arrive byte-exact" {
 	CASE=child-kill
 	write_conf
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	load_start ckill 3600 4
 	for i in 1 2 3 4; do
 		transfer_start "x$i" "$SOAK_SECONDS"
@@ -461,7 +476,7 @@ child_of_client() {
 @test "a reload storm under load: open connections survive byte-exact, new handshakes do not fail, old processes go" {
 	CASE=reload-storm
 	write_conf "timeout handshake 3"
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	fp=$(footprint_parent)
 	read -r p0 pf0 <<< "$fp"
 	hups=$(( SOAK_SECONDS * 2 ))
@@ -472,9 +487,17 @@ child_of_client() {
 	for i in 1 2 3; do
 		wait_for grep -q 'connected port=' "$T/x$i.err"
 	done
-	# reloads slow handshakes down (below): a connection fails after 20 s
-	LOAD_LIMIT=20000 load_start storm 3600
+	# reloads slow handshakes down (below): a connection fails after 30 s
+	LOAD_LIMIT=30000 load_start storm 3600
 	sleep 1
+	# what one reload takes under this load, from SIGHUP to ready
+	exec {logfd}< "$T/recluse.log"
+	while read -r line <&"$logfd"; do :; done
+	t0=$(now)
+	kill -HUP "$RECLUSE_PID"
+	log_wait "$logfd" "ready: configuration 2," 20
+	one=$(calc "$(now) - $t0")
+	exec {logfd}<&-
 	t0=$(now)
 	start=$(us)
 	for i in $(seq 1 "$hups"); do
@@ -488,9 +511,9 @@ child_of_client() {
 	for i in 1 2 3; do
 		transfer_ok "x$i" "${xpid[i]}" && ok=$(( ok + 1 ))
 	done
-	wait_for grep -q "ready: configuration $(( hups + 1 ))," \
+	wait_for grep -q "ready: configuration $(( hups + 2 ))," \
 	    "$T/recluse.log" || true
-	reloads=$(( $(grep -c 'ready: configuration' "$T/recluse.log") - 1 ))
+	reloads=$(( $(grep -c 'ready: configuration' "$T/recluse.log") - 2 ))
 	# the old keyprocs and spawners go, a handshake timeout later at most
 	wait_for at_most 1 keyproc_of || true
 	wait_for at_most 2 spawner_of || true
@@ -501,7 +524,8 @@ child_of_client() {
 	read -r n f r <<< "$(ev_stats "$T/storm.ev")"
 	read -r med max <<< "$(ev_latency "$T/storm.ev")"
 	mib=$(( $(stat -c %s "$T/x1.data") / 1048576 ))
-	say reload-storm "$hups SIGHUPs in $storm s, $reloads reloads;" \
+	say reload-storm "one reload under load: $one s; then $hups SIGHUPs" \
+	    "in $storm s, $reloads reloads;" \
 	    "$ok/3 open transfers of $mib MiB byte-exact; $n handshakes," \
 	    "$f failed, $med s median, $max s at worst;" \
 	    "then $keyprocs keyproc, $spawners spawners;" \
@@ -518,7 +542,7 @@ child_of_client() {
 @test "the backend goes away and comes back: connections fail fast and logged, service recovers within 2 s" {
 	CASE=backend-outage
 	LISTENERS=load write_conf "timeout connect 2"
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	third=$(( SOAK_SECONDS / 3 ))
 	[ "$third" -ge 2 ] || third=2
 	load_start outage 3600
@@ -532,7 +556,7 @@ child_of_client() {
 	sleep "$third"
 	load_stop
 	read -r n f r <<< "$(ev_stats "$T/outage.ev" "$t_up")"
-	before=$(ev_count "$T/outage.ev" fail 0 "$t_down")
+	before=$(ev_count "$T/outage.ev" fail 0 "$t_down" end)
 	during=$(ev_count "$T/outage.ev" fail "$t_down" "$t_up")
 	longest=$(ev_longest_fail "$T/outage.ev" "$t_down" "$t_up")
 	after=$(ev_count "$T/outage.ev" fail "$(calc "$t_up + $r")" 1e12)
@@ -551,7 +575,7 @@ child_of_client() {
 @test "slowloris: clients that send nothing or a ClientHello byte by byte are reaped at the handshake deadline; others are served" {
 	CASE=slowloris
 	LISTENERS=load write_conf "timeout handshake 3"
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	slow=$(( SOAK_SECONDS * 16 ))
 	[ "$slow" -le 400 ] || slow=400
 	waves=$(( SOAK_SECONDS / 4 ))
@@ -586,7 +610,7 @@ child_of_client() {
 	CASE=max-connections
 	max=6
 	LISTENERS=load write_conf "max-connections $max"
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	# max keep-alive connections held: the limit is reached
 	mkfifo "$T/hold.in"
 	"$TLSLOAD" hold -p "$PORT" -n "$max" -t 20 < "$T/hold.in" \
@@ -641,7 +665,7 @@ child_of_client() {
 	CASE=drain
 	drain=3
 	LISTENERS=echo write_conf "timeout drain $drain"
-	start_recluse "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	for i in 1 2 3; do
 		mkfifo "$T/in$i"
 		"$TLSPIPE" -C "$T/ca.crt" -t 60 -v -k 127.0.0.1 "$XPORT" \
