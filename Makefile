@@ -93,9 +93,9 @@ test: deps
 	bats --tap tests
 
 # make soak: the fault and soak cases alone (tests/soak.bats), each load
-# running SOAK_SECONDS (8, as in make test); SOAK=long: 30 s each, a few
+# running SOAK_SECONDS (6, as in make test); SOAK=long: 30 s each, a few
 # minutes in all (docs/RELIABILITY.md).
-SOAK_SECONDS ?=	$(if $(filter long,$(SOAK)),30,8)
+SOAK_SECONDS ?=	$(if $(filter long,$(SOAK)),30,6)
 soak: deps
 	$(MAKE) all bench/tlsload
 	SOAK_SECONDS=$(SOAK_SECONDS) bats --tap tests/soak.bats

@@ -4,7 +4,7 @@
 # numbers (failures counted, recovery bounded) and prints one line,
 # "soak: CASE: ...", in the TAP output and in recluse.log.
 #
-# SOAK_SECONDS (default 8, what `make test` runs) is how long each case's
+# SOAK_SECONDS (default 6, what `make test` runs) is how long each case's
 # load runs; `make soak SOAK=long` runs them with 30 (docs/RELIABILITY.md).
 # Three cases expect work of other branches (keyproc liveness, the
 # max-connections log line, the clean end of a drain): they skip, saying
@@ -17,7 +17,7 @@
 
 load helpers
 
-SOAK_SECONDS=${SOAK_SECONDS:-8}
+SOAK_SECONDS=${SOAK_SECONDS:-6}
 TLSLOAD="$TOP/bench/tlsload"
 TLSPIPE="$HELPERS/tlspipe"
 INFLIGHT=8	# tlsload's connections at a time
@@ -577,7 +577,7 @@ child_of_client() {
 	LISTENERS=load write_conf "timeout handshake 3"
 	start_recluse "$T/recluse.conf" ${SOAK_VERBOSE:+-v}
 	slow=$(( SOAK_SECONDS * 16 ))
-	[ "$slow" -le 400 ] || slow=400
+	[ "$slow" -le 256 ] || slow=256
 	waves=$(( SOAK_SECONDS / 4 ))
 	[ "$waves" -ge 1 ] || waves=1
 	load_start normal 3600 2
