@@ -8,7 +8,9 @@
 # load runs; `make soak SOAK=long` runs them with 30 (docs/RELIABILITY.md).
 # Three cases expect work of other branches (keyproc liveness, the
 # max-connections log line, the clean end of a drain): they skip, saying
-# so, when the binary does not have it; SOAK_STRICT=1 makes them fail.
+# so, when the binary does not have it; so does the reload storm on the
+# known fault described in docs/RELIABILITY.md; SOAK_STRICT=1 makes them
+# fail.  SOAK_VERBOSE=1 runs recluse with -v.
 #
 # Load: bench/tlsload, many short connections, each a full handshake and
 # one HTTP request to tests/helpers/echod http (-e: every connection's
