@@ -86,21 +86,21 @@ awaits() {
 	skip "awaits branch $1: $2"
 }
 
-# now: the time in seconds (no process is started for it: on a machine
-# that the load keeps busy, forks are slow).
-# known WHY: the case met a known fault of recluse (WHY, described in
+# known WHY...: the case met a known fault of recluse (WHY, described in
 # docs/RELIABILITY.md) and nothing else: skip, or fail under
 # SOAK_STRICT=1.
 known() {
-	say "$CASE" "known fault: $1"
+	say "$CASE" "known fault: $*"
 	if [ -n "${SOAK_STRICT:-}" ]; then
-		echo "SOAK_STRICT: $1" >&2
+		echo "SOAK_STRICT: $*" >&2
 		return 1
 	fi
 	BATS_TEST_COMPLETED=1
-	skip "known fault: $1"
+	skip "known fault: $*"
 }
 
+# now: the time in seconds (no process is started for it: on a machine
+# that the load keeps busy, forks are slow).
 now() {
 	echo "$EPOCHREALTIME"
 }
@@ -136,11 +136,13 @@ check() {
 
 # load_start NAME SECONDS [INFLIGHT [PORT]]: tlsload handshakes in the
 # background, INFLIGHT ($INFLIGHT) connections at a time for SECONDS to
-# PORT ($PORT); a connection not done in $LOAD_LIMIT ms (5000) fails.  Each connection's
-# times in $T/NAME.ev, the total in $T/NAME.out; the pid in LOAD_PID.
+# PORT ($PORT); a connection not done in $LOAD_LIMIT ms (5000) fails.
+# Each connection's times in $T/NAME.ev, the total in $T/NAME.out; the
+# pid in LOAD_PID.
 load_start() {
 	"$TLSLOAD" handshake -p "${4:-$PORT}" -c "${3:-$INFLIGHT}" -d "$2" \
-	    -x "${LOAD_LIMIT:-5000}" -e "$T/$1.ev" > "$T/$1.out" 2>> "$T/tlsload.log" 3>&- &
+	    -x "${LOAD_LIMIT:-5000}" -e "$T/$1.ev" > "$T/$1.out" \
+	    2>> "$T/tlsload.log" 3>&- &
 	LOAD_PID=$!
 	track "$LOAD_PID"
 }
@@ -558,7 +560,8 @@ child_of_client() {
 	# what fails today: children wait for a backend while the parent
 	# reloads, and give up (end=backend-timeout); anything else fails
 	[ "$timeouts" -ge "$f" ]
-	known "$f new handshakes failed with end=backend-timeout: each reload holds the parent for about $one s"
+	known "$f new handshakes failed with end=backend-timeout:" \
+	    "each reload holds the parent for about $one s"
 }
 
 @test "the backend goes away and comes back: connections fail fast and logged, service recovers within 2 s" {
@@ -619,7 +622,7 @@ child_of_client() {
 	slowest=$(awk '$3 == "ok" && $2 - $1 > m { m = $2 - $1 }
 	    END { printf "%.2f\n", m }' "$T/normal.ev")
 	timeouts=$(grep -c 'end=handshake-timeout' "$T/recluse.log" || true)
-	say slowloris "$waves waves of $slow slow clients: $reaped reaped," \
+	say slowloris "$waves wave(s) of $slow slow clients: $reaped reaped," \
 	    "the last after $last s (handshake timeout 3 s)," \
 	    "$timeouts end=handshake-timeout; meanwhile $n normal" \
 	    "handshakes, $f failed, the slowest $slowest s"
