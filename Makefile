@@ -17,7 +17,7 @@ DEPFLAGS =	-MMD -MP
 
 SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
-		proxy/connector_ctl.c \
+		proxy/connector_ctl.c proxy/probe.c proxy/certcheck.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c \
@@ -86,9 +86,14 @@ bench/kpsign: bench/kpsign.c $(KPSIGN_OBJS)
 deps:
 	@sh tests/deps.sh
 
+# The suite and the demo make users, chroots and cgroups: root only.
+root:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make $(MAKECMDGOALS): needs root:" \
+	    "run it as root, or as: sudo make $(MAKECMDGOALS)" >&2; exit 1; }
+
 # A sub-make, so that pkg-config runs after deps installed the libraries.
 # bench/tlsload is the load of tests/soak.bats.
-test: deps
+test: root deps
 	$(MAKE) all bench/tlsload
 	bats --tap tests
 
@@ -96,7 +101,7 @@ test: deps
 # running SOAK_SECONDS (6, as in make test); SOAK=long: 30 s each, a few
 # minutes in all (docs/RELIABILITY.md).
 SOAK_SECONDS ?=	$(if $(filter long,$(SOAK)),30,6)
-soak: deps
+soak: root deps
 	$(MAKE) all bench/tlsload
 	SOAK_SECONDS=$(SOAK_SECONDS) bats --tap tests/soak.bats
 
@@ -104,8 +109,8 @@ DEMO_PORT ?=	8443
 DEMO_BACKEND_PORT ?= 8080
 DEMO_DIR ?=	/var/tmp/recluse-demo
 
-# sudo make demo: recluse on https://localhost:$(DEMO_PORT) in the foreground.
-demo: deps
+# make demo (as root): recluse on https://localhost:$(DEMO_PORT) in the foreground.
+demo: root deps
 	$(MAKE) all
 	DEMO_PORT=$(DEMO_PORT) DEMO_BACKEND_PORT=$(DEMO_BACKEND_PORT) \
 	    DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh
@@ -155,6 +160,6 @@ clean:
 	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(HOSTILE_OBJS) $(BENCH_PROGS) \
 	    $(BENCH_PROGS:=.d)
 
-.PHONY: all deps test soak demo sanitize install uninstall bench clean
+.PHONY: all root deps test soak demo sanitize install uninstall bench clean
 
 -include $(DEPS) $(BENCH_PROGS:=.d)

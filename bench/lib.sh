@@ -54,7 +54,7 @@ wait_port() {
 make_certs() {
 	local name
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout "$B/ca.key" -out "$B/ca.crt" -days 2 \
+	    -keyout "$B/ca.key" -out "$B/ca.crt" -days 30 \
 	    -subj "/CN=recluse bench CA" 2>/dev/null
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
 	    -out "$B/rsa.key" 2>/dev/null
@@ -65,7 +65,7 @@ make_certs() {
 		openssl req -new -key "$B/$name.key" -subj "/CN=localhost" \
 		    -out "$B/$name.csr" 2>/dev/null
 		openssl x509 -req -in "$B/$name.csr" -CA "$B/ca.crt" \
-		    -CAkey "$B/ca.key" -CAcreateserial -days 2 \
+		    -CAkey "$B/ca.key" -CAcreateserial -days 30 \
 		    -extfile "$B/san.ext" -out "$B/$name.leaf" 2>/dev/null
 		cat "$B/$name.leaf" "$B/ca.crt" > "$B/$name.crt"
 		cat "$B/$name.key" "$B/$name.crt" > "$B/$name.pem"

@@ -126,19 +126,11 @@ kp_exit(int status)
 static void
 kp_send_ctl(uint32_t type, const char *text)
 {
-	struct kp_ctl_hdr hdr;
-	struct iovec iov[2];
 	size_t len = text != NULL ? strlen(text) : 0;
 
 	if (len > LOG_LINE_MAX)
 		len = LOG_LINE_MAX;
-	hdr.type = type;
-	hdr.len = (uint32_t)len;
-	iov[0].iov_base = &hdr;
-	iov[0].iov_len = sizeof(hdr);
-	iov[1].iov_base = (void *)text;
-	iov[1].iov_len = len;
-	if (msg_send(KP_CTL_FD, iov, 2, -1) == -1)
+	if (msg_put(KP_CTL_FD, type, text, len, -1, 0) == -1)
 		kp_exit(1);
 }
 
@@ -154,17 +146,17 @@ kp_fail(const char *msg)
 /* set-up                                                              */
 
 static void
-kp_recv_key(const uint8_t *body, size_t len, int fd)
+kp_recv_key(const struct msg_hdr *hdr, const uint8_t *body, int fd)
 {
 	struct kp_ctl_key m;
 	struct kp_keyent *e, *keys;
 
-	if (len < sizeof(m) || fd == -1)
+	if (hdr->len < sizeof(m) || fd == -1)
 		fatalx("control: bad key message");
 	memcpy(&m, body, sizeof(m));
 	if (m.spkilen == 0 || m.spkilen > KP_SPKI_MAX || m.pathlen == 0 ||
 	    m.pathlen > KP_PATH_MAX ||
-	    len != sizeof(m) + m.spkilen + m.pathlen ||
+	    !MSG_LEN_IS(hdr, sizeof(m) + m.spkilen + m.pathlen) ||
 	    memchr(body + sizeof(m) + m.spkilen, '\0', m.pathlen) != NULL)
 		fatalx("control: bad key message");
 	if ((keys = reallocarray(kp_keys, kp_nkeys + 1,
@@ -197,12 +189,12 @@ kp_listener_find(uint32_t listener)
 }
 
 static void
-kp_recv_listener(const uint8_t *body, size_t len, int fd)
+kp_recv_listener(const struct msg_hdr *hdr, const uint8_t *body, int fd)
 {
 	struct kp_ctl_listener m;
 	struct kp_listener *ls;
 
-	if (len != sizeof(m) || fd != -1)
+	if (!MSG_LEN_IS(hdr, sizeof(m)) || fd != -1)
 		fatalx("control: bad listener message");
 	memcpy(&m, body, sizeof(m));
 	if (m.protocols == 0 || (m.protocols & ~KP_PROTO_ALL) != 0 ||
@@ -317,16 +309,16 @@ kp_event_base(void)
 }
 
 static void
-kp_start(const uint8_t *body, size_t len)
+kp_start(const struct msg_hdr *hdr, const uint8_t *body)
 {
 	struct kp_ctl_start m;
 	char err[KP_ERR_MAX], *root;
 
-	if (len < sizeof(m))
+	if (hdr->len < sizeof(m))
 		fatalx("control: bad start message");
 	memcpy(&m, body, sizeof(m));
 	if (m.pathlen == 0 || m.pathlen > KP_PATH_MAX ||
-	    len != sizeof(m) + m.pathlen ||
+	    !MSG_LEN_IS(hdr, sizeof(m) + m.pathlen) ||
 	    memchr(body + sizeof(m), '\0', m.pathlen) != NULL)
 		fatalx("control: bad start message");
 	if ((root = strndup((const char *)body + sizeof(m), m.pathlen)) == NULL)
@@ -348,33 +340,29 @@ kp_start(const uint8_t *body, size_t len)
 static void
 kp_setup(void)
 {
-	uint8_t buf[sizeof(struct kp_ctl_hdr) + sizeof(struct kp_ctl_key) +
+	uint8_t buf[sizeof(struct msg_hdr) + sizeof(struct kp_ctl_key) +
 	    KP_SPKI_MAX + KP_PATH_MAX];
-	struct kp_ctl_hdr hdr;
+	struct msg_hdr hdr;
 	ssize_t n;
 	int fd;
 
 	for (;;) {
-		if ((n = msg_recv(KP_CTL_FD, buf, sizeof(buf), &fd, 0)) == -1)
+		if ((n = msg_get(KP_CTL_FD, buf, sizeof(buf), &hdr, &fd,
+		    0)) == -1)
 			fatal("control");
 		if (n == 0)
 			kp_exit(0);
-		if ((size_t)n < sizeof(hdr))
-			fatalx("control: short message");
-		memcpy(&hdr, buf, sizeof(hdr));
-		if (hdr.len != (size_t)n - sizeof(hdr))
-			fatalx("control: bad message length");
 		switch (hdr.type) {
 		case KP_CTL_LISTENER:
-			kp_recv_listener(buf + sizeof(hdr), hdr.len, fd);
+			kp_recv_listener(&hdr, buf + sizeof(hdr), fd);
 			break;
 		case KP_CTL_KEY:
-			kp_recv_key(buf + sizeof(hdr), hdr.len, fd);
+			kp_recv_key(&hdr, buf + sizeof(hdr), fd);
 			break;
 		case KP_CTL_START:
 			if (fd != -1)
 				close(fd);
-			kp_start(buf + sizeof(hdr), hdr.len);
+			kp_start(&hdr, buf + sizeof(hdr));
 			return;
 		default:
 			fatalx("control: unexpected message %u", hdr.type);
@@ -510,7 +498,7 @@ kp_sign(struct kp_chan *c, struct kp_keyent *e, const struct kp_sign_req *req,
 	iov[0].iov_len = sizeof(rep);
 	iov[1].iov_base = sig;
 	iov[1].iov_len = siglen;
-	if (msg_send(c->fd, iov, 2, -1) == -1) {
+	if (msg_putv(c->fd, KP_SIGNED, iov, 2, -1, 0) == -1) {
 		log_warn("child %d: reply", (int)c->pid);
 		return -1;
 	}
@@ -524,15 +512,18 @@ kp_sign(struct kp_chan *c, struct kp_keyent *e, const struct kp_sign_req *req,
 static void
 kp_chan_read(int fd, short events, void *arg)
 {
-	uint8_t buf[sizeof(struct kp_sign_req) + KP_TBS_MAX + 1];
+	uint8_t buf[sizeof(struct msg_hdr) + sizeof(struct kp_sign_req) +
+	    KP_TBS_MAX + 1];
+	const uint8_t *body = buf + sizeof(struct msg_hdr);
 	struct kp_chan *c = arg;
 	struct kp_sign_req req;
 	struct kp_keyent *e;
+	struct msg_hdr hdr;
 	char reason[256];
 	ssize_t n;
 	int shape = -1;
 
-	n = msg_recv(fd, buf, sizeof(buf), NULL, MSG_DONTWAIT);
+	n = msg_get(fd, buf, sizeof(buf), &hdr, NULL, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n == 0) {
@@ -544,19 +535,24 @@ kp_chan_read(int fd, short events, void *arg)
 		if (errno == EMSGSIZE)
 			snprintf(reason, sizeof(reason), "request too long");
 		else if (errno == EBADMSG)
-			snprintf(reason, sizeof(reason), "ancillary data");
+			snprintf(reason, sizeof(reason), "malformed message "
+			    "(framing, or a descriptor attached)");
 		else
 			snprintf(reason, sizeof(reason), "%s", strerror(errno));
 		e = NULL;
+	} else if (hdr.type != KP_SIGN) {
+		snprintf(reason, sizeof(reason), "unexpected message %u",
+		    hdr.type);
+		e = NULL;
 	} else
-		e = kp_check(c, buf, (size_t)n, &req, &shape, reason,
+		e = kp_check(c, body, hdr.len, &req, &shape, reason,
 		    sizeof(reason));
 	if (e == NULL) {
 		log_warnx("child %d: %s", (int)c->pid, reason);
 		kp_chan_free(c);
 		return;
 	}
-	if (kp_sign(c, e, &req, shape, buf + sizeof(req)) == -1)
+	if (kp_sign(c, e, &req, shape, body + sizeof(req)) == -1)
 		kp_chan_free(c);
 }
 
@@ -629,13 +625,13 @@ kp_chan_arm(struct kp_chan *c)
 }
 
 static void
-kp_recv_child(const uint8_t *body, size_t len, int fd)
+kp_recv_child(const struct msg_hdr *hdr, const uint8_t *body, int fd)
 {
 	const struct kp_listener *l;
 	struct kp_ctl_child m;
 	struct kp_chan *old;
 
-	if (len != sizeof(m) || fd == -1)
+	if (!MSG_LEN_IS(hdr, sizeof(m)) || fd == -1)
 		fatalx("control: bad child message");
 	memcpy(&m, body, sizeof(m));
 	if ((l = kp_listener_find(m.listener)) == NULL) {
@@ -653,12 +649,12 @@ kp_recv_child(const uint8_t *body, size_t len, int fd)
 }
 
 static void
-kp_recv_arm(const uint8_t *body, size_t len, int fd)
+kp_recv_arm(const struct msg_hdr *hdr, const uint8_t *body, int fd)
 {
 	struct kp_ctl_arm m;
 	struct kp_chan *c;
 
-	if (len != sizeof(m) || fd != -1)
+	if (!MSG_LEN_IS(hdr, sizeof(m)) || fd != -1)
 		fatalx("control: bad arm message");
 	memcpy(&m, body, sizeof(m));
 	if ((c = kp_chan_find((pid_t)m.pid)) == NULL) {
@@ -684,12 +680,12 @@ kp_recv_arm(const uint8_t *body, size_t len, int fd)
 static void
 kp_dispatch_parent(int fd, short events, void *arg)
 {
-	uint8_t buf[sizeof(struct kp_ctl_hdr) + sizeof(struct kp_ctl_child)];
-	struct kp_ctl_hdr hdr;
+	uint8_t buf[sizeof(struct msg_hdr) + sizeof(struct kp_ctl_child)];
+	struct msg_hdr hdr;
 	ssize_t n;
 	int chanfd;
 
-	n = msg_recv(fd, buf, sizeof(buf), &chanfd, MSG_DONTWAIT);
+	n = msg_get(fd, buf, sizeof(buf), &hdr, &chanfd, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n == 0) {
@@ -703,17 +699,12 @@ kp_dispatch_parent(int fd, short events, void *arg)
 	}
 	if (n == -1)
 		fatal("control");
-	if ((size_t)n < sizeof(hdr))
-		fatalx("control: short message");
-	memcpy(&hdr, buf, sizeof(hdr));
-	if (hdr.len != (size_t)n - sizeof(hdr))
-		fatalx("control: bad message length");
 	switch (hdr.type) {
 	case KP_CTL_CHILD:
-		kp_recv_child(buf + sizeof(hdr), hdr.len, chanfd);
+		kp_recv_child(&hdr, buf + sizeof(hdr), chanfd);
 		break;
 	case KP_CTL_ARM:
-		kp_recv_arm(buf + sizeof(hdr), hdr.len, chanfd);
+		kp_recv_arm(&hdr, buf + sizeof(hdr), chanfd);
 		break;
 	default:
 		fatalx("control: unexpected message %u", hdr.type);

@@ -24,7 +24,7 @@
 #include "lib/role.h"
 
 #define KP_CTL_READY_TIMEOUT	10000	/* ms: loading 4096-bit keys included */
-#define KP_CTL_MSG_MAX		(sizeof(struct kp_ctl_hdr) + \
+#define KP_CTL_MSG_MAX		(sizeof(struct msg_hdr) + \
 				    sizeof(struct kp_ctl_key) + KP_SPKI_MAX + \
 				    KP_PATH_MAX)
 
@@ -33,20 +33,15 @@ static int
 kp_ctl_sendv(int fd, uint32_t type, const void *body, size_t bodylen,
     const void *a, size_t alen, const void *b, size_t blen, int passfd)
 {
-	struct kp_ctl_hdr hdr;
-	struct iovec iov[4];
+	struct iovec iov[3];
 
-	hdr.type = type;
-	hdr.len = (uint32_t)(bodylen + alen + blen);
-	iov[0].iov_base = &hdr;
-	iov[0].iov_len = sizeof(hdr);
-	iov[1].iov_base = (void *)body;
-	iov[1].iov_len = bodylen;
-	iov[2].iov_base = (void *)a;
-	iov[2].iov_len = alen;
-	iov[3].iov_base = (void *)b;
-	iov[3].iov_len = blen;
-	return msg_send(fd, iov, 4, passfd);
+	iov[0].iov_base = (void *)body;
+	iov[0].iov_len = bodylen;
+	iov[1].iov_base = (void *)a;
+	iov[1].iov_len = alen;
+	iov[2].iov_base = (void *)b;
+	iov[2].iov_len = blen;
+	return msg_putv(fd, type, iov, 3, passfd, 0);
 }
 
 int
@@ -168,22 +163,19 @@ kp_ctl_send_arm(int fd, pid_t pid)
 static int
 kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags)
 {
-	struct kp_ctl_hdr hdr;
+	struct msg_hdr hdr;
+	char *body = buf + sizeof(hdr);
 	ssize_t n;
 
-	n = msg_recv(fd, buf, bufsize - 1, NULL, flags);
+	n = msg_get(fd, buf, bufsize - 1, &hdr, NULL, flags);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
-	if (n <= 0 || (size_t)n < sizeof(hdr))
+	if (n <= 0)
 		return -1;
-	memcpy(&hdr, buf, sizeof(hdr));
-	if (hdr.type == KP_CTL_LOG) {
-		log_relay("keyproc", buf, (size_t)n);
-		return KP_CTL_LOG;
-	}
-	if (hdr.len != (size_t)n - sizeof(hdr))
-		return -1;
-	memmove(buf, buf + sizeof(hdr), hdr.len);
+	if (hdr.type == KP_CTL_LOG)
+		return log_relay("keyproc", body, hdr.len) == 0 ? KP_CTL_LOG :
+		    -1;
+	memmove(buf, body, hdr.len);
 	buf[hdr.len] = '\0';
 	return (int)hdr.type;
 }
@@ -191,7 +183,7 @@ kp_ctl_recv1(int fd, char *buf, size_t bufsize, int flags)
 int
 kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 {
-	char buf[sizeof(struct kp_ctl_hdr) + LOG_LINE_MAX + 64];
+	char buf[LOG_MSG_MAX + 64];
 	struct timespec deadline;
 	struct pollfd pfd;
 	long ms;
@@ -234,7 +226,7 @@ kp_ctl_wait_ready(int fd, char *err, size_t errlen)
 int
 kp_ctl_read(int fd)
 {
-	char buf[sizeof(struct kp_ctl_hdr) + LOG_LINE_MAX + 64];
+	char buf[LOG_MSG_MAX + 64];
 
 	switch (kp_ctl_recv1(fd, buf, sizeof(buf), MSG_DONTWAIT)) {
 	case 0:

@@ -460,19 +460,17 @@ static int
 kp_rpc_send(const struct kp_sign_req *req, const uint8_t *tbs,
     const struct timespec *deadline)
 {
-	uint8_t buf[sizeof(*req) + KP_TBS_MAX];
-	size_t len = sizeof(*req) + req->tbslen;
-	ssize_t n;
+	struct iovec iov[2];
 
-	memcpy(buf, req, sizeof(*req));
-	memcpy(buf + sizeof(*req), tbs, req->tbslen);
+	iov[0].iov_base = (void *)req;
+	iov[0].iov_len = sizeof(*req);
+	iov[1].iov_base = (void *)tbs;
+	iov[1].iov_len = req->tbslen;
 	for (;;) {
-		n = send(kp_chanfd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n == (ssize_t)len)
+		if (msg_putv(kp_chanfd, KP_SIGN, iov, 2, -1,
+		    MSG_DONTWAIT) == 0)
 			return 0;
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
 		    kp_wait(kp_chanfd, POLLOUT, deadline) == 0)
 			continue;
 		return -1;
@@ -484,26 +482,33 @@ static int
 kp_rpc_recv(uint32_t id, size_t maxlen, uint8_t *sig, size_t *siglenp,
     const struct timespec *deadline)
 {
-	uint8_t buf[sizeof(struct kp_sign_rep) + KP_SIG_MAX + 1];
+	uint8_t buf[sizeof(struct msg_hdr) + sizeof(struct kp_sign_rep) +
+	    KP_SIG_MAX + 1];
+	const uint8_t *body = buf + sizeof(struct msg_hdr);
 	struct kp_sign_rep rep;
+	struct msg_hdr hdr;
 	ssize_t n;
 
 	for (;;) {
-		n = msg_recv(kp_chanfd, buf, sizeof(buf), NULL,
+		n = msg_get(kp_chanfd, buf, sizeof(buf), &hdr, NULL,
 		    MSG_DONTWAIT);
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
 		    kp_wait(kp_chanfd, POLLIN, deadline) == 0)
 			continue;
 		break;
 	}
-	if (n <= 0 || (size_t)n < sizeof(rep)) {
+	if (n <= 0) {
 		kp_raise(n == 0 ? "channel closed (request refused)" :
 		    "no answer");
 		return -1;
 	}
-	memcpy(&rep, buf, sizeof(rep));
+	if (hdr.type != KP_SIGNED || hdr.len < sizeof(rep)) {
+		kp_raise("malformed answer");
+		return -1;
+	}
+	memcpy(&rep, body, sizeof(rep));
 	if (rep.id != id || rep.siglen > KP_SIG_MAX || rep.siglen > maxlen ||
-	    (size_t)n - sizeof(rep) != rep.siglen) {
+	    !MSG_LEN_IS(&hdr, sizeof(rep) + rep.siglen)) {
 		kp_raise("malformed answer");
 		return -1;
 	}
@@ -511,7 +516,7 @@ kp_rpc_recv(uint32_t id, size_t maxlen, uint8_t *sig, size_t *siglenp,
 		kp_raise("signature failed");
 		return -1;
 	}
-	memcpy(sig, buf + sizeof(rep), rep.siglen);
+	memcpy(sig, body + sizeof(rep), rep.siglen);
 	*siglenp = rep.siglen;
 	return 0;
 }

@@ -2,19 +2,23 @@
  * Logging: see log.h.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/msg.h"
 
 static char	 log_role[32] = "recluse";
 static int	 log_level = LOG_LEVEL_INFO;
 static int	 log_fd = -1;
+static int	 log_stamp;
 
 void
 log_init(const char *role, int verbose, int fd)
@@ -57,14 +61,56 @@ log_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
 	dst[o] = '\0';
 }
 
+/* stderr is the stream systemd's JOURNAL_STREAM ("DEV:INO") names. */
+static int
+log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+void
+log_stamp_unless_journal(void)
+{
+	log_stamp = !log_stderr_is_journal();
+}
+
+/* "2026-12-02T01:45:00.123+01:00 ", RFC 3339; "" if the clock fails. */
+static void
+log_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	long off;
+	size_t n;
+
+	buf[0] = '\0';
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 ||
+	    localtime_r(&ts.tv_sec, &tm) == NULL ||
+	    (n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm)) == 0)
+		return;
+	off = tm.tm_gmtoff / 60;
+	snprintf(buf + n, len - n, ".%03ld%c%02ld:%02ld ",
+	    ts.tv_nsec / 1000000, off < 0 ? '-' : '+', labs(off) / 60,
+	    labs(off) % 60);
+}
+
 /* One write(2) per line, so lines of several roles never interleave. */
 static void
 log_print(const char *role, const char *line)
 {
-	char buf[LOG_LINE_MAX * 4 + 64];
+	char buf[LOG_LINE_MAX * 4 + 64], stamp[40] = "";
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "%s: %s\n", role, line);
+	if (log_stamp)
+		log_time(stamp, sizeof(stamp));
+	n = snprintf(buf, sizeof(buf), "%s%s: %s\n", stamp, role, line);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(buf))
@@ -75,8 +121,9 @@ log_print(const char *role, const char *line)
 static void
 log_vemit(int level, const char *fmt, va_list ap, int errnum)
 {
-	char line[LOG_LINE_MAX], msg[sizeof(struct log_msg_hdr) + LOG_LINE_MAX];
-	struct log_msg_hdr hdr;
+	char line[LOG_LINE_MAX];
+	struct log_msg lm;
+	struct iovec iov[2];
 	size_t len;
 
 	if (level > log_level)
@@ -91,33 +138,32 @@ log_vemit(int level, const char *fmt, va_list ap, int errnum)
 		log_print(log_role, line);
 		return;
 	}
-	hdr.type = LOG_MSG_TYPE;
-	hdr.level = (uint32_t)level;
-	len = strlen(line);
-	memcpy(msg, &hdr, sizeof(hdr));
-	memcpy(msg + sizeof(hdr), line, len);
+	lm.level = (uint32_t)level;
+	iov[0].iov_base = &lm;
+	iov[0].iov_len = sizeof(lm);
+	iov[1].iov_base = line;
+	iov[1].iov_len = strlen(line);
 	/* Drop a line rather than wait: a role stuck on its log channel
 	 * could deadlock with a parent that is busy sending to it. */
-	(void)send(log_fd, msg, sizeof(hdr) + len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)msg_putv(log_fd, LOG_MSG_TYPE, iov, 2, -1, MSG_DONTWAIT);
 }
 
-void
-log_relay(const char *role, const char *msg, size_t len)
+int
+log_relay(const char *role, const char *body, size_t len)
 {
 	char line[LOG_LINE_MAX * 4 + 1];
-	struct log_msg_hdr hdr;
+	struct log_msg lm;
 
-	if (len < sizeof(hdr))
-		return;
-	memcpy(&hdr, msg, sizeof(hdr));
-	if (hdr.type != LOG_MSG_TYPE || hdr.level > LOG_LEVEL_DEBUG ||
-	    (int)hdr.level > log_level)
-		return;
-	len -= sizeof(hdr);
-	if (len > LOG_LINE_MAX)
-		len = LOG_LINE_MAX;
-	log_escape(line, sizeof(line), msg + sizeof(hdr), len);
+	if (len < sizeof(lm) || len - sizeof(lm) > LOG_LINE_MAX)
+		return -1;
+	memcpy(&lm, body, sizeof(lm));
+	if (lm.level > LOG_LEVEL_DEBUG)
+		return -1;
+	if ((int)lm.level > log_level)
+		return 0;
+	log_escape(line, sizeof(line), body + sizeof(lm), len - sizeof(lm));
 	log_print(role, line);
+	return 0;
 }
 
 #define LOG_FN(name, level, witherr)				\

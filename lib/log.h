@@ -26,10 +26,18 @@ enum log_level {
  * log_init(role, verbose, fd):
  * Set the prefix of every line ("parent", "keyproc", "child 1234"), the
  * verbosity (number of -v) and where lines go: -1 for stderr, or a
- * SOCK_SEQPACKET fd whose peer is the parent (one struct log_msg_hdr and
- * the text per datagram).
+ * SOCK_SEQPACKET fd whose peer is the parent (one LOG_MSG_TYPE message,
+ * struct log_msg and the text, per line).
  */
 void	log_init(const char *role, int verbose, int fd);
+
+/*
+ * log_stamp_unless_journal():
+ * In the parent: start every line written to stderr with an RFC 3339
+ * timestamp (local time, milliseconds, UTC offset), unless stderr is the
+ * journal (systemd's JOURNAL_STREAM names it), which stamps lines itself.
+ */
+void	log_stamp_unless_journal(void);
 
 /*
  * log_verbose():
@@ -38,12 +46,14 @@ void	log_init(const char *role, int verbose, int fd);
 int	log_verbose(void);
 
 /*
- * log_relay(role, msg, len):
- * In the parent: print one LOG_MSG_TYPE datagram of len bytes received from
- * another role, filtered by the parent's verbosity, with non-printable
- * bytes escaped.  Malformed datagrams are dropped.
+ * log_relay(role, body, len):
+ * In the parent: print the line in the len-byte body of a LOG_MSG_TYPE
+ * message received from another role (a struct log_msg, then the text),
+ * filtered by the parent's verbosity, with non-printable bytes escaped.
+ * Return 0, or -1 and print nothing when the body is malformed (the caller
+ * closes the channel).
  */
-void	log_relay(const char *role, const char *msg, size_t len);
+int	log_relay(const char *role, const char *body, size_t len);
 
 /*
  * log_warn(fmt, ...), log_warnx(fmt, ...), log_info(fmt, ...),

@@ -1,11 +1,12 @@
 /*
- * Datagrams with at most one file descriptor: see msg.h.
+ * Datagrams with at most one file descriptor, and their framing: see msg.h.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,8 +14,8 @@
 
 #define MSG_FDS_MAX		4	/* room to see, and close, extra fds */
 
-int
-msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd)
+static int
+msg_sendf(int fd, const struct iovec *iov, int iovcnt, int passfd, int flags)
 {
 	union {
 		struct cmsghdr	hdr;
@@ -42,7 +43,7 @@ msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd)
 		memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
 	}
 	do
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		n = sendmsg(fd, &msg, flags | MSG_NOSIGNAL);
 	while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
@@ -51,6 +52,12 @@ msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd)
 		return -1;
 	}
 	return 0;
+}
+
+int
+msg_send(int fd, const struct iovec *iov, int iovcnt, int passfd)
+{
+	return msg_sendf(fd, iov, iovcnt, passfd, 0);
 }
 
 /* Keep at most one SCM_RIGHTS fd, and only if the caller wants one. */
@@ -126,4 +133,91 @@ msg_recv(int fd, void *buf, size_t bufsize, int *fdp, int flags)
 		return -1;
 	}
 	return n;
+}
+
+/* A small message without a descriptor: one copy, one send(2). */
+static int
+msg_pack_send(int fd, const struct iovec *iov, int iovcnt, size_t total,
+    int flags)
+{
+	char buf[MSG_PACK_MAX];
+	size_t off = 0;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > 0)
+			memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	do
+		n = send(fd, buf, total, flags | MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if ((size_t)n != total) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return 0;
+}
+
+int
+msg_putv(int fd, uint32_t type, const struct iovec *iov, int iovcnt,
+    int passfd, int flags)
+{
+	struct iovec v[MSG_IOV_MAX + 1];
+	struct msg_hdr hdr;
+	size_t len = 0;
+	int i;
+
+	if (iovcnt < 0 || iovcnt > MSG_IOV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < iovcnt; i++) {
+		len += iov[i].iov_len;
+		v[i + 1] = iov[i];
+	}
+	if (len > UINT32_MAX - sizeof(hdr)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	hdr.type = type;
+	hdr.len = (uint32_t)len;
+	v[0].iov_base = &hdr;
+	v[0].iov_len = sizeof(hdr);
+	if (passfd == -1 && sizeof(hdr) + len <= MSG_PACK_MAX)
+		return msg_pack_send(fd, v, iovcnt + 1, sizeof(hdr) + len,
+		    flags);
+	return msg_sendf(fd, v, iovcnt + 1, passfd, flags);
+}
+
+int
+msg_put(int fd, uint32_t type, const void *body, size_t len, int passfd,
+    int flags)
+{
+	struct iovec iov = { .iov_base = (void *)body, .iov_len = len };
+
+	return msg_putv(fd, type, &iov, 1, passfd, flags);
+}
+ssize_t
+msg_get(int fd, void *buf, size_t bufsize, struct msg_hdr *hdr, int *fdp,
+    int flags)
+{
+	ssize_t n;
+
+	if ((n = msg_recv(fd, buf, bufsize, fdp, flags)) <= 0)
+		return n;
+	if ((size_t)n >= sizeof(*hdr)) {
+		memcpy(hdr, buf, sizeof(*hdr));
+		if (MSG_LEN_IS(hdr, (size_t)n - sizeof(*hdr)))
+			return n;
+	}
+	if (fdp != NULL && *fdp != -1) {
+		close(*fdp);
+		*fdp = -1;
+	}
+	errno = EBADMSG;
+	return -1;
 }

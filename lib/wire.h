@@ -1,23 +1,40 @@
 /*
  * Every channel's messages, in one place.  All channels are SOCK_SEQPACKET
- * socketpairs (lib/msg.h sends and receives them), so one send is one
- * message and every message has an exact expected size.  Fixed little
- * structs in host byte order (both ends are this binary), no pointers, no
- * size_t.  The reader treats the peer as hostile.
+ * socketpairs, so one send is one message.  Every message on every channel
+ * has one framing: a struct msg_hdr, then exactly len bytes of body
+ * (lib/msg.h's msg_put() and msg_get() write and check it).  A body is a
+ * fixed little struct in host byte order (both ends are this binary), no
+ * pointers, no size_t, sometimes followed by bytes whose lengths it names.
+ * Each type has an exact body size, which the reader checks with
+ * MSG_LEN_IS() before it looks inside, and a peer whose message has the
+ * wrong size loses its channel.  The reader treats the peer as hostile.
  *
  * Channels, named by who talks to whom:
- * - log lines, from any role to the parent (struct log_msg_hdr);
- * - child <-> keyproc: one per child (struct kp_sign_req, kp_sign_rep);
- * - parent <-> keyproc: the control channel (struct kp_ctl_hdr + body);
- * - parent <-> child: one per child (struct chan_msg);
- * - parent <-> spawner: one per spawner (struct spawner_hdr + body);
- * - parent <-> connector: one (struct connector_start, connector_req,
- *   connector_rep).
+ * - log lines, from any role to the parent (LOG_MSG_TYPE, struct log_msg);
+ * - child <-> keyproc: one per child (KP_SIGN, KP_SIGNED);
+ * - parent <-> keyproc: the control channel (enum kp_ctl_type);
+ * - parent <-> child: one per child (enum chan_type);
+ * - parent <-> spawner: one per spawner (enum spawner_type);
+ * - parent <-> connector: one (enum connector_type).
  */
 #ifndef WIRE_H
 #define WIRE_H
 
 #include <stdint.h>
+
+/* The header of every message on every channel. */
+struct msg_hdr {
+	uint32_t	type;	/* the channel's enum */
+	uint32_t	len;	/* bytes of body following this header */
+};
+_Static_assert(sizeof(struct msg_hdr) == 8, "wire size");
+
+/*
+ * MSG_LEN_IS(hdr, n): the body of the message is exactly n bytes.  Every
+ * reader checks every message with it (n is sizeof the type's body struct,
+ * plus the lengths that struct names), and closes the channel when not.
+ */
+#define MSG_LEN_IS(hdr, n)	((uint64_t)(hdr)->len == (uint64_t)(n))
 
 
 /* ------------------------------------------------------------------ */
@@ -27,15 +44,19 @@
 #define LOG_LINE_MAX	1024
 
 /*
- * A log line sent to the parent is one datagram: this header, then the text
- * (no NUL).  The type value is reserved on every channel to the parent.
+ * A log line sent to the parent is one message of type LOG_MSG_TYPE: a
+ * struct log_msg, then the text (no NUL, at most LOG_LINE_MAX bytes).  The
+ * type value is reserved on every channel to the parent.
  */
 #define LOG_MSG_TYPE	18
-struct log_msg_hdr {
-	uint32_t	type;	/* LOG_MSG_TYPE */
+struct log_msg {
 	uint32_t	level;	/* enum log_level (lib/log.h) */
 };
-_Static_assert(sizeof(struct log_msg_hdr) == 8, "wire size");
+_Static_assert(sizeof(struct log_msg) == 4, "wire size");
+
+/* The largest log message, header included. */
+#define LOG_MSG_MAX	(sizeof(struct msg_hdr) + sizeof(struct log_msg) + \
+			    LOG_LINE_MAX)
 
 /* ------------------------------------------------------------------ */
 /* child <-> keyproc: one channel per child                            */
@@ -67,7 +88,12 @@ enum kp_alg {
 	KP_ALG_ECDSA_SHA512 = 9
 };
 
-struct kp_sign_req {		/* followed by exactly tbslen bytes */
+enum kp_sign_type {
+	KP_SIGN = 1,		/* child -> keyproc: struct kp_sign_req + tbs */
+	KP_SIGNED = 2		/* keyproc -> child: struct kp_sign_rep + sig */
+};
+
+struct kp_sign_req {		/* KP_SIGN, followed by exactly tbslen bytes */
 	uint32_t	id;	/* echoed in the reply */
 	uint32_t	key;	/* index into this child's listener's keys */
 	uint32_t	alg;	/* enum kp_alg */
@@ -80,7 +106,7 @@ enum kp_status {
 	KP_FAIL = 1		/* the key operation itself failed */
 };
 
-struct kp_sign_rep {		/* followed by exactly siglen bytes */
+struct kp_sign_rep {		/* KP_SIGNED, followed by exactly siglen bytes */
 	uint32_t	id;
 	uint32_t	status;	/* enum kp_status; siglen 0 unless KP_OK */
 	uint32_t	siglen;	/* <= KP_SIG_MAX, <= the key's size */
@@ -111,16 +137,10 @@ enum kp_ctl_type {
 	/* keyproc -> parent */
 	KP_CTL_READY = 16,	/* keys loaded, sandboxed, serving */
 	KP_CTL_ERROR = 17,	/* + message; keyproc exits after it */
-	KP_CTL_LOG = LOG_MSG_TYPE	/* a log line: struct log_msg_hdr + text */
+	KP_CTL_LOG = LOG_MSG_TYPE	/* a log line: struct log_msg + text */
 };
 
-struct kp_ctl_hdr {
-	uint32_t	type;
-	uint32_t	len;	/* bytes following this header */
-};
-_Static_assert(sizeof(struct kp_ctl_hdr) == 8, "wire size");
-
-struct kp_ctl_key {		/* KP_CTL_KEY, after the header */
+struct kp_ctl_key {		/* KP_CTL_KEY */
 	uint32_t	listener;	/* listener index in the config */
 	uint32_t	key;		/* key index within the listener */
 	uint32_t	spkilen;	/* certificate's public key, DER */
@@ -128,7 +148,7 @@ struct kp_ctl_key {		/* KP_CTL_KEY, after the header */
 };
 _Static_assert(sizeof(struct kp_ctl_key) == 16, "wire size");
 
-struct kp_ctl_start {		/* KP_CTL_START, after the header */
+struct kp_ctl_start {		/* KP_CTL_START, + pathlen bytes */
 	uint32_t	uid;		/* keyproc-user */
 	uint32_t	gid;
 	uint32_t	verbose;
@@ -141,7 +161,7 @@ _Static_assert(sizeof(struct kp_ctl_start) == 16, "wire size");
  * requests sent before stay in the socket.  A pid already known means its
  * process is gone (the parent reaped it): the older channel is closed.
  */
-struct kp_ctl_child {		/* KP_CTL_CHILD, after the header */
+struct kp_ctl_child {		/* KP_CTL_CHILD */
 	uint32_t	pid;		/* names the channel in KP_CTL_ARM, logs */
 	uint32_t	listener;	/* the only keys this child may use */
 };
@@ -153,7 +173,7 @@ _Static_assert(sizeof(struct kp_ctl_child) == 8, "wire size");
 #define KP_PROTO_ALL	(KP_PROTO_TLS12 | KP_PROTO_TLS13)
 #define KP_HANDSHAKE_MS_MAX	86400000	/* timeout handshake's maximum */
 
-struct kp_ctl_listener {	/* KP_CTL_LISTENER, after the header */
+struct kp_ctl_listener {	/* KP_CTL_LISTENER */
 	uint32_t	listener;	/* listener index, as in KP_CTL_KEY */
 	uint32_t	protocols;	/* KP_PROTO_*, at least one */
 	uint32_t	handshake_ms;	/* a channel's life from its arm */
@@ -164,7 +184,7 @@ _Static_assert(sizeof(struct kp_ctl_listener) == 12, "wire size");
  * KP_CTL_ARM: sent once per child, when it reports CHAN_ACCEPTED, and only
  * to the keyproc that holds its channel (never to one started after it).
  */
-struct kp_ctl_arm {		/* KP_CTL_ARM, after the header */
+struct kp_ctl_arm {		/* KP_CTL_ARM */
 	uint32_t	pid;		/* as in its KP_CTL_CHILD */
 };
 _Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
@@ -172,10 +192,12 @@ _Static_assert(sizeof(struct kp_ctl_arm) == 4, "wire size");
 /* ------------------------------------------------------------------ */
 /* parent <-> connection child: one channel per child                  */
 
+/* Bodies are empty unless a struct is named. */
 enum chan_type {
 	CHAN_ACCEPTED = 1,	/* child -> parent: I hold a connection */
-	CHAN_CONNECT = 2,	/* child -> parent: connect my backends; arg 0 */
-	CHAN_CONNECTED = 3,	/* parent -> child: arg = backend index + fd */
+	CHAN_CONNECT = 2,	/* child -> parent: connect my backends */
+	CHAN_CONNECTED = 3,	/* parent -> child: struct chan_connected +
+				   fd: the backend connection */
 	CHAN_RETIRE = 4,	/* parent -> child: if you hold no connection
 				   yet, exit now (reload, keyproc restart,
 				   drain); otherwise ignore this */
@@ -183,16 +205,23 @@ enum chan_type {
 				   (the parent kills a child that has not said
 				   so timeout_handshake + 1 s after
 				   CHAN_ACCEPTED) */
-	CHAN_CONNECT_FAILED = 6, /* parent -> child: arg = errno of the last
-				   attempt; no fd */
-	CHAN_LOG = LOG_MSG_TYPE	/* child -> parent: struct log_msg_hdr + text */
+	CHAN_CONNECT_FAILED = 6, /* parent -> child: struct
+				   chan_connect_failed; no fd */
+	CHAN_LOG = LOG_MSG_TYPE	/* child -> parent: struct log_msg + text */
 };
 
-struct chan_msg {
-	uint32_t	type;	/* enum chan_type */
-	uint32_t	arg;
+struct chan_connected {		/* CHAN_CONNECTED */
+	uint32_t	backend;	/* index of the backend in the listener */
 };
-_Static_assert(sizeof(struct chan_msg) == 8, "wire size");
+_Static_assert(sizeof(struct chan_connected) == 4, "wire size");
+
+struct chan_connect_failed {	/* CHAN_CONNECT_FAILED */
+	uint32_t	error;		/* errno of the last attempt */
+};
+_Static_assert(sizeof(struct chan_connect_failed) == 4, "wire size");
+
+/* The largest message the parent reads from a child: a log line. */
+#define CHAN_MSG_MAX	LOG_MSG_MAX
 
 /*
  * A child waits for the answer to its CHAN_CONNECT at most this long per
@@ -208,8 +237,7 @@ _Static_assert(sizeof(struct chan_msg) == 8, "wire size");
 
 /*
  * A spawner is exec'ed with its channel on SPAWNER_FD and its listener's
- * listening sockets on the descriptors right after it.  Every message is a
- * struct spawner_hdr and exactly len more bytes; strings are not
+ * listening sockets on the descriptors right after it.  Strings are not
  * NUL-terminated and are at most SPAWNER_STR_MAX bytes (the parser's word
  * limit).  The certificate chain is not sent in a datagram: it comes as a
  * sealed memfd (F_SEAL_WRITE, _GROW, _SHRINK, _SEAL) of at most
@@ -238,15 +266,8 @@ enum spawner_type {
 	SPAWNER_READY = 16,	/* nothing: sandboxed, serving */
 	SPAWNER_FORKED = 17,	/* struct spawner_forked; fd: the parent's
 				   end of the child's channel, unless error */
-	SPAWNER_LOG = LOG_MSG_TYPE	/* struct log_msg_hdr + text, instead
-					   of a struct spawner_hdr */
+	SPAWNER_LOG = LOG_MSG_TYPE	/* struct log_msg + text */
 };
-
-struct spawner_hdr {
-	uint32_t	type;	/* enum spawner_type */
-	uint32_t	len;	/* bytes following this header */
-};
-_Static_assert(sizeof(struct spawner_hdr) == 8, "wire size");
 
 /* What every child of the spawner needs of the global configuration. */
 struct spawner_global {		/* SPAWNER_GLOBAL, + chrootlen bytes */
@@ -301,7 +322,7 @@ struct spawner_forked {		/* SPAWNER_FORKED */
 _Static_assert(sizeof(struct spawner_forked) == 8, "wire size");
 
 /* The largest message the spawner reads. */
-#define SPAWNER_MSG_MAX	(sizeof(struct spawner_hdr) + \
+#define SPAWNER_MSG_MAX	(sizeof(struct msg_hdr) + \
 			    sizeof(struct spawner_listener) + \
 			    4 * SPAWNER_STR_MAX + SPAWNER_REF_MAX)
 
@@ -318,33 +339,31 @@ enum connector_type {
 	CONNECTOR_CONNECT = 2,	/* struct connector_req */
 	/* connector -> parent */
 	CONNECTOR_DONE = 16,	/* struct connector_rep; fd iff error 0 */
-	CONNECTOR_LOG = LOG_MSG_TYPE	/* struct log_msg_hdr + text */
+	CONNECTOR_LOG = LOG_MSG_TYPE	/* struct log_msg + text */
 };
 
 struct connector_start {	/* the first message, and only once */
-	uint32_t	type;	/* CONNECTOR_START */
 	uint32_t	uid;	/* the configuration's user; never 0 */
 	uint32_t	gid;
 	uint32_t	verbose;
 };
-_Static_assert(sizeof(struct connector_start) == 16, "wire size");
+_Static_assert(sizeof(struct connector_start) == 12, "wire size");
 
-struct connector_req {
-	uint32_t	type;	/* CONNECTOR_CONNECT */
+struct connector_req {		/* CONNECTOR_CONNECT */
 	uint32_t	id;	/* echoed in the reply */
 	uint32_t	timeout;	/* ms, 1 .. CONNECTOR_TIMEOUT_MAX */
 	uint32_t	addrlen;	/* bytes of addr that are the address */
 	uint8_t		addr[CONNECTOR_ADDR_MAX];	/* AF_INET, AF_INET6
 						   or AF_UNIX sockaddr */
 };
-_Static_assert(sizeof(struct connector_req) == 144, "wire size");
+_Static_assert(sizeof(struct connector_req) == 140, "wire size");
 
-struct connector_rep {		/* the connected socket attached iff error 0 */
-	uint32_t	type;	/* CONNECTOR_DONE */
+struct connector_rep {		/* CONNECTOR_DONE; the connected socket
+				   attached iff error 0 */
 	uint32_t	id;
 	uint32_t	error;	/* 0, or the errno of socket(2)/connect(2),
 				   ETIMEDOUT, EINVAL for a bad request */
 };
-_Static_assert(sizeof(struct connector_rep) == 12, "wire size");
+_Static_assert(sizeof(struct connector_rep) == 8, "wire size");
 
 #endif

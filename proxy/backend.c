@@ -123,11 +123,15 @@ backend_check(int fd)
 static int
 backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp)
 {
-	struct chan_msg m;
+	char buf[sizeof(struct msg_hdr) + 64];
+	const char *body = buf + sizeof(struct msg_hdr);
+	struct chan_connect_failed f;
+	struct chan_connected m;
+	struct msg_hdr hdr;
 	ssize_t n;
 	int fd, e;
 
-	n = msg_recv(parentfd, &m, sizeof(m), &fd, MSG_DONTWAIT);
+	n = msg_get(parentfd, buf, sizeof(buf), &hdr, &fd, MSG_DONTWAIT);
 	if (n == -1)
 		return -1;
 	if (n == 0) {
@@ -135,22 +139,26 @@ backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp)
 		return -1;
 	}
 	e = EPROTO;
-	if (n != (ssize_t)sizeof(m))
-		m.type = 0;
-	switch (m.type) {
+	switch (hdr.type) {
 	case CHAN_RETIRE:
-		if (fd == -1)
+		if (fd == -1 && MSG_LEN_IS(&hdr, 0))
 			e = EAGAIN;
 		break;
 	case CHAN_CONNECT_FAILED:
-		if (fd == -1 && m.arg != 0 && m.arg < 4096)
-			e = (int)m.arg;
+		if (fd != -1 || !MSG_LEN_IS(&hdr, sizeof(f)))
+			break;
+		memcpy(&f, body, sizeof(f));
+		if (f.error != 0 && f.error < 4096)
+			e = (int)f.error;
 		break;
 	case CHAN_CONNECTED:
-		if (fd == -1 || m.arg >= l->nbackends)
+		if (fd == -1 || !MSG_LEN_IS(&hdr, sizeof(m)))
+			break;
+		memcpy(&m, body, sizeof(m));
+		if (m.backend >= l->nbackends)
 			break;
 		if (backend_check(fd) == 0) {
-			*idxp = m.arg;
+			*idxp = m.backend;
 			return fd;
 		}
 		e = errno;
@@ -167,12 +175,9 @@ backend_connect(const struct conf_listener *l, int parentfd, int timeout,
     size_t *idxp, int *errp)
 {
 	struct timespec deadline;
-	struct chan_msg m;
 	int fd;
 
-	m.type = CHAN_CONNECT;
-	m.arg = 0;
-	if (send(parentfd, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m)) {
+	if (msg_put(parentfd, CHAN_CONNECT, NULL, 0, -1, 0) == -1) {
 		*errp = errno;
 		return -1;
 	}

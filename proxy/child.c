@@ -38,6 +38,7 @@
 #include "lib/deadline.h"
 #include "proxy/child.h"
 #include "lib/log.h"
+#include "lib/msg.h"
 #include "proxy/relay.h"
 #include "lib/sandbox.h"
 #include "proxy/tlshook.h"
@@ -126,14 +127,15 @@ child_sandbox(const struct child_args *args)
 static void
 child_parent_ready(int parentfd)
 {
-	struct chan_msg m;
+	char buf[sizeof(struct msg_hdr) + 64];
+	struct msg_hdr hdr;
 	ssize_t n;
 
-	n = recv(parentfd, &m, sizeof(m), MSG_DONTWAIT);
+	n = msg_get(parentfd, buf, sizeof(buf), &hdr, NULL, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n == (ssize_t)sizeof(m) && m.type != CHAN_RETIRE) {
-		log_debug("unexpected message %u from the parent", m.type);
+	if (n > 0 && hdr.type != CHAN_RETIRE) {
+		log_debug("unexpected message %u from the parent", hdr.type);
 		return;
 	}
 	child_exit(0);
@@ -236,12 +238,7 @@ child_accept(const struct child_args *args, struct sockaddr_storage *ss)
 static void
 child_tell(const struct child_args *args, uint32_t type)
 {
-	struct chan_msg m;
-
-	m.type = type;
-	m.arg = 0;
-	if (send(args->parentfd, &m, sizeof(m), MSG_NOSIGNAL) !=
-	    (ssize_t)sizeof(m))
+	if (msg_put(args->parentfd, type, NULL, 0, -1, 0) == -1)
 		log_debug("cannot tell the parent: %s", strerror(errno));
 }
 

@@ -19,7 +19,7 @@ struct child_args {
 	const struct conf_listener	*listener;
 	struct tls			*tls;	/* the listener's server context */
 	int				 kpfd;	/* channel to keyproc */
-	int				 parentfd;	/* struct chan_msg channel */
+	int				 parentfd;	/* enum chan_type channel */
 	const int			*listenfds;	/* the listener's sockets */
 	size_t				 nlistenfds;
 };

@@ -60,12 +60,11 @@ static void
 connector_reply(uint32_t id, int error, int fd)
 {
 	struct connector_rep rep;
-	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
 
-	rep.type = CONNECTOR_DONE;
 	rep.id = id;
 	rep.error = (uint32_t)error;
-	if (msg_send(CONNECTOR_FD, &iov, 1, fd) == -1)
+	if (msg_put(CONNECTOR_FD, CONNECTOR_DONE, &rep, sizeof(rep), fd,
+	    0) == -1)
 		_exit(1);
 }
 
@@ -174,13 +173,15 @@ connector_connect(const struct connector_req *req)
 static void
 connector_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 {
+	char buf[sizeof(struct msg_hdr) + sizeof(struct connector_req)];
 	struct connector_req req;
+	struct msg_hdr hdr;
 	ssize_t n;
 	int i;
 
 	for (i = 0; i < CONNECTOR_READ_MAX; i++) {
 		/* No fd wanted: any that came are closed, and that is EBADMSG. */
-		n = msg_recv(CONNECTOR_FD, &req, sizeof(req), NULL,
+		n = msg_get(CONNECTOR_FD, buf, sizeof(buf), &hdr, NULL,
 		    MSG_DONTWAIT);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -188,8 +189,10 @@ connector_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 			_exit(0);
 		if (n == -1)
 			fatal("channel");
-		if (n != sizeof(req) || req.type != CONNECTOR_CONNECT)
+		if (hdr.type != CONNECTOR_CONNECT ||
+		    !MSG_LEN_IS(&hdr, sizeof(req)))
 			fatalx("bad message from the parent");
+		memcpy(&req, buf + sizeof(hdr), sizeof(req));
 		connector_connect(&req);
 	}
 }
@@ -198,15 +201,20 @@ connector_dispatch_parent(evutil_socket_t fd, short what, void *arg)
 static void
 connector_sandbox(void)
 {
+	char buf[sizeof(struct msg_hdr) + sizeof(struct connector_start)];
 	struct connector_start st;
+	struct msg_hdr hdr;
 	char err[256];
 	ssize_t n;
 
-	n = msg_recv(CONNECTOR_FD, &st, sizeof(st), NULL, 0);
+	n = msg_get(CONNECTOR_FD, buf, sizeof(buf), &hdr, NULL, 0);
 	if (n == 0)
 		_exit(0);
-	if (n != sizeof(st) || st.type != CONNECTOR_START || st.uid == 0 ||
-	    st.gid == 0)
+	if (n == -1 || hdr.type != CONNECTOR_START ||
+	    !MSG_LEN_IS(&hdr, sizeof(st)))
+		fatalx("bad start message from the parent");
+	memcpy(&st, buf + sizeof(hdr), sizeof(st));
+	if (st.uid == 0 || st.gid == 0)
 		fatalx("bad start message from the parent");
 	log_init("connector", (int)st.verbose, CONNECTOR_FD);
 	/* Made before the filter: nothing it does at setup is filtered. */

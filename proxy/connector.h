@@ -69,6 +69,15 @@ struct connector_job *connector_ctl_connect(const struct conf_listener *l,
 	    void (*done)(void *arg, int fd, size_t idx, int err), void *arg);
 
 /*
+ * connector_ctl_probe(l, backend, timeout, done, arg):
+ * In the parent: connector_ctl_connect() to l's backend number backend
+ * alone, logging nothing (the caller says what the result means).
+ */
+struct connector_job *connector_ctl_probe(const struct conf_listener *l,
+	    size_t backend, int timeout,
+	    void (*done)(void *arg, int fd, size_t idx, int err), void *arg);
+
+/*
  * connector_ctl_cancel(job):
  * In the parent: forget job, whose done() has not been called and now
  * never will be; a socket that comes for it later is closed.

@@ -52,9 +52,11 @@ struct connector_job {
 	uint32_t			 id;	/* of the current attempt */
 	const struct conf_listener	*l;
 	size_t				 backend, addr;	/* the attempt */
+	size_t				 last;	/* one past the last backend */
 	int				 timeout;	/* seconds */
 	int				 err;	/* of the last attempt */
-	pid_t				 pid;	/* the child, for the log */
+	pid_t				 pid;	/* the child, for the log; 0 for
+						   a probe, which logs nothing */
 	struct timespec			 deadline;	/* of the attempt */
 	struct event			*timer;
 	void				(*done)(void *, int, size_t, int);
@@ -101,7 +103,6 @@ static int
 connector_start(void)
 {
 	struct connector_start st;
-	struct iovec iov = { .iov_base = &st, .iov_len = sizeof(st) };
 	pid_t *slot, pid;
 	int sp[2];
 
@@ -124,12 +125,11 @@ connector_start(void)
 	close(sp[1]);
 	*slot = pid;
 	memset(&st, 0, sizeof(st));
-	st.type = CONNECTOR_START;
 	st.uid = (uint32_t)cn.uid;
 	st.gid = (uint32_t)cn.gid;
 	st.verbose = (uint32_t)log_verbose();
 	/* The first message on an empty channel: it does not block. */
-	if (msg_send(sp[0], &iov, 1, -1) == -1 ||
+	if (msg_put(sp[0], CONNECTOR_START, &st, sizeof(st), -1, 0) == -1 ||
 	    fcntl(sp[0], F_SETFL, O_NONBLOCK) == -1 ||
 	    (cn.rev = event_new(cn.base, sp[0], EV_READ | EV_PERSIST,
 	    connector_read_cb, NULL)) == NULL ||
@@ -201,8 +201,9 @@ job_failed(struct connector_job *job, int err)
 	else
 		backend_addr_name((const struct sockaddr *)&b->addrs[job->addr],
 		    name, sizeof(name));
-	log_info("child %d: backend %s: %s", (int)job->pid, name,
-	    strerror(err));
+	if (job->pid != 0)
+		log_info("child %d: backend %s: %s", (int)job->pid, name,
+		    strerror(err));
 	job_unlink(job);
 	job->err = err;
 	job->addr++;
@@ -238,7 +239,7 @@ job_queue(struct connector_job *job)
 static void
 job_next(struct connector_job *job)
 {
-	while (job->backend < job->l->nbackends) {
+	while (job->backend < job->last) {
 		if (job->addr < job->l->backends[job->backend].naddrs) {
 			job_queue(job);
 			return;
@@ -271,14 +272,15 @@ job_answer(uint32_t id, int err, int fd)
 	job_failed(job, err);
 }
 
-struct connector_job *
-connector_ctl_connect(const struct conf_listener *l, int timeout, pid_t pid,
-    void (*done)(void *, int, size_t, int), void *arg)
+/* A job over backends first .. last - 1 of l; NULL if none has an address. */
+static struct connector_job *
+job_new(const struct conf_listener *l, size_t first, size_t last, int timeout,
+    pid_t pid, void (*done)(void *, int, size_t, int), void *arg)
 {
 	struct connector_job *job;
 	size_t i, n = 0;
 
-	for (i = 0; i < l->nbackends; i++)
+	for (i = first; i < last; i++)
 		n += l->backends[i].naddrs;
 	if (n == 0) {
 		errno = ENOENT;
@@ -292,6 +294,8 @@ connector_ctl_connect(const struct conf_listener *l, int timeout, pid_t pid,
 		return NULL;
 	}
 	job->l = l;
+	job->backend = first;
+	job->last = last;
 	job->timeout = timeout;
 	job->pid = pid;
 	job->done = done;
@@ -300,6 +304,24 @@ connector_ctl_connect(const struct conf_listener *l, int timeout, pid_t pid,
 	/* There is an address: done() is not called from here. */
 	job_next(job);
 	return job;
+}
+
+struct connector_job *
+connector_ctl_connect(const struct conf_listener *l, int timeout, pid_t pid,
+    void (*done)(void *, int, size_t, int), void *arg)
+{
+	return job_new(l, 0, l->nbackends, timeout, pid, done, arg);
+}
+
+struct connector_job *
+connector_ctl_probe(const struct conf_listener *l, size_t backend,
+    int timeout, void (*done)(void *, int, size_t, int), void *arg)
+{
+	if (backend >= l->nbackends) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return job_new(l, backend, backend + 1, timeout, 0, done, arg);
 }
 
 void
@@ -336,17 +358,16 @@ connector_flush(void)
 	const struct conf_backend *b;
 	struct connector_job *job;
 	struct connector_req req;
-	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
 
 	while (cn.fd != -1 && (job = TAILQ_FIRST(&cn.queue)) != NULL) {
 		b = &job->l->backends[job->backend];
 		memset(&req, 0, sizeof(req));
-		req.type = CONNECTOR_CONNECT;
 		req.id = job->id;
 		req.timeout = job_ms_left(&job->deadline);
 		req.addrlen = (uint32_t)b->addrlens[job->addr];
 		memcpy(req.addr, &b->addrs[job->addr], req.addrlen);
-		if (msg_send(cn.fd, &iov, 1, -1) == -1) {
+		if (msg_put(cn.fd, CONNECTOR_CONNECT, &req, sizeof(req), -1,
+		    0) == -1) {
 			if (errno == EAGAIN || errno == ENOBUFS)
 				event_add(cn.wev, NULL);
 			else
@@ -367,24 +388,19 @@ connector_write_cb(evutil_socket_t fd, short what, void *arg)
 
 /* One message from the connector: 0, or -1 if it is broken. */
 static int
-connector_dispatch(const char *buf, size_t len, int fd)
+connector_dispatch(const struct msg_hdr *hdr, const char *body, int fd)
 {
 	struct connector_rep rep;
-	uint32_t type;
 
-	if (len < sizeof(type))
-		goto bad;
-	memcpy(&type, buf, sizeof(type));
-	switch (type) {
+	switch (hdr->type) {
 	case CONNECTOR_LOG:
-		if (fd != -1)
+		if (fd != -1 || log_relay("connector", body, hdr->len) == -1)
 			goto bad;
-		log_relay("connector", buf, len);
 		return 0;
 	case CONNECTOR_DONE:
-		if (len != sizeof(rep))
+		if (!MSG_LEN_IS(hdr, sizeof(rep)))
 			goto bad;
-		memcpy(&rep, buf, sizeof(rep));
+		memcpy(&rep, body, sizeof(rep));
 		if ((rep.error == 0) != (fd != -1) || rep.error > 4095)
 			goto bad;
 		job_answer(rep.id, (int)rep.error, fd);
@@ -400,16 +416,17 @@ bad:
 static int
 connector_read_one(int chanfd)
 {
-	char buf[sizeof(struct log_msg_hdr) + LOG_LINE_MAX + 1];
+	char buf[LOG_MSG_MAX + 1];
+	struct msg_hdr hdr;
 	ssize_t n;
 	int fd;
 
-	n = msg_recv(chanfd, buf, sizeof(buf), &fd, MSG_DONTWAIT);
+	n = msg_get(chanfd, buf, sizeof(buf), &hdr, &fd, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n <= 0)
 		return -1;
-	return connector_dispatch(buf, (size_t)n, fd) == -1 ? -1 : 1;
+	return connector_dispatch(&hdr, buf + sizeof(hdr), fd) == -1 ? -1 : 1;
 }
 
 static void

@@ -29,11 +29,13 @@
 #include "keyproc/keyproc.h"
 #include "keyproc/kp_provider.h"
 #include "keyproc/sign.h"
+#include "proxy/certcheck.h"
 #include "proxy/connector.h"
 #include "proxy/gen.h"
 #include "proxy/listen.h"
 #include "lib/log.h"
 #include "proxy/notify.h"
+#include "proxy/probe.h"
 #include "lib/sandbox.h"
 #include "lib/wire.h"
 #include "proxy/spawn.h"
@@ -438,6 +440,7 @@ reload(void)
 	gen_unref(old);
 	keyproc_install(pid, fd);
 	connector_ctl_set_user(g->conf->uid, g->conf->gid);
+	probe_backends(g);
 	spawn_fill();
 	log_info("ready: configuration %u, %zu listeners", g->id,
 	    g->nlisteners);
@@ -569,6 +572,7 @@ serve(void)
 	keyproc_install(pid, fd);
 	connector_ctl_init(parent.base, parent.gen->conf->uid,
 	    parent.gen->conf->gid);
+	probe_backends(parent.gen);
 	spawn_fill();
 	log_info("ready: configuration %u, %zu listeners", parent.gen->id,
 	    parent.gen->nlisteners);
@@ -633,8 +637,13 @@ check_key(const struct conf_listener *l, char *err, size_t errlen)
 		conf_seterr(err, errlen, cw, "certificate \"%s\": %s",
 		    l->certificate, kerr);
 	else if ((k = sign_key_load(l->keyfd, l->key, spki, spkilen, kerr,
-	    sizeof(kerr))) != NULL)
+	    sizeof(kerr))) != NULL) {
 		sign_key_free(k);
+		if (cert_expiry(cert, certlen, time(NULL), kerr,
+		    sizeof(kerr)) == 1)
+			fprintf(stderr, "%s:%d: warning: certificate \"%s\" "
+			    "%s\n", cw->file, cw->line, l->certificate, kerr);
+	}
 	else if ((n = check_key_later(l, cert, certlen)) > 0)
 		conf_seterr(err, errlen, cw, "the first certificate in %s is "
 		    "not the key's (certificate %d is): put the leaf "
@@ -735,6 +744,7 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	log_init("parent", parent.verbose, -1);
+	log_stamp_unless_journal();
 	std_fds_open();
 	if (check > 0)
 		return check_only(check > 1);

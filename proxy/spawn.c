@@ -4,7 +4,7 @@
  * Each child gets two SOCK_SEQPACKET channels: one to keyproc, made here
  * (the other end goes to keyproc over the control channel and is closed
  * here), and one to the parent, made by the spawner that forks the child
- * (proxy/spawner.c; struct chan_msg: log lines, "I hold a connection",
+ * (proxy/spawner.c; enum chan_type: log lines, "I hold a connection",
  * "connect my backend").  No end is ever shared by two processes.
  *
  * The parent does not trust a child to keep its own deadlines or to log
@@ -137,13 +137,19 @@ child_close_chan(struct child *c)
 
 /* Never blocks: our end is non-blocking, a child that does not read loses. */
 static void
-chan_send(struct child *c, uint32_t type, uint32_t arg, int fd)
+chan_send(struct child *c, uint32_t type, const void *body, size_t len,
+    int fd)
 {
-	struct chan_msg m = { .type = type, .arg = arg };
-	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-
-	if (c->fd != -1 && msg_send(c->fd, &iov, 1, fd) == -1)
+	if (c->fd != -1 && msg_put(c->fd, type, body, len, fd, 0) == -1)
 		log_warn("child %d: send", (int)c->pid);
+}
+
+static void
+chan_send_connect_failed(struct child *c, int err)
+{
+	struct chan_connect_failed m = { .error = (uint32_t)err };
+
+	chan_send(c, CHAN_CONNECT_FAILED, &m, sizeof(m), -1);
 }
 
 static void
@@ -153,7 +159,7 @@ child_retire(struct child *c)
 		return;
 	c->retired = 1;
 	c->gen->listeners[c->listener].idle--;
-	chan_send(c, CHAN_RETIRE, 0, -1);
+	chan_send(c, CHAN_RETIRE, NULL, 0, -1);
 }
 
 static void
@@ -440,14 +446,15 @@ child_accepted(struct child *c)
 static void
 child_connected(void *arg, int fd, size_t idx, int err)
 {
+	struct chan_connected m = { .backend = (uint32_t)idx };
 	struct child *c = arg;
 
 	c->job = NULL;
 	if (fd == -1) {
-		chan_send(c, CHAN_CONNECT_FAILED, (uint32_t)err, -1);
+		chan_send_connect_failed(c, err);
 		return;
 	}
-	chan_send(c, CHAN_CONNECTED, (uint32_t)idx, fd);
+	chan_send(c, CHAN_CONNECTED, &m, sizeof(m), fd);
 	close(fd);
 }
 
@@ -456,21 +463,21 @@ child_connected(void *arg, int fd, size_t idx, int err)
  * own listener's backends only, one request at a time.
  */
 static void
-child_connect(struct child *c, uint32_t arg)
+child_connect(struct child *c)
 {
 	const struct gen_listener *gl = &c->gen->listeners[c->listener];
 
-	if (!c->busy || arg != 0 || c->job != NULL ||
+	if (!c->busy || c->job != NULL ||
 	    ++c->connects > CONNECTS_MAX) {
 		log_warnx("child %d: refused backend connect request",
 		    (int)c->pid);
-		chan_send(c, CHAN_CONNECT_FAILED, EINVAL, -1);
+		chan_send_connect_failed(c, EINVAL);
 		return;
 	}
 	c->job = connector_ctl_connect(gl->conf, c->gen->conf->timeout_connect,
 	    c->pid, child_connected, c);
 	if (c->job == NULL)
-		chan_send(c, CHAN_CONNECT_FAILED, (uint32_t)errno, -1);
+		chan_send_connect_failed(c, errno);
 }
 
 /*
@@ -501,60 +508,65 @@ log_allowed(struct child *c)
 	return 0;
 }
 
+/*
+ * One message from c.  Every message but a log line has an empty body; a
+ * child that sends anything else loses its channel (and with it, its
+ * connection: child_close_chan()).
+ */
 static void
-chan_dispatch(struct child *c, const char *buf, size_t len)
+chan_dispatch(struct child *c, const struct msg_hdr *hdr, const char *body)
 {
-	struct chan_msg m;
 	char role[32];
 
-	if (len < sizeof(m)) {
-		log_warnx("child %d: short message", (int)c->pid);
-		child_close_chan(c);
+	if (hdr->type == CHAN_LOG) {
+		snprintf(role, sizeof(role), "child %d", (int)c->pid);
+		if (log_allowed(c) && log_relay(role, body, hdr->len) == -1)
+			goto bad;
 		return;
 	}
-	memcpy(&m, buf, sizeof(m));
-	switch (m.type) {
-	case CHAN_LOG:
-		if (!log_allowed(c))
-			break;
-		snprintf(role, sizeof(role), "child %d", (int)c->pid);
-		log_relay(role, buf, len);
-		break;
+	if (!MSG_LEN_IS(hdr, 0))
+		goto bad;
+	switch (hdr->type) {
 	case CHAN_ACCEPTED:
 		child_accepted(c);
-		break;
+		return;
 	case CHAN_ESTABLISHED:
 		handshake_end(c);
-		break;
+		return;
 	case CHAN_CONNECT:
-		if (len == sizeof(m)) {
-			child_connect(c, m.arg);
-			break;
-		}
-		/* FALLTHROUGH */
-	default:
-		log_warnx("child %d: bad message type %u", (int)c->pid, m.type);
-		child_close_chan(c);
+		child_connect(c);
+		return;
 	}
+bad:
+	log_warnx("child %d: bad message (type %u, %u bytes)", (int)c->pid,
+	    hdr->type, hdr->len);
+	child_close_chan(c);
 }
 
 /* Read one message from c; return 1, 0 when none is waiting, -1 at EOF. */
 static int
 chan_read(struct child *c)
 {
-	char buf[sizeof(struct log_msg_hdr) + LOG_LINE_MAX + 1];
+	char buf[CHAN_MSG_MAX + 1];
+	struct msg_hdr hdr;
 	ssize_t n;
 
-	/* A child has no business sending descriptors: no control buffer,
-	 * so any that come are discarded by the kernel. */
-	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	/* A child has no business sending descriptors: any that come are
+	 * closed, and the message is refused. */
+	n = msg_get(c->fd, buf, sizeof(buf), &hdr, NULL, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
+	if (n == -1 && errno != ECONNRESET) {
+		log_warnx("child %d: bad message: %s", (int)c->pid,
+		    strerror(errno));
+		child_close_chan(c);
+		return -1;
+	}
 	if (n <= 0) {
 		child_close_chan(c);
 		return -1;
 	}
-	chan_dispatch(c, buf, (size_t)n);
+	chan_dispatch(c, &hdr, buf + sizeof(hdr));
 	return 1;
 }
 

@@ -95,11 +95,11 @@ take_str(const uint8_t **pp, size_t *leftp, uint32_t len, int empty_ok)
 }
 
 static void
-rx_global(const uint8_t *p, size_t len)
+rx_global(const struct msg_hdr *hdr, const uint8_t *p)
 {
 	struct spawner_global g;
 	struct conf *c = &sp.conf;
-	size_t i;
+	size_t i, len = hdr->len;
 
 	if (sp_rx.global || len < sizeof(g))
 		fatalx("set-up: unexpected global message");
@@ -107,7 +107,8 @@ rx_global(const uint8_t *p, size_t len)
 	p += sizeof(g);
 	len -= sizeof(g);
 	if (g.nsocks == 0 || g.nsocks > SPAWNER_SOCKS_MAX ||
-	    g.chrootlen != len || g.name[sizeof(g.name) - 1] != '\0')
+	    !MSG_LEN_IS(hdr, sizeof(g) + g.chrootlen) ||
+	    g.name[sizeof(g.name) - 1] != '\0')
 		fatalx("set-up: bad global message");
 	c->uid = (uid_t)g.uid;
 	c->gid = (gid_t)g.gid;
@@ -149,10 +150,11 @@ rx_chain(int fd)
 }
 
 static void
-rx_listener(const uint8_t *p, size_t len, int fd)
+rx_listener(const struct msg_hdr *hdr, const uint8_t *p, int fd)
 {
 	struct conf_listener *l = &sp.listener;
 	struct spawner_listener m;
+	size_t len = hdr->len;
 
 	if (!sp_rx.global || sp_rx.listener || len < sizeof(m))
 		fatalx("set-up: unexpected listener message");
@@ -161,8 +163,8 @@ rx_listener(const uint8_t *p, size_t len, int fd)
 	len -= sizeof(m);
 	if (m.nbackends == 0 || m.nbackends > SPAWNER_BACKENDS_MAX ||
 	    m.reflen == 0 || m.reflen > SPAWNER_REF_MAX ||
-	    (size_t)m.namelen + m.certlen + m.protocolslen + m.cipherslen +
-	    m.reflen != len)
+	    !MSG_LEN_IS(hdr, sizeof(m) + (uint64_t)m.namelen + m.certlen +
+	    m.protocolslen + m.cipherslen + m.reflen))
 		fatalx("set-up: bad listener message");
 	l->name = take_str(&p, &len, m.namelen, 0);
 	l->certificate = take_str(&p, &len, m.certlen, 0);
@@ -180,10 +182,11 @@ rx_listener(const uint8_t *p, size_t len, int fd)
 }
 
 static void
-rx_backend(const uint8_t *p, size_t len)
+rx_backend(const struct msg_hdr *hdr, const uint8_t *p)
 {
 	struct conf_backend *b;
 	struct spawner_backend m;
+	size_t len = hdr->len;
 
 	if (!sp_rx.listener || sp_rx.backend >= sp.listener.nbackends ||
 	    (sp_rx.backend > 0 &&
@@ -195,7 +198,7 @@ rx_backend(const uint8_t *p, size_t len)
 	len -= sizeof(m);
 	if ((m.type != CONF_BACKEND_TCP && m.type != CONF_BACKEND_UNIX) ||
 	    m.port > 65535 || m.naddrs == 0 || m.naddrs > SPAWNER_ADDRS_MAX ||
-	    (size_t)m.hostlen + m.pathlen != len)
+	    !MSG_LEN_IS(hdr, sizeof(m) + (uint64_t)m.hostlen + m.pathlen))
 		fatalx("set-up: bad backend message");
 	b = &sp.listener.backends[sp_rx.backend++];
 	b->type = (enum conf_backend_type)m.type;
@@ -210,26 +213,27 @@ rx_backend(const uint8_t *p, size_t len)
 }
 
 static void
-rx_addr(const uint8_t *p, size_t len)
+rx_addr(const struct msg_hdr *hdr, const uint8_t *p)
 {
 	struct conf_backend *b;
 	struct spawner_addr m;
 
-	if (sp_rx.backend == 0 || len < sizeof(m))
+	if (sp_rx.backend == 0 || hdr->len < sizeof(m))
 		fatalx("set-up: unexpected address message");
 	b = &sp.listener.backends[sp_rx.backend - 1];
 	memcpy(&m, p, sizeof(m));
 	if (sp_rx.addrs >= b->naddrs || m.addrlen == 0 ||
-	    m.addrlen > sizeof(b->addrs[0]) || m.addrlen != len - sizeof(m))
+	    m.addrlen > sizeof(b->addrs[0]) ||
+	    !MSG_LEN_IS(hdr, sizeof(m) + m.addrlen))
 		fatalx("set-up: bad address message");
 	memcpy(&b->addrs[sp_rx.addrs], p + sizeof(m), m.addrlen);
 	b->addrlens[sp_rx.addrs++] = (socklen_t)m.addrlen;
 }
 
 static void
-rx_start(size_t len)
+rx_start(const struct msg_hdr *hdr)
 {
-	if (len != 0 || !sp_rx.listener ||
+	if (!MSG_LEN_IS(hdr, 0) || !sp_rx.listener ||
 	    sp_rx.backend != sp.listener.nbackends ||
 	    sp_rx.addrs != sp.listener.backends[sp_rx.backend - 1].naddrs)
 		fatalx("set-up: incomplete configuration");
@@ -240,7 +244,7 @@ rx_start(size_t len)
 static void
 spawner_receive(void)
 {
-	struct spawner_hdr hdr;
+	struct msg_hdr hdr;
 	uint8_t *buf;
 	ssize_t n;
 	int fd;
@@ -248,29 +252,26 @@ spawner_receive(void)
 	if ((buf = malloc(SPAWNER_MSG_MAX)) == NULL)
 		fatal("set-up");
 	while (!sp_rx.started) {
-		if ((n = msg_recv(SPAWNER_FD, buf, SPAWNER_MSG_MAX, &fd, 0)) <= 0)
+		n = msg_get(SPAWNER_FD, buf, SPAWNER_MSG_MAX, &hdr, &fd, 0);
+		if (n == 0 || (n == -1 && errno != EBADMSG))
 			_exit(n == 0 ? 0 : 1);	/* the parent is gone */
-		if ((size_t)n < sizeof(hdr))
-			fatalx("set-up: short message");
-		memcpy(&hdr, buf, sizeof(hdr));
-		if (hdr.len != (size_t)n - sizeof(hdr) ||
-		    (fd != -1 && hdr.type != SPAWNER_LISTENER))
+		if (n == -1 || (fd != -1 && hdr.type != SPAWNER_LISTENER))
 			fatalx("set-up: bad message of type %u", hdr.type);
 		switch (hdr.type) {
 		case SPAWNER_GLOBAL:
-			rx_global(buf + sizeof(hdr), hdr.len);
+			rx_global(&hdr, buf + sizeof(hdr));
 			break;
 		case SPAWNER_LISTENER:
-			rx_listener(buf + sizeof(hdr), hdr.len, fd);
+			rx_listener(&hdr, buf + sizeof(hdr), fd);
 			break;
 		case SPAWNER_BACKEND:
-			rx_backend(buf + sizeof(hdr), hdr.len);
+			rx_backend(&hdr, buf + sizeof(hdr));
 			break;
 		case SPAWNER_ADDR:
-			rx_addr(buf + sizeof(hdr), hdr.len);
+			rx_addr(&hdr, buf + sizeof(hdr));
 			break;
 		case SPAWNER_START:
-			rx_start(hdr.len);
+			rx_start(&hdr);
 			break;
 		default:
 			fatalx("set-up: unexpected message type %u", hdr.type);
@@ -377,13 +378,7 @@ spawner_sandbox(void)
 static void
 spawner_send(uint32_t type, const void *body, size_t len, int fd)
 {
-	struct spawner_hdr hdr = { .type = type, .len = (uint32_t)len };
-	struct iovec iov[2] = {
-		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
-		{ .iov_base = (void *)body, .iov_len = len }
-	};
-
-	if (msg_send(SPAWNER_FD, iov, len > 0 ? 2 : 1, fd) == -1)
+	if (msg_put(SPAWNER_FD, type, body, len, fd, 0) == -1)
 		_exit(1);
 }
 
@@ -491,7 +486,8 @@ spawner_serve(int kpfd)
 __dead void
 spawner_main(void)
 {
-	struct spawner_hdr hdr;
+	char buf[sizeof(struct msg_hdr) + 64];
+	struct msg_hdr hdr;
 	ssize_t n;
 	int kpfd;
 
@@ -506,11 +502,11 @@ spawner_main(void)
 	spawner_send(SPAWNER_READY, NULL, 0, -1);
 	log_debug("listener %s: ready", sp.listener.name);
 	for (;;) {
-		n = msg_recv(SPAWNER_FD, &hdr, sizeof(hdr), &kpfd, 0);
-		if (n <= 0)
+		n = msg_get(SPAWNER_FD, buf, sizeof(buf), &hdr, &kpfd, 0);
+		if (n == 0 || (n == -1 && errno != EBADMSG))
 			_exit(n == 0 ? 0 : 1);	/* the parent is gone */
-		if (n != sizeof(hdr) || hdr.type != SPAWNER_FORK ||
-		    hdr.len != 0) {
+		if (n == -1 || hdr.type != SPAWNER_FORK ||
+		    !MSG_LEN_IS(&hdr, 0)) {
 			if (kpfd != -1)
 				close(kpfd);
 			fatalx("bad request");

@@ -103,23 +103,6 @@ spawner_exec(int chanfd, const struct listen_set *socks)
 	role_exec("/proc/self/exe", SPAWNER_ARGV0, fds, 1 + i, env);
 }
 
-static int
-spawner_sendv(int fd, uint32_t type, struct iovec *iov, int iovcnt,
-    int passfd)
-{
-	struct spawner_hdr hdr;
-	size_t len = 0;
-	int i;
-
-	for (i = 1; i < iovcnt; i++)
-		len += iov[i].iov_len;
-	hdr.type = type;
-	hdr.len = (uint32_t)len;
-	iov[0].iov_base = &hdr;
-	iov[0].iov_len = sizeof(hdr);
-	return msg_send(fd, iov, iovcnt, passfd);
-}
-
 static size_t
 str_len(const char *s)
 {
@@ -138,7 +121,7 @@ send_global(int fd, const struct gen *g, const struct gen_listener *gl)
 {
 	const struct conf *c = g->conf;
 	struct spawner_global m;
-	struct iovec iov[3];
+	struct iovec iov[2];
 
 	memset(&m, 0, sizeof(m));
 	m.uid = (uint32_t)c->uid;
@@ -156,10 +139,10 @@ send_global(int fd, const struct gen *g, const struct gen_listener *gl)
 	(void)prctl(PR_GET_NAME, m.name, 0, 0, 0);
 	m.name[sizeof(m.name) - 1] = '\0';
 	m.chrootlen = (uint32_t)strlen(c->chroot);
-	iov[1].iov_base = &m;
-	iov[1].iov_len = sizeof(m);
-	iov_str(&iov[2], c->chroot);
-	return spawner_sendv(fd, SPAWNER_GLOBAL, iov, 3, -1);
+	iov[0].iov_base = &m;
+	iov[0].iov_len = sizeof(m);
+	iov_str(&iov[1], c->chroot);
+	return msg_putv(fd, SPAWNER_GLOBAL, iov, 2, -1, 0);
 }
 
 static int
@@ -167,7 +150,7 @@ send_listener(int fd, size_t li, const struct gen_listener *gl)
 {
 	const struct conf_listener *l = gl->conf;
 	struct spawner_listener m;
-	struct iovec iov[7];
+	struct iovec iov[6];
 
 	memset(&m, 0, sizeof(m));
 	m.index = (uint32_t)li;
@@ -177,15 +160,15 @@ send_listener(int fd, size_t li, const struct gen_listener *gl)
 	m.protocolslen = (uint32_t)str_len(l->protocols);
 	m.cipherslen = (uint32_t)str_len(l->ciphers);
 	m.reflen = (uint32_t)gl->tc.reflen;
-	iov[1].iov_base = &m;
-	iov[1].iov_len = sizeof(m);
-	iov_str(&iov[2], l->name);
-	iov_str(&iov[3], l->certificate);
-	iov_str(&iov[4], l->protocols);
-	iov_str(&iov[5], l->ciphers);
-	iov[6].iov_base = gl->tc.ref;
-	iov[6].iov_len = gl->tc.reflen;
-	return spawner_sendv(fd, SPAWNER_LISTENER, iov, 7, gl->tc.chainfd);
+	iov[0].iov_base = &m;
+	iov[0].iov_len = sizeof(m);
+	iov_str(&iov[1], l->name);
+	iov_str(&iov[2], l->certificate);
+	iov_str(&iov[3], l->protocols);
+	iov_str(&iov[4], l->ciphers);
+	iov[5].iov_base = gl->tc.ref;
+	iov[5].iov_len = gl->tc.reflen;
+	return msg_putv(fd, SPAWNER_LISTENER, iov, 6, gl->tc.chainfd, 0);
 }
 
 static int
@@ -193,7 +176,7 @@ send_backend(int fd, const struct conf_backend *b)
 {
 	struct spawner_backend m;
 	struct spawner_addr a;
-	struct iovec iov[4];
+	struct iovec iov[3];
 	size_t i;
 
 	memset(&m, 0, sizeof(m));
@@ -202,19 +185,19 @@ send_backend(int fd, const struct conf_backend *b)
 	m.hostlen = (uint32_t)str_len(b->host);
 	m.pathlen = (uint32_t)str_len(b->path);
 	m.naddrs = (uint32_t)b->naddrs;
-	iov[1].iov_base = &m;
-	iov[1].iov_len = sizeof(m);
-	iov_str(&iov[2], b->host);
-	iov_str(&iov[3], b->path);
-	if (spawner_sendv(fd, SPAWNER_BACKEND, iov, 4, -1) == -1)
+	iov[0].iov_base = &m;
+	iov[0].iov_len = sizeof(m);
+	iov_str(&iov[1], b->host);
+	iov_str(&iov[2], b->path);
+	if (msg_putv(fd, SPAWNER_BACKEND, iov, 3, -1, 0) == -1)
 		return -1;
 	for (i = 0; i < b->naddrs; i++) {
 		a.addrlen = (uint32_t)b->addrlens[i];
-		iov[1].iov_base = &a;
-		iov[1].iov_len = sizeof(a);
-		iov[2].iov_base = (void *)&b->addrs[i];
-		iov[2].iov_len = b->addrlens[i];
-		if (spawner_sendv(fd, SPAWNER_ADDR, iov, 3, -1) == -1)
+		iov[0].iov_base = &a;
+		iov[0].iov_len = sizeof(a);
+		iov[1].iov_base = (void *)&b->addrs[i];
+		iov[1].iov_len = b->addrlens[i];
+		if (msg_putv(fd, SPAWNER_ADDR, iov, 2, -1, 0) == -1)
 			return -1;
 	}
 	return 0;
@@ -225,7 +208,6 @@ static int
 spawner_send_conf(int fd, const struct gen *g, size_t li)
 {
 	const struct gen_listener *gl = &g->listeners[li];
-	struct iovec iov[1];
 	size_t i;
 
 	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1)
@@ -233,7 +215,7 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 	for (i = 0; i < gl->conf->nbackends; i++)
 		if (send_backend(fd, &gl->conf->backends[i]) == -1)
 			return -1;
-	return spawner_sendv(fd, SPAWNER_START, iov, 1, -1);
+	return msg_put(fd, SPAWNER_START, NULL, 0, -1, 0);
 }
 
 /* Strings longer than the spawner reads would be a bug of ours: check. */
@@ -352,28 +334,27 @@ static int
 spawner_recv1(struct spawner *s, struct spawner_forked *rep, int *fdp,
     int flags)
 {
-	char buf[sizeof(struct log_msg_hdr) + LOG_LINE_MAX + 1];
-	struct spawner_hdr hdr;
+	char buf[LOG_MSG_MAX + 1];
+	const char *body = buf + sizeof(struct msg_hdr);
+	struct msg_hdr hdr;
 	ssize_t n;
 	int fd = -1;
 
-	n = msg_recv(s->fd, buf, sizeof(buf), &fd, flags);
+	n = msg_get(s->fd, buf, sizeof(buf), &hdr, &fd, flags);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
-	if (n <= 0 || (size_t)n < sizeof(hdr))
+	if (n <= 0)
 		goto bad;
-	memcpy(&hdr, buf, sizeof(hdr));
 	if (hdr.type == SPAWNER_LOG && fd == -1) {
-		log_relay(s->role, buf, (size_t)n);
+		if (log_relay(s->role, body, hdr.len) == -1)
+			goto bad;
 		return SPAWNER_LOG;
 	}
-	if (hdr.len != (size_t)n - sizeof(hdr))
-		goto bad;
-	if (hdr.type == SPAWNER_READY && hdr.len == 0 && fd == -1)
+	if (hdr.type == SPAWNER_READY && MSG_LEN_IS(&hdr, 0) && fd == -1)
 		return SPAWNER_READY;
-	if (hdr.type == SPAWNER_FORKED && hdr.len == sizeof(*rep) &&
+	if (hdr.type == SPAWNER_FORKED && MSG_LEN_IS(&hdr, sizeof(*rep)) &&
 	    fdp != NULL) {
-		memcpy(rep, buf + sizeof(hdr), sizeof(*rep));
+		memcpy(rep, body, sizeof(*rep));
 		if ((rep->pid > 0) == (fd != -1)) {
 			*fdp = fd;
 			return SPAWNER_FORKED;
@@ -456,14 +437,13 @@ pid_t
 spawner_fork(struct gen *g, size_t li, int kpfd, int *chanfdp)
 {
 	struct spawner_forked rep;
-	struct iovec iov[1];
 	struct spawner *s;
 
 	*chanfdp = -1;
 	if (spawner_start(g, li) == -1)
 		return -1;
 	s = g->listeners[li].spawner;
-	if (spawner_sendv(s->fd, SPAWNER_FORK, iov, 1, kpfd) == -1 ||
+	if (msg_put(s->fd, SPAWNER_FORK, NULL, 0, kpfd, 0) == -1 ||
 	    spawner_wait_forked(s, &rep, chanfdp) == -1) {
 		if (errno != 0)
 			log_warn("spawner %d of listener %s", (int)s->pid,

@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tls.h>
 
 #include "keyproc/kp_provider.h"
+#include "lib/log.h"
 #include "lib/wire.h"
+#include "proxy/certcheck.h"
 #include "proxy/tlsconf.h"
 
 static int
@@ -127,6 +130,9 @@ tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
 	    errlen)) == NULL)
 		goto out;
 	tls_free(tls);
+	if (cert_expiry(cert, certlen, time(NULL), kerr, sizeof(kerr)) == 1)
+		log_warnx("listener %s: certificate %s %s", l->name,
+		    l->certificate, kerr);
 	if ((tc->chainfd = tlsconf_seal(cert, certlen)) == -1) {
 		snprintf(err, errlen, "%s: memfd: %s", l->certificate,
 		    strerror(errno));

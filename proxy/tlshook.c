@@ -29,6 +29,14 @@ tlshook_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 
 	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	SSL_set_read_ahead(ssl, 1);
+	/* No resumption: no TLS 1.3 ticket, no TLS 1.2 ticket or session
+	 * ID (an empty one, with the server cache off).  This process holds
+	 * one connection and dies with it: a session it cached could never
+	 * be found again. */
+	SSL_set_num_tickets(ssl, 0);
+	SSL_set_options(ssl, SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(SSL_get_SSL_CTX(ssl),
+	    SSL_SESS_CACHE_OFF);
 	SSL_set_msg_callback(ssl, tlshook_msg);
 	tlshook_ssl = ssl;
 	tlshook_notified = 0;

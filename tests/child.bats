@@ -228,8 +228,8 @@ DENIED="fcntl-setfl-async fcntl-setown fcntl-setown-ex fcntl-setsig
 	echo pong >&6
 	wait_for grep -q pong "$T/out"
 	exec 6>&-
-	! grep -q "no handshake" "$T/recluse.log"
-	! grep -q "killed by signal" "$T/recluse.log"
+	! grep -q "no handshake" "$T/recluse.log" || false
+	! grep -q "killed by signal" "$T/recluse.log" || false
 }
 
 # flood PID N WORD: make child PID, a real sandboxed child, log N lines
@@ -266,8 +266,16 @@ EOF
 	# once the bucket would have refilled
 	grep -q "child $pid: flood line 63\$" "$T/recluse.log"
 	awk -v n="$n" -v t="$took" 'BEGIN { exit !(n <= 64 + 10 * t + 1) }'
-	! grep -q "child $pid: flood line 199\$" "$T/recluse.log"
-	! grep -q "child $pid: later line" "$T/recluse.log"
+	# gdb calls log_warnx() some 100 times a second on a quiet machine; on
+	# a loaded one the 200 may come slower than the bucket refills, and
+	# then nothing overflows (tests/isolation.bats floods from inside
+	# the child, at full speed, whatever the load)
+	if awk -v t="$took" 'BEGIN { exit !(t > 12) }'; then
+		echo "the flood took $took s: too slow to overflow" >&2
+		return 0
+	fi
+	! grep -q "child $pid: flood line 199\$" "$T/recluse.log" || false
+	! grep -q "child $pid: later line" "$T/recluse.log" || false
 	[ "$(grep -c "child $pid: log flood: cut off" "$T/recluse.log")" -eq 1 ]
 	# cut off, not killed
 	kill -0 "$pid"
@@ -296,7 +304,7 @@ EOC
 	done
 	wait_for test "$(grep -c 'end=' "$T/recluse.log")" -ge 5
 	grep -q "backend 127.0.0.1:$BAD: Connection refused" "$T/recluse.log"
-	! grep -q "log flood" "$T/recluse.log"
+	! grep -q "log flood" "$T/recluse.log" || false
 }
 
 # listener_fd PID: the descriptor number of $PORT's listening socket in PID.

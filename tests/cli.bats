@@ -77,6 +77,31 @@ valid_conf() {
 	wait "$pid"
 }
 
+@test "in the foreground every log line starts with an RFC 3339 timestamp; on the journal's stream none does" {
+	valid_conf
+	start_recluse "$T/recluse.conf"
+	wait_for grep -q "parent: ready" "$T/recluse.log"
+	kill -TERM "$RECLUSE_PID"
+	wait_for sh -c "! kill -0 $RECLUSE_PID 2>/dev/null"
+	cat "$T/recluse.log" >&2
+	[ "$(wc -l < "$T/recluse.log")" -ge 2 ]
+	! grep -Evq "${STAMP}(parent|keyproc|spawner [0-9]+|connector|child [0-9]+): " \
+	    "$T/recluse.log" || false
+	# the stamp is now, to the second, with the local offset
+	now=$(date +%Y-%m-%dT%H:%M)
+	grep -q "^$now" "$T/recluse.log" ||
+	    grep -q "^$(date -d '-1 min' +%Y-%m-%dT%H:%M)" "$T/recluse.log"
+	# systemd's JOURNAL_STREAM names stderr: the journal stamps, we do not
+	: > "$T/journal.log"
+	JOURNAL_STREAM=$(stat -c %d:%i "$T/journal.log") \
+	    "$RECLUSE" -f "$T/recluse.conf" >> "$T/journal.log" 2>&1 &
+	pid=$!
+	track "$pid"
+	wait_for grep -q "parent: ready" "$T/journal.log"
+	grep -q "^parent: ready" "$T/journal.log"
+	! grep -Eq "$STAMP" "$T/journal.log" || false
+}
+
 @test "-v adds debug lines" {
 	valid_conf
 	start_recluse "$T/recluse.conf" -v

@@ -103,15 +103,15 @@ has_sandboxed_connector() {
 	    sort -u | grep -vx -e "$cn" -e "$main" || true)
 	[ -z "$others" ]
 	! grep -E "^$main +connect\(.*(htons\(($BPORT|${DEAD##*:})\)|echo\.sock)" \
-	    "$T/strace.txt"
+	    "$T/strace.txt" || false
 	# the children: no socket, connect, bind, listen or sendmsg, and
 	# sendto only without an address
 	children=$(grep -E '^[0-9]+ +accept4\(' "$T/strace.txt" | awk '{ print $1 }' |
 	    sort -u)
 	[ "$(echo "$children" | wc -l)" -ge 2 ]
 	for pid in $children; do
-		! grep -E "^$pid +(socket|connect|bind|listen|sendmsg)\(" "$T/strace.txt"
-		! grep -E "^$pid +sendto\(" "$T/strace.txt" | grep -v 'NULL, 0) *= '
+		! grep -E "^$pid +(socket|connect|bind|listen|sendmsg)\(" "$T/strace.txt" || false
+		! grep -E "^$pid +sendto\(" "$T/strace.txt" | grep -v 'NULL, 0) *= ' || false
 	done
 }
 
@@ -151,7 +151,7 @@ has_sandboxed_connector() {
 			return 1 ;;
 		esac
 	done
-	! ss -Hlnp 2>/dev/null | grep -q "pid=$cn,"
+	! ss -Hlnp 2>/dev/null | grep -q "pid=$cn," || false
 }
 
 @test "the connector's filter: TCP and UNIX stream sockets only, no open, fork or exec" {
@@ -167,7 +167,7 @@ has_sandboxed_connector() {
 		    >> "$T/gdb.log" 2>&1 || true
 		kill -0 "$cn"
 	done
-	! grep -q "connector $cn" "$T/recluse.log"
+	! grep -q "connector $cn" "$T/recluse.log" || false
 	# UDP, MPTCP, a stray flag, netlink, open, fork, exec: killed, and
 	# replaced each time
 	for call in 'socket(2, 2, 0)' 'socket(2, 1, 262)' 'socket(2, 4097, 0)' \
@@ -274,4 +274,23 @@ has_sandboxed_connector() {
 	run tls_echo "$PORT" <<< "new"
 	[ "${lines[0]}" = "peer uid=$uid gid=$(id -g recluse-test2)" ]
 	[ "${lines[1]}" = "new" ]
+}
+
+@test "a backend that does not answer at start or reload is warned about once each time; recluse serves anyway" {
+	down=$(free_port)
+	up=$(free_port)
+	start_echod echo "$up"
+	run_proxy "127.0.0.1:$down" "127.0.0.1:$up"
+	wait_for grep -q "backend 127.0.0.1:$down does not answer" "$T/recluse.log"
+	grep "does not answer" "$T/recluse.log" >&2
+	grep -q "listener web: backend 127.0.0.1:$down does not answer: Connection refused (serving anyway)" \
+	    "$T/recluse.log"
+	run tls_echo "$PORT" <<< "hello"
+	[ "$status" -eq 0 ]
+	[ "$output" = hello ]
+	kill -HUP "$RECLUSE_PID"
+	wait_for sh -c "[ \$(grep -c 'backend 127.0.0.1:$down does not answer' '$T/recluse.log') -eq 2 ]"
+	sleep 1
+	[ "$(grep -c "backend 127.0.0.1:$down does not answer" "$T/recluse.log")" -eq 2 ]
+	! grep -q "backend 127.0.0.1:$up does not answer" "$T/recluse.log" || false
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# "sudo make demo": recluse in the foreground on https://localhost:DEMO_PORT
+# "make demo" (as root): recluse in the foreground on https://localhost:DEMO_PORT
 # in front of a small plaintext HTTP backend, with a throwaway CA and
 # certificate.  Run by the Makefile after it installed what is missing and
 # built everything.  Running it again reuses the CA, certificate, users and
@@ -106,7 +106,7 @@ forward() {
 	return 0
 }
 
-[ "$(id -u)" -eq 0 ] || die "run it as root: sudo make demo"
+[ "$(id -u)" -eq 0 ] || die "run it as root, or as: sudo make demo"
 [ -x "$top/recluse" ] && [ -x "$top/tests/helpers/echod" ] ||
     die "build first: make"
 port_busy "$port" && die "port $port is in use (another demo?): try make demo DEMO_PORT=..."

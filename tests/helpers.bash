@@ -7,6 +7,9 @@ RECLUSE="$TOP/recluse"
 HELPERS="$TOP/tests/helpers"
 TEST_USER=recluse-test
 TEST_KEYUSER=recluse-testkey
+# The start of a line of recluse's log in the foreground: its RFC 3339
+# timestamp (a pattern for grep -E and sed -E).
+STAMP='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}[+-][0-9]{2}:[0-9]{2} '
 
 # common_setup: per-test temp dir, test users, an empty chroot.
 common_setup() {
@@ -122,7 +125,7 @@ make_cert() {
 	printf 'subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1\n' "$cn" \
 	    > "$T/$name.ext"
 	openssl x509 -req -in "$T/$name.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" \
-	    -CAcreateserial -days 2 -extfile "$T/$name.ext" -out "$T/$name.leaf" \
+	    -CAcreateserial -days 30 -extfile "$T/$name.ext" -out "$T/$name.leaf" \
 	    2>/dev/null
 	cat "$T/$name.leaf" "$T/ca.crt" > "$T/$name.crt"
 	chmod 600 "$T/$name.key"

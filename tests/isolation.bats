@@ -291,7 +291,7 @@ hexof() {
 	# the test-only build is never installed
 	make -s -C "$TOP" install DESTDIR="$T/dest" >> "$T/make.log" 2>&1
 	[ -z "$(find "$T/dest" -name '*hostile*')" ]
-	! grep -q RECLUSE-HOSTILE "$T/dest/usr/local/sbin/recluse"
+	! grep -q RECLUSE-HOSTILE "$T/dest/usr/local/sbin/recluse" || false
 }
 
 @test "the positive control: the same attacks succeed in an ordinary process" {
@@ -429,7 +429,7 @@ EOA
 	attack_each connect port="$sentinel" -- port="$PORT"
 	attack_each connect-fd port="$sentinel"
 	sleep 0.5
-	! grep -q "closed in=" "$T/echod.log"
+	! grep -q "closed in=" "$T/echod.log" || false
 }
 
 @test "a child cannot make a socket of any kind" {
@@ -458,6 +458,29 @@ EOA
 }
 
 # ------------------------------------------------------------------
+# the parent's channel
+
+# Every channel has one framing: {type, len} and exactly len bytes, each
+# type its exact size.  A child whose message breaks it loses its channel.
+@test "a child whose message to the parent lies about its length, type or size loses its channel" {
+	start_hostile web
+	for how in lie type body; do
+		hostile frame how="$how"
+		grep -q "^frame: calling send(parent channel, $how)" "$T/out"
+		child=$CHILD
+		wait_for grep -q "child $child: bad message" "$T/recluse.log"
+	done
+	grep "bad message" "$T/recluse.log" >&2
+	grep -q "bad message: Bad message" "$T/recluse.log"
+	grep -q "bad message (type 77, 4 bytes)" "$T/recluse.log"
+	grep -q "bad message (type 1, 4 bytes)" "$T/recluse.log"
+	# the service goes on
+	kill -0 "$RECLUSE_PID"
+	hostile sign alg=ecdsa_sha256
+	grep -q "^sign: SUCCEEDED: #1" "$T/out"
+}
+
+# ------------------------------------------------------------------
 # files and stderr
 
 @test "a child cannot open or create a file, even one in its chroot" {
@@ -476,7 +499,7 @@ EOA
 	[ "$(cat "$T/child.fd2")" = /dev/null ]
 	stopped
 	sleep 0.5
-	! grep -q "$mark" "$T/recluse.log"
+	! grep -q "$mark" "$T/recluse.log" || false
 }
 
 @test "a child that floods its log channel is cut off, and that is logged once" {

@@ -173,7 +173,7 @@ spki_file() {
 		done
 	done
 	# relayed, with the spawner's pid as prefix
-	wait_for grep -q "^spawner $sp: listener web: ready$" "$T/recluse.log"
+	wait_for grep -Eq "${STAMP}spawner $sp: listener web: ready$" "$T/recluse.log"
 }
 
 @test "a child holds neither an earlier connection's SNI nor another listener's certificate, even after a reload" {

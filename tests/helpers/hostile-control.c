@@ -11,7 +11,7 @@
  * lines go to stdout.  For memscan, plant=HEX puts the decoded bytes in
  * this process's heap (the marker to find), and the ranges are read from
  * /proc/self/maps.  There is no keyproc and no parent channel: sign,
- * preaccept and flood are not for this program.  Exit 0, or 1 if the
+ * preaccept, flood and frame are not for this program.  Exit 0, or 1 if the
  * attack or its arguments are unknown.
  */
 #include <sys/types.h>

@@ -797,24 +797,26 @@ a_flood(const struct hostile_ctx *ctx, const struct hostile_args *a)
 {
 	long long lines = arg_num(a, "lines", 100000), i;
 	const char *mark = arg_get(a, "mark"), *why = "all sent";
-	char msg[sizeof(struct log_msg_hdr) + 128];
-	struct log_msg_hdr hdr;
+	char msg[sizeof(struct msg_hdr) + sizeof(struct log_msg) + 128];
+	const size_t pre = sizeof(struct msg_hdr) + sizeof(struct log_msg);
+	struct log_msg lm = { .level = LOG_LEVEL_WARN };
+	struct msg_hdr hdr = { .type = LOG_MSG_TYPE };
 	struct timespec t0;
 	ssize_t n;
 	int len;
 
 	if (mark == NULL || ctx->parentfd == -1)
 		return -1;
-	hdr.type = LOG_MSG_TYPE;
-	hdr.level = LOG_LEVEL_WARN;
-	memcpy(msg, &hdr, sizeof(hdr));
+	memcpy(msg + sizeof(hdr), &lm, sizeof(lm));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	say(ctx, "calling send(parent channel) %lld times", lines);
 	for (i = 0; i < lines; i++) {
-		len = snprintf(msg + sizeof(hdr), sizeof(msg) - sizeof(hdr),
-		    "flood %s %lld", mark, i);
+		len = snprintf(msg + pre, sizeof(msg) - pre, "flood %s %lld",
+		    mark, i);
+		hdr.len = (uint32_t)(sizeof(lm) + (size_t)len);
+		memcpy(msg, &hdr, sizeof(hdr));
 		for (;;) {
-			n = send(ctx->parentfd, msg, sizeof(hdr) + (size_t)len,
+			n = send(ctx->parentfd, msg, pre + (size_t)len,
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n != -1)
 				break;
@@ -833,6 +835,38 @@ a_flood(const struct hostile_ctx *ctx, const struct hostile_args *a)
 	}
 	say(ctx, "info: sent %lld of %lld lines in %ld ms: %s", i, lines,
 	    ms_since(&t0), why);
+	return 0;
+}
+
+/*
+ * frame how=lie|type|body: one message to the parent whose framing lies:
+ * a header that claims more bytes than came, a type the parent does not
+ * know, or a message that must be empty with a body.  The verdict is the
+ * parent's log (the channel is closed), not ours.
+ */
+static int
+a_frame(const struct hostile_ctx *ctx, const struct hostile_args *a)
+{
+	const char *how = arg_get(a, "how");
+	uint8_t msg[sizeof(struct msg_hdr) + 4] = { 0 };
+	struct msg_hdr hdr = { .type = CHAN_ACCEPTED, .len = 4 };
+	ssize_t n;
+
+	if (how == NULL || ctx->parentfd == -1)
+		return -1;
+	if (strcmp(how, "lie") == 0)
+		hdr.len = 100;
+	else if (strcmp(how, "type") == 0)
+		hdr.type = 77;
+	else if (strcmp(how, "body") != 0)
+		return -1;
+	if (hdr.type == 77)
+		hdr.len = 4;
+	memcpy(msg, &hdr, sizeof(hdr));
+	say(ctx, "calling send(parent channel, %s)", how);
+	n = send(ctx->parentfd, msg, sizeof(msg), MSG_NOSIGNAL);
+	say(ctx, "info: %s", n == (ssize_t)sizeof(msg) ? "sent" :
+	    ename(errno));
 	return 0;
 }
 
@@ -910,19 +944,26 @@ kp_ask(int kpfd, uint32_t key, uint32_t alg, const char *shape, int ms,
     char *how, size_t howlen)
 {
 	static uint32_t id;
-	uint8_t buf[sizeof(struct kp_sign_req) + KP_TBS_MAX];
-	uint8_t rbuf[sizeof(struct kp_sign_rep) + KP_SIG_MAX];
+	uint8_t buf[sizeof(struct msg_hdr) + sizeof(struct kp_sign_req) +
+	    KP_TBS_MAX];
+	uint8_t rbuf[sizeof(struct msg_hdr) + sizeof(struct kp_sign_rep) +
+	    KP_SIG_MAX];
+	const size_t pre = sizeof(struct msg_hdr) + sizeof(struct kp_sign_req);
 	struct kp_sign_req req;
 	struct kp_sign_rep rep;
+	struct msg_hdr hdr;
 	ssize_t n;
 
 	memset(&req, 0, sizeof(req));
 	req.id = ++id;
 	req.key = key;
 	req.alg = alg;
-	req.tbslen = (uint32_t)kp_tbs(shape, buf + sizeof(req));
-	memcpy(buf, &req, sizeof(req));
-	if (send(kpfd, buf, sizeof(req) + req.tbslen,
+	req.tbslen = (uint32_t)kp_tbs(shape, buf + pre);
+	hdr.type = KP_SIGN;
+	hdr.len = (uint32_t)(sizeof(req) + req.tbslen);
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), &req, sizeof(req));
+	if (send(kpfd, buf, pre + req.tbslen,
 	    MSG_NOSIGNAL | MSG_DONTWAIT) == -1) {
 		snprintf(how, howlen, "send: %s", ename(errno));
 		return 0;
@@ -936,12 +977,12 @@ kp_ask(int kpfd, uint32_t key, uint32_t alg, const char *shape, int ms,
 		snprintf(how, howlen, "keyproc closed the channel");
 		return 0;
 	}
-	if (n < (ssize_t)sizeof(rep)) {
+	if (n < (ssize_t)(sizeof(hdr) + sizeof(rep))) {
 		snprintf(how, howlen, "recv: %s", n == -1 ? ename(errno) :
 		    "short answer");
 		return 0;
 	}
-	memcpy(&rep, rbuf, sizeof(rep));
+	memcpy(&rep, rbuf + sizeof(hdr), sizeof(rep));
 	if (rep.status != KP_OK || rep.siglen == 0) {
 		snprintf(how, howlen, "keyproc answered status %u",
 		    rep.status);
@@ -1201,6 +1242,7 @@ static const struct hostile_attack {
 	{ "fcntl", a_fcntl },
 	{ "fd2", a_fd2 },
 	{ "flood", a_flood },
+	{ "frame", a_frame },
 	{ "ioctl", a_ioctl },
 	{ "kill", a_kill },
 	{ "listen", a_listen },

@@ -405,7 +405,8 @@ make_tbs(enum shape s, uint8_t *p)
 /* requests                                                            */
 
 enum wire {
-	WIRE_OK, WIRE_SHORT, WIRE_EMPTY, WIRE_LONG, WIRE_LIE_MORE, WIRE_LIE_LESS, WIRE_ZERO, WIRE_FD
+	WIRE_OK, WIRE_SHORT, WIRE_EMPTY, WIRE_LONG, WIRE_LIE_MORE, WIRE_LIE_LESS, WIRE_ZERO, WIRE_FD,
+	WIRE_FRAME, WIRE_TYPE
 };
 
 static const char *
@@ -460,12 +461,15 @@ find_key(uint32_t l, uint32_t k)
 	return NULL;
 }
 
+/* One request, framed as the provider frames it unless w says otherwise. */
 static int
 send_req(int fd, enum wire w, uint32_t id, uint32_t key, uint32_t alg,
     const uint8_t *tbs, size_t tbslen)
 {
-	uint8_t buf[16 + 512];
+	uint8_t buf[sizeof(struct msg_hdr) + 16 + 512];
 	struct kp_sign_req req;
+	struct msg_hdr hdr;
+	struct iovec iov;
 	size_t len;
 
 	req.id = id;
@@ -488,19 +492,26 @@ send_req(int fd, enum wire w, uint32_t id, uint32_t key, uint32_t alg,
 		req.tbslen = 300;
 		len = sizeof(req) + 300;
 		break;
+	case WIRE_SHORT:
+		len = 2;	/* a body shorter than a request */
+		break;
 	default:
 		break;
 	}
+	hdr.type = w == WIRE_TYPE ? 99 : KP_SIGN;
+	hdr.len = (uint32_t)len;
+	if (w == WIRE_FRAME)
+		hdr.len += 4;	/* the header lies, not the request */
 	memset(buf, 0, sizeof(buf));
-	memcpy(buf, &req, sizeof(req));
-	memcpy(buf + sizeof(req), tbs, tbslen);
-	if (w == WIRE_SHORT)
-		len = 10;
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), &req, sizeof(req));
+	memcpy(buf + sizeof(hdr) + sizeof(req), tbs, tbslen);
+	len += sizeof(hdr);
 	if (w == WIRE_EMPTY)
 		len = 0;
 	if (w == WIRE_FD) {
-		struct iovec iov = { .iov_base = buf, .iov_len = len };
-
+		iov.iov_base = buf;
+		iov.iov_len = len;
 		return msg_send(fd, &iov, 1, STDIN_FILENO);
 	}
 	return send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
@@ -514,8 +525,11 @@ static const char *
 get_rep(int fd, uint32_t id, const struct dkey *d, uint32_t alg,
     const uint8_t *tbs, size_t tbslen, int waitms)
 {
-	uint8_t buf[sizeof(struct kp_sign_rep) + KP_SIG_MAX + 1];
+	uint8_t buf[sizeof(struct msg_hdr) + sizeof(struct kp_sign_rep) +
+	    KP_SIG_MAX + 1];
+	const uint8_t *body = buf + sizeof(struct msg_hdr);
 	struct kp_sign_rep rep;
+	struct msg_hdr hdr;
 	struct pollfd pfd;
 	ssize_t n;
 
@@ -523,19 +537,21 @@ get_rep(int fd, uint32_t id, const struct dkey *d, uint32_t alg,
 	pfd.events = POLLIN;
 	if (poll(&pfd, 1, waitms) != 1)
 		return "no answer";
-	if ((n = recv(fd, buf, sizeof(buf), 0)) == 0)
+	if ((n = msg_get(fd, buf, sizeof(buf), &hdr, NULL, 0)) == 0)
 		return "closed";
 	if (n == -1 && errno == ECONNRESET)
 		return "closed";
-	if (n < (ssize_t)sizeof(rep))
+	if (n == -1)
+		return "malformed answer";
+	if (hdr.type != KP_SIGNED || hdr.len < sizeof(rep))
 		return "short answer";
-	memcpy(&rep, buf, sizeof(rep));
+	memcpy(&rep, body, sizeof(rep));
 	if (rep.id != id || rep.status != KP_OK ||
-	    rep.siglen != (size_t)n - sizeof(rep))
+	    !MSG_LEN_IS(&hdr, sizeof(rep) + rep.siglen))
 		return "bad answer";
 	if (d == NULL || (int)rep.siglen > EVP_PKEY_get_size(d->pub))
 		return "signature too long";
-	return verify(d, alg, tbs, tbslen, buf + sizeof(rep), rep.siglen) ?
+	return verify(d, alg, tbs, tbslen, body + sizeof(rep), rep.siglen) ?
 	    "signed" : "signature does not verify";
 }
 
@@ -655,6 +671,10 @@ static const struct pcase {
 	{ "length-zero", 0, 0, KP_ALG_RSA_PSS_SHA256, T13_32, WIRE_ZERO,
 	    "closed" },
 	{ "fd-attached", 0, 0, KP_ALG_RSA_PSS_SHA256, T13_32, WIRE_FD,
+	    "closed" },
+	{ "frame-says-more", 0, 0, KP_ALG_RSA_PSS_SHA256, T13_32, WIRE_FRAME,
+	    "closed" },
+	{ "wrong-type", 0, 0, KP_ALG_RSA_PSS_SHA256, T13_32, WIRE_TYPE,
 	    "closed" },
 	/* keys and algorithms */
 	{ "other-listener-key", 0, 1, KP_ALG_RSA_PSS_SHA256, T13_32, WIRE_OK,
