@@ -129,9 +129,18 @@ root:
 	    "run it as root, or as: sudo make $(MAKECMDGOALS)" >&2; exit 1; }
 
 # A sub-make, so that pkg-config runs after deps installed the libraries.
+# bench/tlsload is the load of tests/soak.bats.
 test: root deps
-	$(MAKE) all
+	$(MAKE) all bench/tlsload
 	bats --tap tests
+
+# make soak: the fault and soak cases alone (tests/soak.bats), each load
+# running SOAK_SECONDS (6, as in make test); SOAK=long: 30 s each, a few
+# minutes in all (docs/RELIABILITY.md).
+SOAK_SECONDS ?=	$(if $(filter long,$(SOAK)),30,6)
+soak: root deps
+	$(MAKE) all bench/tlsload
+	SOAK_SECONDS=$(SOAK_SECONDS) bats --tap tests/soak.bats
 
 DEMO_PORT ?=	8443
 DEMO_BACKEND_PORT ?= 8080
@@ -148,6 +157,7 @@ sanitize: deps
 	$(MAKE) clean
 	$(MAKE) all CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	    LDFLAGS="-fsanitize=address,undefined"
+	$(MAKE) bench/tlsload
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    bats --tap tests
 
@@ -195,7 +205,7 @@ clean:
 	    $(BENCH_PROGS:=.d)
 	rm -rf $(FUZZ_DIR)
 
-.PHONY: all root deps test demo sanitize install uninstall bench clean \
+.PHONY: all root deps test soak demo sanitize install uninstall bench clean \
 		fuzz fuzz-run
 
 -include $(DEPS) $(BENCH_PROGS:=.d) $(wildcard $(FUZZ_DIR)/*/*.d $(FUZZ_DIR)/*/*/*.d)

@@ -8,8 +8,14 @@
  *	Full handshakes: each connection does a TLS handshake, sends
  *	"GET PATH" with "Connection: close", reads the whole reply and then
  *	reads until the proxy closes.  INFLIGHT connections at a time for
- *	SECONDS, then waits (at most 10 s) for those still open.  Prints
+ *	SECONDS, then waits (at most 10 s, or -x) for those still open.  Prints
  *	"connections N failed F seconds S".
+ *
+ *	-e FILE: one line per connection in FILE, "START END ok|fail", both
+ *	times in seconds of the real-time clock (date +%s.%N), for the
+ *	fault tests of tests/soak.bats.  -x MS: a connection not done MS
+ *	milliseconds after it started fails (and is closed).  SIGTERM ends
+ *	the SECONDS early: no new connection, those open finish as at the end.
  *
  * tlsload hold -p PORT -n N [-c INFLIGHT] [-t SECONDS] [-u PATH]
  *	Opens N connections, INFLIGHT at a time, and does one keep-alive
@@ -18,6 +24,15 @@
  *	goes out on every connection still open and every reply is checked;
  *	prints "round ok N failed F dropped D seconds S" and exits.  Each phase
  *	ends after SECONDS at most; what is unfinished then counts as failed.
+ *
+ * tlsload slow -p PORT -n N [-i MS] [-t SECONDS]
+ *	Slowloris: opens N connections; the even ones send nothing, the odd
+ *	ones send a ClientHello one byte every MS milliseconds (default
+ *	100).  Each connection is watched until the server closes it (EOF or
+ *	an error), for SECONDS at most (default 60).  Prints "slow opened N
+ *	closed C open O first S last S": how many the server closed, how
+ *	many were still open at the end, and when (seconds after the start)
+ *	the first and the last were closed.  Exit 0 if all were closed.
  *
  * Exit status 0 if nothing failed, 1 otherwise, 2 on a usage error.
  */
@@ -55,6 +70,7 @@ struct conn {
 	enum state	 state;
 	int		 close_mode;	/* Connection: close, read to EOF */
 	size_t		 got;
+	double		 t0;		/* when it was opened */
 	char		 buf[RESP_MAX];
 };
 
@@ -62,6 +78,10 @@ static SSL_CTX		*ctx;
 static int		 epfd;
 static struct sockaddr_in sin_server;
 static char		 request_close[256], request_keep[256];
+static FILE		*evlog;	/* -e */
+static double		 rt_offset;	/* real time minus now() */
+static double		 conn_limit;	/* -x, seconds; 0: none */
+static volatile sig_atomic_t stopping;	/* SIGTERM */
 
 static double
 now(void)
@@ -76,9 +96,10 @@ static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr, "usage: tlsload handshake -p port [-c inflight] "
-	    "[-d seconds] [-u path]\n"
+	    "[-d seconds] [-e file] [-u path] [-x ms]\n"
 	    "       tlsload hold -p port -n conns [-c inflight] "
-	    "[-t seconds] [-u path]\n");
+	    "[-t seconds] [-u path]\n"
+	    "       tlsload slow -p port -n conns [-i ms] [-t seconds]\n");
 	exit(2);
 }
 
@@ -150,6 +171,7 @@ conn_open(struct conn *c, int close_mode)
 {
 	int one = 1;
 
+	c->t0 = now();
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1) {
 		warn("socket");
@@ -300,6 +322,41 @@ wait_events(struct epoll_event *evs, double deadline)
 	return n;
 }
 
+/* -e: one line for a connection that ended, ok or not. */
+static void
+conn_event(const struct conn *c, int ok)
+{
+	if (evlog != NULL)
+		fprintf(evlog, "%.6f %.6f %s\n", c->t0 + rt_offset,
+		    now() + rt_offset, ok ? "ok" : "fail");
+}
+
+/* -x: fail and close the connections older than the limit; how many. */
+static int
+expire(struct conn *conns, long nconns)
+{
+	double t = now();
+	long i;
+	int n = 0;
+
+	if (conn_limit <= 0)
+		return 0;
+	for (i = 0; i < nconns; i++) {
+		if (conns[i].state == S_FREE || t - conns[i].t0 < conn_limit)
+			continue;
+		conn_event(&conns[i], 0);
+		conn_close(&conns[i]);
+		n++;
+	}
+	return n;
+}
+
+static void
+on_term(int sig)
+{
+	stopping = 1;
+}
+
 static int
 run_handshake(long inflight, long seconds)
 {
@@ -307,22 +364,26 @@ run_handshake(long inflight, long seconds)
 	struct conn *conns, *c;
 	long busy = 0, done = 0, failed = 0, i;
 	double start = now(), stop = start + (double)seconds, t;
+	double grace = conn_limit > CLOSE_GRACE ? conn_limit : CLOSE_GRACE;
 	int n, k;
 
 	if ((conns = calloc((size_t)inflight, sizeof(*conns))) == NULL)
 		err(1, NULL);
 	for (i = 0; i < inflight; i++)
 		conns[i].fd = -1;
-	while ((t = now()) < stop + CLOSE_GRACE && (busy > 0 || t < stop)) {
+	while ((t = now()) < stop + grace && (busy > 0 || t < stop)) {
+		if (stopping && t < stop)
+			stop = t;
 		for (i = 0; t < stop && busy < inflight && i < inflight; i++) {
 			if (conns[i].state != S_FREE)
 				continue;
-			if (conn_open(&conns[i], 1) == -1)
+			if (conn_open(&conns[i], 1) == -1) {
+				conn_event(&conns[i], 0);
 				failed++;
-			else
+			} else
 				busy++;
 		}
-		n = wait_events(evs, stop + CLOSE_GRACE);
+		n = wait_events(evs, stop + grace);
 		for (k = 0; k < n; k++) {
 			c = evs[k].data.ptr;
 			switch (conn_step(c)) {
@@ -330,13 +391,24 @@ run_handshake(long inflight, long seconds)
 				continue;
 			case R_DONE:
 				done++;
+				conn_event(c, 1);
 				break;
 			case R_FAIL:
 				failed++;
+				conn_event(c, 0);
 				break;
 			}
 			conn_close(c);
 			busy--;
+		}
+		n = expire(conns, inflight);
+		failed += n;
+		busy -= n;
+	}
+	for (i = 0; i < inflight; i++) {
+		if (conns[i].state != S_FREE) {
+			conn_event(&conns[i], 0);
+			conn_close(&conns[i]);
 		}
 	}
 	failed += busy;
@@ -467,11 +539,137 @@ run_hold(long nconns, long inflight, long seconds)
 	return ok == nconns ? 0 : 1;
 }
 
+/* The bytes of a ClientHello, from a handshake on memory BIOs. */
+static size_t
+client_hello(unsigned char *buf, size_t size)
+{
+	SSL *ssl;
+	BIO *rb, *wb;
+	int n;
+
+	if ((ssl = SSL_new(ctx)) == NULL ||
+	    (rb = BIO_new(BIO_s_mem())) == NULL ||
+	    (wb = BIO_new(BIO_s_mem())) == NULL)
+		errx(1, "SSL_new");
+	SSL_set_bio(ssl, rb, wb);
+	SSL_set_connect_state(ssl);
+	SSL_set_tlsext_host_name(ssl, "localhost");
+	(void)SSL_do_handshake(ssl);	/* wants to read the ServerHello */
+	n = BIO_read(wb, buf, (int)size);
+	SSL_free(ssl);
+	ERR_clear_error();
+	if (n <= 0)
+		errx(1, "no ClientHello");
+	return (size_t)n;
+}
+
+struct slow {
+	int	 fd;		/* -1 once the server closed it */
+	size_t	 sent;		/* bytes of the ClientHello sent */
+};
+
+/* Read what the server sent on s; 1 if it closed the connection. */
+static int
+slow_read(struct slow *s)
+{
+	char junk[4096];
+	ssize_t r;
+
+	while ((r = read(s->fd, junk, sizeof(junk))) > 0)
+		;
+	return r == 0 || (errno != EAGAIN && errno != EINTR);
+}
+
+/* The next byte of the ClientHello on s; 1 if the server closed it. */
+static int
+slow_write(struct slow *s, const unsigned char *hello, size_t len)
+{
+	if (s->sent >= len)
+		return 0;
+	if (write(s->fd, hello + s->sent, 1) == 1) {
+		s->sent++;
+		return 0;
+	}
+	return errno != EAGAIN && errno != EINTR && errno != ENOTCONN;
+}
+
+static int
+run_slow(long nconns, long interval, long seconds)
+{
+	struct epoll_event evs[EVENTS_MAX], ev;
+	unsigned char hello[RESP_MAX];
+	struct slow *conns, *s;
+	size_t hlen;
+	double start, stop, next, first = -1, last = -1, t;
+	long i, open = 0, closed = 0;
+	int n, k, ms;
+
+	raise_nofile(nconns + 64);
+	hlen = client_hello(hello, sizeof(hello));
+	if ((conns = calloc((size_t)nconns, sizeof(*conns))) == NULL)
+		err(1, NULL);
+	start = now();
+	for (i = 0; i < nconns; i++) {
+		s = &conns[i];
+		s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (s->fd == -1)
+			err(1, "socket");
+		if (connect(s->fd, (struct sockaddr *)&sin_server,
+		    sizeof(sin_server)) == -1 && errno != EINPROGRESS)
+			err(1, "connect");
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.ptr = s;
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev) == -1)
+			err(1, "epoll_ctl");
+		open++;
+	}
+	stop = start + (double)seconds;
+	next = start + (double)interval / 1000;
+	while (open > 0 && (t = now()) < stop) {
+		ms = (int)((next - t) * 1000) + 1;
+		if ((n = epoll_wait(epfd, evs, EVENTS_MAX, ms < 1 ? 1 : ms))
+		    == -1 && errno != EINTR)
+			err(1, "epoll_wait");
+		for (k = 0; k < n; k++) {
+			s = evs[k].data.ptr;
+			if (s->fd == -1 || !slow_read(s))
+				continue;
+			close(s->fd);
+			s->fd = -1;
+		}
+		if ((t = now()) >= next) {
+			for (i = 1; i < nconns; i += 2) {
+				s = &conns[i];
+				if (s->fd != -1 && slow_write(s, hello, hlen)) {
+					close(s->fd);
+					s->fd = -1;
+				}
+			}
+			next = t + (double)interval / 1000;
+		}
+		for (i = 0, open = 0; i < nconns; i++)
+			open += conns[i].fd != -1;
+		if (nconns - open > closed) {
+			if (first < 0)
+				first = now() - start;
+			last = now() - start;
+			closed = nconns - open;
+		}
+	}
+	printf("slow opened %ld closed %ld open %ld first %.3f last %.3f\n",
+	    nconns, closed, open, first, last);
+	return open == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char *argv[])
 {
 	const char *mode, *path = "/small";
+	const char *evfile = NULL;
 	long port = 0, inflight = 16, seconds = 10, nconns = 0, limit = 60;
+	long interval = 100, xms = 0;
+	struct timespec rt;
 	int ch;
 
 	if (argc < 2)
@@ -479,13 +677,19 @@ main(int argc, char *argv[])
 	mode = argv[1];
 	argc--;
 	argv++;
-	while ((ch = getopt(argc, argv, "c:d:n:p:t:u:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:e:i:n:p:t:u:x:")) != -1) {
 		switch (ch) {
 		case 'c':
 			inflight = number(optarg, 1, 100000);
 			break;
 		case 'd':
 			seconds = number(optarg, 1, 3600);
+			break;
+		case 'e':
+			evfile = optarg;
+			break;
+		case 'i':
+			interval = number(optarg, 1, 60000);
 			break;
 		case 'n':
 			nconns = number(optarg, 1, 1000000);
@@ -499,6 +703,9 @@ main(int argc, char *argv[])
 		case 'u':
 			path = optarg;
 			break;
+		case 'x':
+			xms = number(optarg, 1, 3600000);
+			break;
 		default:
 			usage();
 		}
@@ -506,6 +713,7 @@ main(int argc, char *argv[])
 	if (port == 0 || optind != argc || strlen(path) > 100)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_term);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	memset(&sin_server, 0, sizeof(sin_server));
 	sin_server.sin_family = AF_INET;
@@ -515,6 +723,14 @@ main(int argc, char *argv[])
 	    "Host: localhost\r\nConnection: close\r\n\r\n", path);
 	snprintf(request_keep, sizeof(request_keep), "GET %s HTTP/1.1\r\n"
 	    "Host: localhost\r\n\r\n", path);
+	if (evfile != NULL) {
+		if ((evlog = fopen(evfile, "w")) == NULL)
+			err(1, "%s", evfile);
+		setvbuf(evlog, NULL, _IOLBF, 0);
+	}
+	clock_gettime(CLOCK_REALTIME, &rt);
+	rt_offset = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9 - now();
+	conn_limit = (double)xms / 1000;
 	ctx_init();
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		err(1, "epoll_create1");
@@ -523,5 +739,7 @@ main(int argc, char *argv[])
 	if (strcmp(mode, "hold") == 0 && nconns > 0)
 		return run_hold(nconns, inflight > nconns ? nconns : inflight,
 		    limit);
+	if (strcmp(mode, "slow") == 0 && nconns > 0)
+		return run_slow(nconns, interval, limit);
 	usage();
 }

@@ -26,11 +26,6 @@ run_proxy() {
 	start_recluse "$T/recluse.conf"
 }
 
-# connector_of PID: the connector among PID's children.
-connector_of() {
-	child_named "$1" recluse-connector
-}
-
 # has_sandboxed_connector: recluse has a connector, its filter installed.
 has_sandboxed_connector() {
 	local cn

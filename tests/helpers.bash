@@ -215,19 +215,23 @@ children_of() {
 # conn_children_of PID: PID's children other than keyproc, the spawners
 # the connector and the metrics process: its connection children.
 conn_children_of() {
-	local pid
-	for pid in $(children_of "$1"); do
-		grep -qE 'recluse-(keyproc|connector|metrics)' "/proc/$pid/cmdline" \
-		    2>/dev/null ||
-		    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = recluse-spawner ] ||
-		    echo "$pid"
-	done
-	return 0
+	ps -o pid=,comm=,args= --ppid "$1" | awk '$2 != "recluse-spawner" &&
+	    $3 !~ /^recluse-(keyproc|connector|metrics)/ { print $1 }'
 }
 
 # spawner_of PID: the spawner among PID's children (see proxy/spawner.h).
 spawner_of() {
 	ps -o pid=,comm= --ppid "$1" | awk '$2 == "recluse-spawner" { print $1 }'
+}
+
+# keyproc_of PID: the keyproc among PID's children.
+keyproc_of() {
+	ps -o pid=,args= --ppid "$1" | awk '$2 == "recluse-keyproc" { print $1 }'
+}
+
+# connector_of PID: the connector among PID's children.
+connector_of() {
+	ps -o pid=,args= --ppid "$1" | awk '$2 == "recluse-connector" { print $1 }'
 }
 
 # tls_echo PORT [TLSPIPE ARGS...]: send stdin over TLS to 127.0.0.1:PORT
@@ -249,20 +253,6 @@ e2e_setup() {
 		globals_conf
 		listener_conf web "127.0.0.1:$PORT" "127.0.0.1:$BPORT"
 	} > "$T/recluse.conf"
-}
-
-# child_named PID NAME: the children of PID whose command line holds NAME.
-child_named() {
-	local pid
-	for pid in $(children_of "$1"); do
-		grep -q "$2" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
-	done
-	return 0
-}
-
-# keyproc_of PID: the keyproc among PID's children.
-keyproc_of() {
-	child_named "$1" recluse-keyproc
 }
 
 # echo_through WORD [S_CLIENT ARGS...]: WORD comes back through recluse.
