@@ -41,7 +41,7 @@ role_exec(const char *exe, const char *argv0, const int *fds, size_t nfds,
     char *const env[])
 {
 	static const int sigs[] = { SIGPIPE, SIGHUP, SIGINT, SIGTERM, SIGCHLD };
-	char *argv[] = { (char *)argv0, NULL };
+	char *argv[] = { (char *)argv0, (char *)ROLE_TITLE_PAD, NULL };
 	sigset_t set;
 	size_t i;
 	int nullfd;

@@ -39,6 +39,7 @@
 #include "proxy/child.h"
 #include "lib/log.h"
 #include "lib/msg.h"
+#include "lib/title.h"
 #include "proxy/relay.h"
 #include "lib/sandbox.h"
 #include "proxy/tlshook.h"
@@ -595,6 +596,7 @@ child_main(const struct child_args *args)
 		child_exit(1);
 	}
 	child_sandbox(args);
+	title_set("recluse-child %s spare", args->listener->name);
 #ifdef RECLUSE_HOSTILE	/* the test-only build: tests/helpers/hostile.h */
 	hostile_preaccept(args->listener->name, args->kpfd);
 #endif
@@ -606,6 +608,7 @@ child_main(const struct child_args *args)
 	hostile_accepted(cfd, args->kpfd, args->parentfd);
 #endif
 	backend_addr_name((struct sockaddr *)&ss, c.client, sizeof(c.client));
+	title_set("recluse-child %s %s", args->listener->name, c.client);
 	child_serve(args, base, cfd, &c);
 	child_tell_ended(args, &c);
 	child_log(args, &c);

@@ -36,6 +36,7 @@
 #include "proxy/listen.h"
 #include "proxy/metrics.h"
 #include "lib/log.h"
+#include "lib/title.h"
 #include "proxy/notify.h"
 #include "proxy/probe.h"
 #include "lib/sandbox.h"
@@ -994,6 +995,7 @@ main(int argc, char *argv[])
 	const char *base;
 	int ch, check = 0;
 
+	title_init(argc, argv);
 	base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	if (strcmp(base, KEYPROC_ARGV0) == 0)
 		keyproc_main();

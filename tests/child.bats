@@ -351,3 +351,22 @@ listener_fd() {
 		[ "$(ps -o stat= -p "$pid" | cut -c1)" != T ]
 	done
 }
+
+@test "ps tells spares from busy connection processes: each names its listener, and its client once it holds one" {
+	write_conf
+	start_recluse "$T/recluse.conf"
+	wait_for workers_at_least 1
+	for pid in $(workers); do
+		ps -o args= -p "$pid" >&2
+		[ "$(ps -o args= -p "$pid" | sed 's/ *$//')" = "recluse-child web spare" ]
+	done
+	# a client that says nothing: the process that accepted it is busy
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_for has_conn_child
+	pid=$(conn_child)
+	client=$(ss -Htn state established "( dport = :$PORT )" |
+	    awk '{ print $3 }' | head -n 1)
+	ps -o pid=,args= -p "$pid" >&2
+	[ "$(ps -o args= -p "$pid" | sed 's/ *$//')" = "recluse-child web $client" ]
+	exec 5<&-
+}
