@@ -1020,7 +1020,7 @@ EOC
 @test "a certificate that expires within 14 days, or has expired, is warned about by -n, at start and at reload, and recluse still starts" {
 	good_conf > "$C"
 	line=$(line_of "$C" certificate)
-	soon=$(date -u -d "+5 days" +%Y%m%d%H%M%SZ)
+	soon=$(date -u -d "+5 days -1 hour" +%Y%m%d%H%M%SZ)
 	resign_cert web 20250101000000Z "$soon"
 	run "$RECLUSE" -n -f "$C"
 	echo "$output"
