@@ -274,7 +274,7 @@ spawn_out_of_fds(const char *what)
 static int
 spawn_one(size_t li)
 {
-	int kp[2], chanfd;
+	int kp[2], chanfd, e;
 	struct child *c;
 	unsigned int serial;
 	pid_t pid;
@@ -323,12 +323,17 @@ spawn_one(size_t li)
 	/* A spare whose channel keyproc never got would fail its client's
 	 * handshake: end it now (it is reaped when its channel closes). */
 	if (kp_ctl_send_child(pool.kpfd, pid, (uint32_t)li, kp[0]) == -1) {
+		e = errno;
 		log_warn("keyproc: cannot hand over the channel of child %d",
 		    (int)pid);
 		close(kp[0]);
 		child_retire(c);
 		kill(pid, SIGKILL);
-		if (++pool.failures >= 3)
+		if (e == EPIPE || e == ECONNRESET)
+			/* keyproc died: no child until the parent has a new
+			 * one (its EOF is on the way), and no backoff */
+			spawn_set_keyproc(-1);
+		else if (++pool.failures >= 3)
 			fail_backoff();		/* keyproc stuck: don't spin */
 		return -1;
 	}
@@ -1158,8 +1163,9 @@ spawn_reaped(pid_t pid, int status)
 		/* Died before taking a connection: a setup failure, unless
 		 * it crashed (child_crashed() has its own backoff). */
 		c->gen->listeners[c->listener].idle--;
+		/* ... nor one whose keyproc died (its channel with it) */
 		if (!(WIFSIGNALED(status) && crash_signal(WTERMSIG(status))) &&
-		    ++pool.failures >= 3)
+		    c->kpgen == pool.kpgen && ++pool.failures >= 3)
 			fail_backoff();
 	}
 	stats_reaped(c->sc, c->gen->listeners[c->listener].conf->name, status);
