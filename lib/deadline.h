@@ -52,4 +52,18 @@ deadline_ms_left(const struct timespec *d)
 	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
+/*
+ * deadline_ms_since(t):
+ * Return the milliseconds from *t, a CLOCK_MONOTONIC time, to now.
+ */
+static inline long long
+deadline_ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - t->tv_sec) * 1000 +
+	    (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
 #endif

@@ -387,22 +387,11 @@ child_backend_end(int e)
 	}
 }
 
-/* Milliseconds from t to now. */
-static long long
-child_ms_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)(now.tv_sec - t->tv_sec) * 1000 +
-	    (now.tv_nsec - t->tv_nsec) / 1000000;
-}
-
 /* The one access line of the connection (recluse(8), ACCESS LOG). */
 static void
 child_log(const struct child_args *args, const struct child_conn *c)
 {
-	long long ms = child_ms_since(&c->start), hs = c->handshake_us / 1000;
+	long long ms = deadline_ms_since(&c->start), hs = c->handshake_us / 1000;
 	char handshake[32] = "-";
 
 	if (c->handshake_us != 0)

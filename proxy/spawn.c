@@ -689,17 +689,6 @@ at_limit(const struct gen_listener *gl, long *maxp)
 	return (long)gl->count->busy >= *maxp;
 }
 
-/* Milliseconds since ts, a CLOCK_MONOTONIC time. */
-static long long
-ms_since(const struct timespec *ts)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)(now.tv_sec - ts->tv_sec) * 1000 +
-	    (now.tv_nsec - ts->tv_nsec) / 1000000;
-}
-
 /*
  * A listener at a limit stops accepting: say so once, and say when it
  * accepts again, once it has stayed below its limits for AGAIN_QUIET s,
@@ -754,7 +743,7 @@ again_cb(evutil_socket_t fd, short what, void *arg)
 		if (!gl->count->full_said || at_limit(gl, &max))
 			continue;
 		if (gl->count->below.tv_sec == 0 ||
-		    ms_since(&gl->count->below) < AGAIN_QUIET * 1000) {
+		    deadline_ms_since(&gl->count->below) < AGAIN_QUIET * 1000) {
 			wait = 1;
 			continue;
 		}
