@@ -391,7 +391,8 @@ child_backend_end(int e)
 static void
 child_log(const struct child_args *args, const struct child_conn *c)
 {
-	long long ms = deadline_ms_since(&c->start), hs = c->handshake_us / 1000;
+	long long ms = deadline_ms_since(&c->start);
+	long long hs = c->handshake_us / 1000;
 	char handshake[32] = "-";
 
 	if (c->handshake_us != 0)
