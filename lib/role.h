@@ -30,7 +30,8 @@
  * descriptor, reset the signal mask and the dispositions the parent set,
  * leave the parent's process group (a Ctrl-C on the terminal is for the
  * parent, which decides) and execute exe as argv0 (and ROLE_TITLE_PAD),
- * with env (or the current environment if env is NULL).  Never returns: exits 127.
+ * with env (or the current environment if env is NULL).  Never returns:
+ * exits 127.
  */
 __dead void	role_exec(const char *exe, const char *argv0, const int *fds,
 		    size_t nfds, char *const env[]);
