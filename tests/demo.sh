@@ -95,8 +95,14 @@ EOF
 
 cleanup() {
 	trap - EXIT INT TERM
-	[ -n "$rpid" ] && kill "$rpid" 2>/dev/null && wait "$rpid" 2>/dev/null
-	[ -n "$bpid" ] && kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
+	# a killed process's status is not the demo's: set -e must not
+	# make it ours
+	if [ -n "$rpid" ] && kill "$rpid" 2>/dev/null; then
+		wait "$rpid" 2>/dev/null || :
+	fi
+	if [ -n "$bpid" ] && kill "$bpid" 2>/dev/null; then
+		wait "$bpid" 2>/dev/null || :
+	fi
 	return 0
 }
 
