@@ -474,7 +474,7 @@ EOA
 	grep -q "bad message: Bad message" "$T/recluse.log"
 	grep -q "bad message (type 77, 4 bytes)" "$T/recluse.log"
 	grep -q "bad message (type 1, 4 bytes)" "$T/recluse.log"
-	[ "$(grep -c "bad message (type 8, 32 bytes)" "$T/recluse.log")" -eq 2 ]
+	[ "$(grep -c "bad message (type 9, 32 bytes)" "$T/recluse.log")" -eq 2 ]
 	# the service goes on
 	kill -0 "$RECLUSE_PID"
 	hostile sign alg=ecdsa_sha256
