@@ -62,7 +62,8 @@ workers() {
 	done
 	wait_for test_access_lines 6
 	# six access lines from six different children
-	[ "$(grep 'end=' "$T/recluse.log" | awk '{print $2}' | sort -u | wc -l)" -eq 6 ]
+	[ "$(grep 'end=' "$T/recluse.log" | grep -o 'child [0-9]*:' | sort -u |
+	    wc -l)" -eq 6 ]
 	wait_for workers_at_least 4
 }
 
