@@ -156,11 +156,11 @@ metrics_pid() {
 	[ "$(m 'recluse_children{listener="web",state="spare"}')" -ge 1 ]
 	[ "$(m 'recluse_config_generation')" = 1 ]
 	[ "$(m 'recluse_keyproc_up')" = 1 ]
-	# the test certificate is valid for 2 days
+	# the test certificate is valid for 30 days
 	local exp now
 	exp=$(m "recluse_certificate_expiry_timestamp_seconds{listener=\"web\",file=\"$T/web.crt\"}")
 	now=$(date +%s)
-	[ "$exp" -gt $((now + 86400)) ] && [ "$exp" -le $((now + 2 * 86400 + 60)) ]
+	[ "$exp" -gt $((now + 29 * 86400)) ] && [ "$exp" -le $((now + 30 * 86400 + 60)) ]
 }
 
 @test "a handshake whose signature keyproc does not give counts as a keyproc failure" {
