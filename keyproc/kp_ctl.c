@@ -58,7 +58,7 @@ kp_ctl_spawn_exe(const char *exe, pid_t *pidp, int *fdp)
 		return -1;
 	}
 	if (pid == 0)
-		role_exec(exe, KEYPROC_ARGV0, &sp[1], 1, NULL);
+		role_exec(exe, KEYPROC_ARGV0, 0, &sp[1], 1, NULL);
 	close(sp[1]);
 	*pidp = pid;
 	*fdp = sp[0];

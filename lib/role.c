@@ -37,11 +37,12 @@ role_place(const int *fds, size_t nfds)
 }
 
 void
-role_exec(const char *exe, const char *argv0, const int *fds, size_t nfds,
-    char *const env[])
+role_exec(const char *exe, const char *argv0, int titled, const int *fds,
+    size_t nfds, char *const env[])
 {
 	static const int sigs[] = { SIGPIPE, SIGHUP, SIGINT, SIGTERM, SIGCHLD };
-	char *argv[] = { (char *)argv0, (char *)ROLE_TITLE_PAD, NULL };
+	char *argv[] = { (char *)argv0, titled ? (char *)ROLE_TITLE_PAD : NULL,
+	    NULL };
 	sigset_t set;
 	size_t i;
 	int nullfd;

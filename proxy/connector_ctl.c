@@ -123,7 +123,7 @@ connector_start(void)
 		return -1;
 	}
 	if (pid == 0)
-		role_exec("/proc/self/exe", CONNECTOR_ARGV0, &sp[1], 1, NULL);
+		role_exec("/proc/self/exe", CONNECTOR_ARGV0, 0, &sp[1], 1, NULL);
 	close(sp[1]);
 	*slot = pid;
 	memset(&st, 0, sizeof(st));

@@ -157,7 +157,8 @@ metrics_start(void)
 	if (pid == 0) {
 		fds[0] = sp[1];
 		fds[1] = mt.lfd;
-		role_exec("/proc/self/exe", METRICS_ARGV0, fds, 2, NULL);
+		role_exec("/proc/self/exe", METRICS_ARGV0, 0, fds, 2,
+		    NULL);
 	}
 	close(sp[1]);
 	*slot = pid;

@@ -101,7 +101,8 @@ spawner_exec(int chanfd, const struct listen_set *socks)
 	for (i = 0; i < socks->n && i < SPAWNER_SOCKS_MAX; i++)
 		fds[1 + i] = socks->fds[i];
 	spawner_env(env, NELEM(env));
-	role_exec("/proc/self/exe", SPAWNER_ARGV0, fds, 1 + i, env);
+	role_exec("/proc/self/exe", SPAWNER_ARGV0, 1, fds, 1 + i,
+	    env);
 }
 
 static size_t

@@ -103,7 +103,7 @@ spki_file() {
 	# the recluse binary, exec'ed under its own name
 	for sp in "$sp1" "$sp2"; do
 		[ "$(readlink /proc/$sp/exe)" = "$(readlink /proc/$RECLUSE_PID/exe)" ]
-		[ "$(tr '\0' ' ' < /proc/$sp/cmdline)" = "recluse-spawner " ]
+		[ "$(tr '\0' ' ' < /proc/$sp/cmdline | sed 's/ *$//')" = "recluse-spawner" ]
 		[ "$(cat /proc/$sp/comm)" = recluse-spawner ]
 		[ "$(ps -o ppid= -p "$sp" | tr -d ' ')" -eq "$RECLUSE_PID" ]
 	done
