@@ -206,7 +206,9 @@ addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 static void
 hostport_str(const char *host, unsigned short port, char *buf, size_t len)
 {
-	if (strchr(host, ':') != NULL)
+	/* brackets for an IPv6 address, and for any host that begins with
+	 * one, which only "[HOST]:PORT" can have given (fuzz_conf) */
+	if (strchr(host, ':') != NULL || host[0] == '[')
 		snprintf(buf, len, "[%s]:%u", host, port);
 	else
 		snprintf(buf, len, "%s:%u", host, port);
