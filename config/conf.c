@@ -679,6 +679,50 @@ check_ciphers(struct check *ck, const struct conf_listener *l)
 
 /* Listeners. */
 
+/*
+ * Route r of l (0: the listener's own backends, k: server-name block k)
+ * has a backend without an alpn qualifier, for the connections that
+ * agreed on no protocol, or on one no backend of r is qualified for; and
+ * every qualifier names one of l's alpn protocols (alpnidx is set here).
+ */
+static int
+check_route(struct check *ck, struct conf_listener *l, size_t r)
+{
+	const struct conf_where *w = r == 0 ? &l->where :
+	    &l->routes[r - 1].where;
+	struct conf_backend *b;
+	size_t i, j, n = 0, plain = 0;
+
+	for (i = 0; i < l->nbackends; i++) {
+		b = &l->backends[i];
+		if (b->route != r)
+			continue;
+		n++;
+		if (b->alpn == NULL) {
+			plain++;
+			continue;
+		}
+		for (j = 0; j < l->nalpn; j++)
+			if (strcmp(b->alpn, l->alpn[j]) == 0)
+				break;
+		if (j == l->nalpn)
+			return cerr(ck, &b->where, "backend alpn \"%s\": not "
+			    "a protocol of the listener's alpn", b->alpn);
+		b->alpnidx = j + 1;
+	}
+	if (n == 0 && r == 0)
+		return cerr(ck, w, "listener \"%s\" has no backend", l->name);
+	if (n == 0)
+		return cerr(ck, w, "server-name \"%s\" has no backend",
+		    l->routes[r - 1].name);
+	if (plain == 0)
+		return cerr(ck, w, "%s \"%s\" has no backend without an alpn "
+		    "qualifier (for the connections that agree on no "
+		    "protocol)", r == 0 ? "listener" : "server-name",
+		    r == 0 ? l->name : l->routes[r - 1].name);
+	return 0;
+}
+
 static int
 check_listener(struct check *ck, struct conf_listener *l)
 {
@@ -701,9 +745,9 @@ check_listener(struct check *ck, struct conf_listener *l)
 	if (l->key == NULL)
 		return cerr(ck, &l->where, "listener \"%s\" has no key",
 		    l->name);
-	if (l->nbackends == 0)
-		return cerr(ck, &l->where, "listener \"%s\" has no backend",
-		    l->name);
+	for (i = 0; i <= l->nroutes; i++)
+		if (check_route(ck, l, i) == -1)
+			return -1;
 	if (l->max_connections > ck->conf->max_connections)
 		return cerr(ck, &l->max_connections_where, "max-connections "
 		    "%ld of listener \"%s\" is above the global "
@@ -796,9 +840,20 @@ dump_string(FILE *fp, const char *s)
 }
 
 /* host:port as written, and what it resolved to if that says more. */
+static void	dump_hostport_alpn(FILE *, const char *, unsigned short,
+		    const struct sockaddr_storage *, size_t, const char *);
+
 static void
 dump_hostport(FILE *fp, const char *host, unsigned short port,
     const struct sockaddr_storage *addrs, size_t naddrs)
+{
+	dump_hostport_alpn(fp, host, port, addrs, naddrs, NULL);
+}
+
+/* dump_hostport(), with a backend's alpn qualifier (NULL: none). */
+static void
+dump_hostport_alpn(FILE *fp, const char *host, unsigned short port,
+    const struct sockaddr_storage *addrs, size_t naddrs, const char *alpn)
 {
 	char w[NI_MAXHOST + 8], a[ADDR_STR_MAX];
 	size_t i;
@@ -809,6 +864,10 @@ dump_hostport(FILE *fp, const char *host, unsigned short port,
 		dump_string(fp, w);
 	else
 		fputs(w, fp);
+	if (alpn != NULL) {
+		fputs(" alpn ", fp);
+		dump_string(fp, alpn);
+	}
 	if (naddrs == 1) {
 		addr_str(&addrs[0], a, sizeof(a));
 		if (strcmp(a, w) == 0)
@@ -821,11 +880,37 @@ dump_hostport(FILE *fp, const char *host, unsigned short port,
 	putc('\n', fp);
 }
 
+/* The backends of route r of l, each on a line that starts with indent. */
+static void
+dump_backends(FILE *fp, const struct conf_listener *l, size_t r,
+    const char *indent)
+{
+	const struct conf_backend *b;
+	size_t i;
+
+	for (i = 0; i < l->nbackends; i++) {
+		b = &l->backends[i];
+		if (b->route != r)
+			continue;
+		fprintf(fp, "%sbackend ", indent);
+		if (b->type == CONF_BACKEND_UNIX) {
+			fputs("unix ", fp);
+			dump_string(fp, b->path);
+			if (b->alpn != NULL) {
+				fputs(" alpn ", fp);
+				dump_string(fp, b->alpn);
+			}
+			putc('\n', fp);
+		} else
+			dump_hostport_alpn(fp, b->host, b->port, b->addrs,
+			    b->naddrs, b->alpn);
+	}
+}
+
 static void
 dump_listener(FILE *fp, const struct conf_listener *l)
 {
 	const struct conf_listen *cl;
-	const struct conf_backend *b;
 	size_t i;
 
 	fputs("\nlistener ", fp);
@@ -853,16 +938,21 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 	fputs("\n\tciphers ", fp);
 	dump_string(fp, l->ciphers ? l->ciphers : CONF_DEFAULT_CIPHERS);
 	putc('\n', fp);
-	for (i = 0; i < l->nbackends; i++) {
-		b = &l->backends[i];
-		fputs("\tbackend ", fp);
-		if (b->type == CONF_BACKEND_UNIX) {
-			fputs("unix ", fp);
-			dump_string(fp, b->path);
-			putc('\n', fp);
-		} else
-			dump_hostport(fp, b->host, b->port, b->addrs,
-			    b->naddrs);
+	if (l->nalpn > 0) {
+		fputs("\talpn", fp);
+		for (i = 0; i < l->nalpn; i++) {
+			putc(' ', fp);
+			dump_string(fp, l->alpn[i]);
+		}
+		putc('\n', fp);
+	}
+	dump_backends(fp, l, 0, "\t");
+	for (i = 0; i < l->nroutes; i++) {
+		fputs("\tserver-name ", fp);
+		dump_string(fp, l->routes[i].name);
+		fputs(" {\n", fp);
+		dump_backends(fp, l, i + 1, "\t\t");
+		fputs("\t}\n", fp);
 	}
 	fputs("}\n", fp);
 }
@@ -925,7 +1015,14 @@ conf_free(struct conf *c)
 			free(l->backends[j].path);
 			free(l->backends[j].addrs);
 			free(l->backends[j].addrlens);
+			free(l->backends[j].alpn);
 		}
+		for (j = 0; j < l->nalpn; j++)
+			free(l->alpn[j]);
+		free(l->alpn);
+		for (j = 0; j < l->nroutes; j++)
+			free(l->routes[j].name);
+		free(l->routes);
 		free(l->name);
 		free(l->listens);
 		free(l->certificate);

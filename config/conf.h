@@ -71,6 +71,17 @@ struct conf_backend {
 	struct sockaddr_storage	*addrs;	/* TCP: resolved; UNIX: one */
 	socklen_t		*addrlens;
 	size_t			 naddrs;
+	size_t			 route;	/* 0: the listener's own; k: in
+					   server-name block k, routes[k - 1] */
+	char			*alpn;	/* "alpn" qualifier, or NULL */
+	size_t			 alpnidx;	/* conf_load(): 1 + its index
+					   in the listener's alpn; 0: none */
+	struct conf_where	 where;
+};
+
+/* A "server-name NAME { backend ... }" block (docs/recluse.conf.5). */
+struct conf_route {
+	char			*name;	/* "api.example.org", "*.example.org" */
 	struct conf_where	 where;
 };
 
@@ -84,8 +95,13 @@ struct conf_listener {
 						   conf_load(); -1: not open */
 	char			*protocols;	/* NULL: CONF_DEFAULT_PROTOCOLS */
 	char			*ciphers;	/* NULL: CONF_DEFAULT_CIPHERS */
-	struct conf_backend	*backends;	/* tried in order */
+	struct conf_backend	*backends;	/* tried in order; those of
+						   every route, in file order */
 	size_t			 nbackends;
+	char			**alpn;		/* protocols offered, in order */
+	size_t			 nalpn;		/* 0: no ALPN */
+	struct conf_route	*routes;	/* server-name blocks */
+	size_t			 nroutes;
 	long			 max_connections;	/* its own; after
 						   conf_load(), the global one
 						   unless set */
@@ -93,6 +109,7 @@ struct conf_listener {
 	struct conf_where	 max_connections_where;
 	struct conf_where	 certificate_where, key_where;
 	struct conf_where	 protocols_where, ciphers_where;
+	struct conf_where	 alpn_where;
 };
 
 struct conf {

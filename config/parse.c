@@ -12,10 +12,10 @@
  * which says where the keyword may appear (top level, listener block),
  * how many arguments it takes and whether it opens a block.  The grammar
  * grows by table entries, so files that are valid today keep their meaning:
- * "alpn", "proxy-protocol" or "client-ca" become listener statements; a
- * per-name "server NAME { certificate; key; backend }" becomes a block
- * keyword allowed in a listener, with its own context bit, whose block
- * accepts the listener keywords it overrides.
+ * "proxy-protocol" or "client-ca" become listener statements; the block
+ * "server-name NAME { backend ... }" is a block keyword allowed in a
+ * listener, with its own context bit, whose block accepts the listener
+ * keywords it overrides (today: backend).
  */
 #include <sys/stat.h>
 
@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config/parse.h"
@@ -52,7 +53,8 @@ enum ctx {
 	CTX_LISTENER = 2,
 	CTX_TIMEOUT = 4,	/* the word after "timeout" */
 	CTX_BACKEND = 8,	/* the word after "backend" */
-	CTX_LIMIT = 16		/* the word after "limit" */
+	CTX_LIMIT = 16,		/* the word after "limit" */
+	CTX_SERVERNAME = 32	/* a server-name block, in a listener */
 };
 
 /* One configuration file being read. */
@@ -82,6 +84,8 @@ struct parser {
 	struct lexer		*lex;
 	int			 depth;
 	struct conf_listener	*listener;	/* the block being read */
+	size_t			 route;		/* its server-name block being
+						   read (1 + index), or 0 */
 };
 
 struct keyword {
@@ -94,6 +98,7 @@ struct keyword {
 					   struct conf */
 };
 
+static int	kw_alpn(struct parser *, struct stmt *);
 static int	kw_backend(struct parser *, struct stmt *);
 static int	kw_certificate(struct parser *, struct stmt *);
 static int	kw_chroot(struct parser *, struct stmt *);
@@ -108,6 +113,7 @@ static int	kw_log(struct parser *, struct stmt *);
 static int	kw_max_connections(struct parser *, struct stmt *);
 static int	kw_metrics(struct parser *, struct stmt *);
 static int	kw_protocols(struct parser *, struct stmt *);
+static int	kw_server_name(struct parser *, struct stmt *);
 static int	kw_timeout(struct parser *, struct stmt *);
 static int	kw_user(struct parser *, struct stmt *);
 
@@ -122,7 +128,10 @@ static int	parse_block(struct parser *, int, const struct stmt *);
 
 /* Every word of the grammar, sorted by strcmp() for bsearch(). */
 static const struct keyword keywords[] = {
-	{ "backend",		CTX_LISTENER, 1, 2, 0, kw_backend, 0 },
+	{ "alpn",		CTX_LISTENER, 1, PARSE_WORDS_MAX - 1, 0,
+				kw_alpn, 0 },
+	{ "backend",		CTX_LISTENER | CTX_SERVERNAME, 1, 4, 0,
+				kw_backend, 0 },
 	{ "certificate",	CTX_LISTENER, 1, 1, 0, kw_certificate, 0 },
 	{ "chroot",		CTX_TOP, 1, 1, 0, kw_chroot, 0 },
 	{ "ciphers",		CTX_LISTENER, 1, 1, 0, kw_ciphers, 0 },
@@ -144,6 +153,8 @@ static const struct keyword keywords[] = {
 	{ "memory",		LIMIT(limit_memory, 16, 1048576) },
 	{ "metrics",		CTX_TOP, 1, 2, 0, kw_metrics, 0 },
 	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
+	{ "server-name",	CTX_LISTENER, 1, 1, CTX_SERVERNAME,
+				kw_server_name, 0 },
 	{ "timeout",		CTX_TOP, 2, 2, 0, kw_timeout, 0 },
 	{ "unix",		CTX_BACKEND, 0, 0, 0, NULL, 0 },
 	{ "user",		CTX_TOP, 1, 1, 0, kw_user, 0 },
@@ -446,6 +457,8 @@ serr(struct parser *p, const struct stmt *st, const char *fmt, ...)
 static const char *
 ctx_name(int ctx)
 {
+	if (ctx == CTX_SERVERNAME)
+		return "in a server-name block";
 	return ctx == CTX_TOP ? "at top level" : "in a listener block";
 }
 
@@ -478,7 +491,10 @@ run_stmt(struct parser *p, int ctx, struct stmt *st)
 	if (kw->block) {
 		if (parse_block(p, kw->block, st) == -1)
 			return -1;
-		p->listener = NULL;	/* the block is over */
+		if (kw->block == CTX_SERVERNAME)
+			p->route = 0;	/* the block is over */
+		else
+			p->listener = NULL;
 		st->end = TOK_EOL;
 	}
 	return 0;
@@ -951,22 +967,136 @@ parse_endpoint(struct parser *p, struct stmt *st, struct conf_backend *b)
 	return 0;
 }
 
+/*
+ * "backend ENDPOINT [alpn PROTOCOL]", in a listener or a server-name
+ * block: the qualifier is taken off before the endpoint is read.
+ */
 static int
 kw_backend(struct parser *p, struct stmt *st)
 {
 	struct conf_listener *l = p->listener;
 	struct conf_backend *b;
+	char *alpn = NULL;
 
+	if (st->nwords >= 4 && strcmp(st->word[st->nwords - 2], "alpn") == 0) {
+		alpn = take(st, st->nwords - 1);
+		free(take(st, st->nwords - 2));
+		st->nwords -= 2;
+	}
+	if (st->nwords > 3) {
+		free(alpn);
+		return serr(p, st, "bad backend: expected ADDRESS:PORT or "
+		    "unix \"PATH\", then alpn \"PROTOCOL\" or nothing");
+	}
 	b = reallocarray(l->backends, l->nbackends + 1, sizeof(*b));
-	if (b == NULL)
+	if (b == NULL) {
+		free(alpn);
 		return nomem(p, st->where.line);
+	}
 	l->backends = b;
 	b = &l->backends[l->nbackends];
 	if (parse_endpoint(p, st, b) == -1) {
 		free(b->host);
+		free(b->path);
+		free(alpn);
 		return -1;
 	}
+	b->alpn = alpn;
+	b->route = p->route;
 	l->nbackends++;
+	return 0;
+}
+
+/* An ALPN protocol name: 1 to 255 printable bytes, no comma (libtls). */
+static int
+valid_alpn(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if (s[n] <= ' ' || s[n] >= 0x7f || s[n] == ',')
+			return 0;
+	return n >= 1 && n <= 255;
+}
+
+static int
+kw_alpn(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+	size_t n = (size_t)(st->nwords > 1 ? st->nwords - 1 : 1);
+	int i, j;
+
+	if (l->alpn_where.line != 0)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	for (i = 1; i < st->nwords; i++) {
+		if (!valid_alpn(st->word[i]))
+			return serr(p, st, "bad alpn protocol \"%s\": 1 to 255 "
+			    "printable characters, no space or comma",
+			    st->word[i]);
+		for (j = 1; j < i; j++)
+			if (strcmp(st->word[i], st->word[j]) == 0)
+				return serr(p, st, "alpn protocol \"%s\" "
+				    "given twice", st->word[i]);
+	}
+	if ((l->alpn = calloc(n, sizeof(*l->alpn))) == NULL)
+		return nomem(p, st->where.line);
+	for (i = 1; i < st->nwords; i++)
+		l->alpn[i - 1] = take(st, i);
+	l->nalpn = (size_t)st->nwords - 1;
+	l->alpn_where = st->where;
+	return 0;
+}
+
+/* "name.example.org" or "*.example.org": DNS labels, a wildcard first. */
+static int
+valid_server_name(const char *s)
+{
+	size_t i, label = 0;
+
+	if (strlen(s) > PARSE_HOST_MAX)
+		return 0;
+	if (s[0] == '*') {
+		if (s[1] != '.')
+			return 0;
+		s += 2;
+	}
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (isalnum((unsigned char)s[i]) || s[i] == '-') {
+			if (++label > 63)
+				return 0;
+		} else
+			return 0;
+	}
+	return label > 0;
+}
+
+static int
+kw_server_name(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+	struct conf_route *r;
+	size_t i;
+
+	if (!valid_server_name(st->word[1]))
+		return serr(p, st, "bad server-name \"%s\": a host name, or "
+		    "\"*.\" and a domain", st->word[1]);
+	for (i = 0; i < l->nroutes; i++)
+		if (strcasecmp(l->routes[i].name, st->word[1]) == 0)
+			return serr(p, st, "duplicate server-name \"%s\" "
+			    "(first at line %d)", st->word[1],
+			    l->routes[i].where.line);
+	r = reallocarray(l->routes, l->nroutes + 1, sizeof(*r));
+	if (r == NULL)
+		return nomem(p, st->where.line);
+	l->routes = r;
+	r = &l->routes[l->nroutes++];
+	r->name = take(st, 1);
+	r->where = st->where;
+	p->route = l->nroutes;
 	return 0;
 }
 

@@ -229,7 +229,8 @@ _Static_assert(sizeof(struct kp_ctl_ping) == 4, "wire size");
 /* Bodies are empty unless a struct is named. */
 enum chan_type {
 	CHAN_ACCEPTED = 1,	/* child -> parent: I hold a connection */
-	CHAN_CONNECT = 2,	/* child -> parent: connect my backends */
+	CHAN_CONNECT = 2,	/* child -> parent: struct chan_connect:
+				   connect my backends of this route */
 	CHAN_CONNECTED = 3,	/* parent -> child: struct chan_connected +
 				   fd: the backend connection */
 	CHAN_RETIRE = 4,	/* parent -> child: if you hold no connection
@@ -256,6 +257,20 @@ enum chan_type {
 				   when its connection ends (the counters) */
 	CHAN_LOG = LOG_MSG_TYPE	/* child -> parent: struct log_msg + text */
 };
+
+/*
+ * CHAN_CONNECT: which of its listener's backends the child wants
+ * (proxy/route.h): those of route (0: the listener's own, k: server-name
+ * block k) for protocol alpn (0: none, p: the listener's alpn protocol p).
+ * The parent refuses a route or protocol its listener does not have, and
+ * closes that child's channel: a child reaches its own listener's
+ * backends and nothing else, whatever it names.
+ */
+struct chan_connect {		/* CHAN_CONNECT */
+	uint32_t	route;		/* 0 .. the listener's nroutes */
+	uint32_t	alpn;		/* 0 .. the listener's nalpn */
+};
+_Static_assert(sizeof(struct chan_connect) == 8, "wire size");
 
 struct chan_connected {		/* CHAN_CONNECTED */
 	uint32_t	backend;	/* index of the backend in the listener */
@@ -365,6 +380,11 @@ enum spawner_type {
 	SPAWNER_BACKEND = 3,	/* struct spawner_backend + host or path */
 	SPAWNER_ADDR = 4,	/* struct spawner_addr + the sockaddr */
 	SPAWNER_START = 5,	/* nothing: build, drop privileges, serve */
+	SPAWNER_ALPN = 7,	/* struct spawner_str + a protocol; each of
+				   the listener's, in order, before the
+				   backends */
+	SPAWNER_ROUTE = 8,	/* struct spawner_str + a server-name; each
+				   block's, in order, before the backends */
 	/* parent -> spawner, then */
 	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
 	/* spawner -> parent */
@@ -412,8 +432,18 @@ struct spawner_backend {	/* SPAWNER_BACKEND, + hostlen or pathlen */
 	uint32_t	hostlen;	/* TCP: as written */
 	uint32_t	pathlen;	/* UNIX */
 	uint32_t	naddrs;		/* SPAWNER_ADDR messages to follow */
+	uint32_t	route;		/* 0, or its server-name block, 1 .. */
+	uint32_t	alpn;		/* 0, or its qualifier's protocol, 1 .. */
 };
-_Static_assert(sizeof(struct spawner_backend) == 20, "wire size");
+_Static_assert(sizeof(struct spawner_backend) == 28, "wire size");
+
+#define SPAWNER_ROUTES_MAX	1024	/* server-name blocks of a listener */
+#define SPAWNER_ALPN_MAX	64	/* alpn protocols of a listener */
+
+struct spawner_str {		/* SPAWNER_ALPN, SPAWNER_ROUTE, + len bytes */
+	uint32_t	len;		/* 1 .. SPAWNER_STR_MAX */
+};
+_Static_assert(sizeof(struct spawner_str) == 4, "wire size");
 
 struct spawner_addr {		/* SPAWNER_ADDR, + addrlen bytes */
 	uint32_t	addrlen;	/* 1 .. SPAWNER_ADDR_MAX */

@@ -3,9 +3,10 @@
  *
  * The child makes no connection of its own: its seccomp filter has no
  * socket(2) or connect(2), so a taken-over child can reach nothing but
- * its own client.  It sends {CHAN_CONNECT} to the parent, which has the
- * connector (proxy/connector.h, running as `user`, not root) connect the
- * child's listener's backends in order, and answers {CHAN_CONNECTED,
+ * its own client.  It sends {CHAN_CONNECT, route, protocol} to the
+ * parent, which has the connector (proxy/connector.h, running as `user`,
+ * not root) connect that route's backends of the child's listener in
+ * order (proxy/route.h), and answers {CHAN_CONNECTED,
  * backend index} with the connected socket attached (SCM_RIGHTS), or
  * {CHAN_CONNECT_FAILED, errno of the last attempt}.  Every failed attempt
  * is logged by the parent.
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "proxy/backend.h"
+#include "proxy/route.h"
 #include "lib/wire.h"
 #include "lib/deadline.h"
 #include "lib/msg.h"
@@ -82,13 +84,16 @@ backend_name(const struct conf_backend *b, char *buf, size_t len)
 
 /* How long the parent may take: every address, each with its slack. */
 static long long
-backend_wait_ms(const struct conf_listener *l, int timeout)
+backend_wait_ms(const struct conf_listener *l, int timeout,
+    const struct chan_connect *cc)
 {
+	int q = route_qualified(l, cc->route, cc->alpn);
 	long long n = 0;
 	size_t i;
 
 	for (i = 0; i < l->nbackends; i++)
-		n += (long long)l->backends[i].naddrs;
+		if (route_uses(l, cc->route, cc->alpn, q, i))
+			n += (long long)l->backends[i].naddrs;
 	return n * ((long long)timeout * 1000 + CHAN_CONNECT_SLACK_MS) +
 	    CHAN_CONNECT_MARGIN_MS;
 }
@@ -122,8 +127,8 @@ backend_check(int fd)
  * failed connect's errno, or EPROTO.
  */
 static int
-backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp,
-    int *drainp)
+backend_reply(int parentfd, const struct conf_listener *l,
+    const struct chan_connect *cc, size_t *idxp, int *drainp)
 {
 	char buf[sizeof(struct msg_hdr) + 64];
 	const char *body = buf + sizeof(struct msg_hdr);
@@ -167,7 +172,9 @@ backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp,
 		if (fd == -1 || !MSG_LEN_IS(&hdr, sizeof(m)))
 			break;
 		memcpy(&m, body, sizeof(m));
-		if (m.backend >= l->nbackends)
+		if (m.backend >= l->nbackends || !route_uses(l, cc->route,
+		    cc->alpn, route_qualified(l, cc->route, cc->alpn),
+		    m.backend))
 			break;
 		if (backend_check(fd) == 0) {
 			*idxp = m.backend;
@@ -184,16 +191,19 @@ backend_reply(int parentfd, const struct conf_listener *l, size_t *idxp,
 
 int
 backend_connect(const struct conf_listener *l, int parentfd, int timeout,
-    size_t *idxp, int *drainp, int *errp)
+    size_t route, size_t alpn, size_t *idxp, int *drainp, int *errp)
 {
+	struct chan_connect cc;
 	struct timespec deadline;
 	int fd;
 
-	if (msg_put(parentfd, CHAN_CONNECT, NULL, 0, -1, 0) == -1) {
+	cc.route = (uint32_t)route;
+	cc.alpn = (uint32_t)alpn;
+	if (msg_put(parentfd, CHAN_CONNECT, &cc, sizeof(cc), -1, 0) == -1) {
 		*errp = errno;
 		return -1;
 	}
-	deadline_in_ms(&deadline, backend_wait_ms(l, timeout));
+	deadline_in_ms(&deadline, backend_wait_ms(l, timeout, &cc));
 	do {
 		switch (backend_wait(parentfd, POLLIN, &deadline)) {
 		case -1:
@@ -203,7 +213,7 @@ backend_connect(const struct conf_listener *l, int parentfd, int timeout,
 			*errp = ETIMEDOUT;
 			return -1;
 		}
-	} while ((fd = backend_reply(parentfd, l, idxp, drainp)) == -1 &&
+	} while ((fd = backend_reply(parentfd, l, &cc, idxp, drainp)) == -1 &&
 	    (errno == EAGAIN || errno == EINTR));
 	if (fd == -1)
 		*errp = errno;

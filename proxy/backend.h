@@ -16,9 +16,10 @@
 #define BACKEND_NAME_MAX	256
 
 /*
- * backend_connect(l, parentfd, timeout, idxp, drainp, errp):
+ * backend_connect(l, parentfd, timeout, route, alpn, idxp, drainp, errp):
  * In a connection child: have the parent connect the first of l's
- * backends that answers, in the order of the configuration, each address
+ * backends of route and protocol alpn (proxy/route.h) that answers, in
+ * the order of the configuration, each address
  * bounded by timeout seconds (a CHAN_CONNECT on parentfd, answered by
  * CHAN_CONNECTED with the socket attached or CHAN_CONNECT_FAILED), and
  * wait for the answer no longer than every address's timeout plus
@@ -30,7 +31,8 @@
  * ECONNREFUSED, ECANCELED, ...).
  */
 int	backend_connect(const struct conf_listener *l, int parentfd,
-	    int timeout, size_t *idxp, int *drainp, int *errp);
+	    int timeout, size_t route, size_t alpn, size_t *idxp, int *drainp,
+	    int *errp);
 
 /*
  * backend_name(b, buf, len):

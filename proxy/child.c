@@ -41,6 +41,7 @@
 #include "lib/msg.h"
 #include "lib/title.h"
 #include "proxy/relay.h"
+#include "proxy/route.h"
 #include "lib/sandbox.h"
 #include "proxy/tlshook.h"
 
@@ -54,6 +55,7 @@ struct child_conn {
 	char			 client[INET6_ADDRSTRLEN + 16];
 	char			 backend[BACKEND_NAME_MAX];
 	char			 sni[128];
+	char			 alpn[64];	/* the agreed protocol, escaped */
 	const char		*version, *cipher;
 	struct timespec		 start;
 	uint32_t		 handshake_us;	/* 0: no handshake */
@@ -363,12 +365,14 @@ child_handshake(struct tls *cctx, int fd, int parentfd, int timeout,
 static void
 child_tls_info(struct tls *cctx, struct child_conn *c)
 {
-	const char *sni;
+	const char *sni, *alpn;
 
 	c->version = tls_conn_version(cctx);
 	c->cipher = tls_conn_cipher(cctx);
 	if ((sni = tls_conn_servername(cctx)) != NULL)
 		log_escape(c->sni, sizeof(c->sni), sni, strlen(sni));
+	if ((alpn = tls_conn_alpn_selected(cctx)) != NULL)
+		log_escape(c->alpn, sizeof(c->alpn), alpn, strlen(alpn));
 }
 
 static const char *
@@ -399,12 +403,13 @@ child_log(const struct child_args *args, const struct child_conn *c)
 		snprintf(handshake, sizeof(handshake), "%lld.%03llds", hs / 1000,
 		    hs % 1000);
 	log_info("client=%s listener=%s tls=%s cipher=%s sni=%s backend=%s "
-	    "from_client=%llu to_client=%llu handshake=%s "
+	    "alpn=%s from_client=%llu to_client=%llu handshake=%s "
 	    "duration=%lld.%03llds end=%s",
 	    c->client, args->listener->name,
 	    c->version ? c->version : "-", c->cipher ? c->cipher : "-",
 	    c->sni[0] != '\0' ? c->sni : "-",
 	    c->backend[0] != '\0' ? c->backend : "-",
+	    c->alpn[0] != '\0' ? c->alpn : "-",
 	    (unsigned long long)c->st.from_client,
 	    (unsigned long long)c->st.to_client, handshake, ms / 1000,
 	    ms % 1000, c->st.end ? c->st.end : "-");
@@ -547,7 +552,9 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	 * back, so an idle connection costs what it holds, not its peak. */
 	malloc_trim(0);
 	if ((bfd = backend_connect(args->listener, args->parentfd,
-	    conf->timeout_connect, &idx, &child_drain, &e)) == -1) {
+	    conf->timeout_connect, route_find(args->listener,
+	    tls_conn_servername(cctx)), route_alpn(args->listener,
+	    tls_conn_alpn_selected(cctx)), &idx, &child_drain, &e)) == -1) {
 		c->st.end = child_drain == 0 ? "drain" : child_backend_end(e);
 		child_goodbye(cctx);
 		return;

@@ -54,9 +54,11 @@ void	connector_ctl_init(struct event_base *base, uid_t uid, gid_t gid);
 void	connector_ctl_set_user(uid_t uid, gid_t gid);
 
 /*
- * connector_ctl_connect(l, timeout, pid, done, arg):
- * In the parent: connect to the first of l's backends that answers, in
- * the order of the configuration, address by address, each attempt
+ * connector_ctl_connect(l, route, alpn, timeout, pid, done, arg):
+ * In the parent: connect to the first of l's backends of route and
+ * protocol alpn (proxy/route.h; the caller has checked that l has them)
+ * that answers, in the order of the configuration, address by address,
+ * each attempt
  * bounded by timeout seconds, through the connector.  Each failed attempt
  * is logged (with pid, the child it is for).  Later, from the event loop,
  * done(arg, fd, idx, err) is called once: with a connected socket (the
@@ -65,13 +67,13 @@ void	connector_ctl_set_user(uid_t uid, gid_t gid);
  * connector_ctl_cancel().  Return the job, or NULL (out of memory).
  */
 struct connector_job *connector_ctl_connect(const struct conf_listener *l,
-	    int timeout, pid_t pid,
+	    size_t route, size_t alpn, int timeout, pid_t pid,
 	    void (*done)(void *arg, int fd, size_t idx, int err), void *arg);
 
 /*
  * connector_ctl_probe(l, backend, timeout, done, arg):
  * In the parent: connector_ctl_connect() to l's backend number backend
- * alone, logging nothing (the caller says what the result means).
+ * alone, whatever its route, logging nothing (the caller says what the result means).
  */
 struct connector_job *connector_ctl_probe(const struct conf_listener *l,
 	    size_t backend, int timeout,

@@ -33,6 +33,7 @@
 #include "lib/wire.h"
 #include "proxy/backend.h"
 #include "proxy/connector.h"
+#include "proxy/route.h"
 #include "proxy/spawn.h"
 #include "proxy/stats.h"
 
@@ -55,6 +56,9 @@ struct connector_job {
 	const struct conf_listener	*l;
 	size_t				 backend, addr;	/* the attempt */
 	size_t				 last;	/* one past the last backend */
+	int				 routed;	/* only route's: */
+	size_t				 route, alpn;	/* proxy/route.h */
+	int				 qualified;
 	int				 timeout;	/* seconds */
 	int				 err;	/* of the last attempt */
 	pid_t				 pid;	/* the child, for the log; 0 for
@@ -239,12 +243,21 @@ job_queue(struct connector_job *job)
 	connector_flush();
 }
 
+/* Whether backend i is one of the job's (its route's, or all). */
+static int
+job_uses(const struct connector_job *job, size_t i)
+{
+	return !job->routed || route_uses(job->l, job->route, job->alpn,
+	    job->qualified, i);
+}
+
 /* The next address of this backend, or the first of the next backend. */
 static void
 job_next(struct connector_job *job)
 {
 	while (job->backend < job->last) {
-		if (job->addr < job->l->backends[job->backend].naddrs) {
+		if (job_uses(job, job->backend) &&
+		    job->addr < job->l->backends[job->backend].naddrs) {
 			job_queue(job);
 			return;
 		}
@@ -276,22 +289,33 @@ job_answer(uint32_t id, int err, int fd)
 	job_failed(job, err);
 }
 
-/* A job over backends first .. last - 1 of l; NULL if none has an address. */
+/*
+ * A job over backends first .. last - 1 of l, those of route and protocol
+ * alpn alone if routed; NULL if none has an address.
+ */
 static struct connector_job *
-job_new(const struct conf_listener *l, size_t first, size_t last, int timeout,
-    pid_t pid, void (*done)(void *, int, size_t, int), void *arg)
+job_new(const struct conf_listener *l, size_t first, size_t last,
+    int routed, size_t route, size_t alpn, int timeout, pid_t pid,
+    void (*done)(void *, int, size_t, int), void *arg)
 {
 	struct connector_job *job;
 	size_t i, n = 0;
 
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		return NULL;
+	job->l = l;
+	job->routed = routed;
+	job->route = route;
+	job->alpn = alpn;
+	job->qualified = routed && route_qualified(l, route, alpn);
 	for (i = first; i < last; i++)
-		n += l->backends[i].naddrs;
+		if (job_uses(job, i))
+			n += l->backends[i].naddrs;
 	if (n == 0) {
+		free(job);
 		errno = ENOENT;
 		return NULL;
 	}
-	if ((job = calloc(1, sizeof(*job))) == NULL)
-		return NULL;
 	if ((job->timer = evtimer_new(cn.base, job_timeout_cb, job)) == NULL) {
 		free(job);
 		errno = ENOMEM;
@@ -311,10 +335,12 @@ job_new(const struct conf_listener *l, size_t first, size_t last, int timeout,
 }
 
 struct connector_job *
-connector_ctl_connect(const struct conf_listener *l, int timeout, pid_t pid,
+connector_ctl_connect(const struct conf_listener *l, size_t route,
+    size_t alpn, int timeout, pid_t pid,
     void (*done)(void *, int, size_t, int), void *arg)
 {
-	return job_new(l, 0, l->nbackends, timeout, pid, done, arg);
+	return job_new(l, 0, l->nbackends, 1, route, alpn, timeout, pid, done,
+	    arg);
 }
 
 struct connector_job *
@@ -325,7 +351,8 @@ connector_ctl_probe(const struct conf_listener *l, size_t backend,
 		errno = EINVAL;
 		return NULL;
 	}
-	return job_new(l, backend, backend + 1, timeout, 0, done, arg);
+	return job_new(l, backend, backend + 1, 0, 0, 0, timeout, 0, done,
+	    arg);
 }
 
 void

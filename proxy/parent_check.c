@@ -17,8 +17,10 @@ parent_check_child(const struct msg_hdr *hdr, const char *body)
 		return log_check(body, hdr->len) == 0 ? CHAN_LOG : -1;
 	case CHAN_ACCEPTED:
 	case CHAN_ESTABLISHED:
-	case CHAN_CONNECT:
 		return MSG_LEN_IS(hdr, 0) ? (int)hdr->type : -1;
+	case CHAN_CONNECT:
+		return MSG_LEN_IS(hdr, sizeof(struct chan_connect)) ?
+		    CHAN_CONNECT : -1;
 	case CHAN_PEER:
 		return MSG_LEN_IS(hdr, sizeof(struct chan_peer)) ? CHAN_PEER : -1;
 	case CHAN_ENDED:

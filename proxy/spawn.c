@@ -891,24 +891,35 @@ child_connected(void *arg, int fd, size_t idx, int err)
 
 /*
  * The child cannot connect: the connector does, as `user`, to the child's
- * own listener's backends only, one request at a time.
+ * own listener's backends only, one request at a time.  The route the
+ * child names must be one of its listener's: else -1, and the caller
+ * closes its channel.
  */
-static void
-child_connect(struct child *c)
+static int
+child_connect(struct child *c, const char *body)
 {
 	const struct gen_listener *gl = &c->gen->listeners[c->listener];
+	struct chan_connect m;
 
+	memcpy(&m, body, sizeof(m));
+	if (m.route > gl->conf->nroutes || m.alpn > gl->conf->nalpn) {
+		log_warnx("child %d: backend connect request for route %u, "
+		    "protocol %u: its listener has not got them", (int)c->pid,
+		    m.route, m.alpn);
+		return -1;
+	}
 	if (!c->busy || c->job != NULL ||
 	    ++c->connects > CONNECTS_MAX) {
 		log_warnx("child %d: refused backend connect request",
 		    (int)c->pid);
 		chan_send_connect_failed(c, EINVAL);
-		return;
+		return 0;
 	}
-	c->job = connector_ctl_connect(gl->conf, c->gen->conf->timeout_connect,
-	    c->pid, child_connected, c);
+	c->job = connector_ctl_connect(gl->conf, m.route, m.alpn,
+	    c->gen->conf->timeout_connect, c->pid, child_connected, c);
 	if (c->job == NULL)
 		chan_send_connect_failed(c, errno);
+	return 0;
 }
 
 /*
@@ -969,7 +980,8 @@ chan_dispatch(struct child *c, const struct msg_hdr *hdr, const char *body)
 		stats_established(c->sc);
 		return;
 	case CHAN_CONNECT:
-		child_connect(c);
+		if (child_connect(c, body) == -1)
+			goto bad;
 		return;
 	}
 bad:

@@ -198,6 +198,7 @@ rx_backend(const struct msg_hdr *hdr, const uint8_t *p)
 	len -= sizeof(m);
 	if ((m.type != CONF_BACKEND_TCP && m.type != CONF_BACKEND_UNIX) ||
 	    m.port > 65535 || m.naddrs == 0 || m.naddrs > SPAWNER_ADDRS_MAX ||
+	    m.route > sp.listener.nroutes || m.alpn > sp.listener.nalpn ||
 	    !MSG_LEN_IS(hdr, sizeof(m) + (uint64_t)m.hostlen + m.pathlen))
 		fatalx("set-up: bad backend message");
 	b = &sp.listener.backends[sp_rx.backend++];
@@ -206,6 +207,8 @@ rx_backend(const struct msg_hdr *hdr, const uint8_t *p)
 	b->host = take_str(&p, &len, m.hostlen, m.type == CONF_BACKEND_UNIX);
 	b->path = take_str(&p, &len, m.pathlen, m.type == CONF_BACKEND_TCP);
 	b->naddrs = m.naddrs;
+	b->route = m.route;
+	b->alpnidx = m.alpn;
 	if ((b->addrs = calloc(m.naddrs, sizeof(*b->addrs))) == NULL ||
 	    (b->addrlens = calloc(m.naddrs, sizeof(*b->addrlens))) == NULL)
 		fatal("set-up");
@@ -228,6 +231,44 @@ rx_addr(const struct msg_hdr *hdr, const uint8_t *p)
 		fatalx("set-up: bad address message");
 	memcpy(&b->addrs[sp_rx.addrs], p + sizeof(m), m.addrlen);
 	b->addrlens[sp_rx.addrs++] = (socklen_t)m.addrlen;
+}
+
+/*
+ * SPAWNER_ALPN or SPAWNER_ROUTE: a protocol or a server-name, appended to
+ * the listener's, before its first backend.
+ */
+static void
+rx_str(const struct msg_hdr *hdr, const uint8_t *p)
+{
+	struct conf_listener *l = &sp.listener;
+	int alpn = hdr->type == SPAWNER_ALPN;
+	struct spawner_str m;
+	size_t len = hdr->len;
+	char **names;
+	struct conf_route *r;
+
+	if (!sp_rx.listener || sp_rx.backend > 0 || len < sizeof(m) ||
+	    (alpn ? l->nalpn >= SPAWNER_ALPN_MAX :
+	    l->nroutes >= SPAWNER_ROUTES_MAX))
+		fatalx("set-up: unexpected alpn or route message");
+	memcpy(&m, p, sizeof(m));
+	p += sizeof(m);
+	len -= sizeof(m);
+	if (!MSG_LEN_IS(hdr, sizeof(m) + (uint64_t)m.len))
+		fatalx("set-up: bad alpn or route message");
+	if (alpn) {
+		names = reallocarray(l->alpn, l->nalpn + 1, sizeof(*names));
+		if (names == NULL)
+			fatal("set-up");
+		l->alpn = names;
+		l->alpn[l->nalpn++] = take_str(&p, &len, m.len, 0);
+		return;
+	}
+	if ((r = reallocarray(l->routes, l->nroutes + 1, sizeof(*r))) == NULL)
+		fatal("set-up");
+	l->routes = r;
+	memset(&r[l->nroutes], 0, sizeof(*r));
+	r[l->nroutes++].name = take_str(&p, &len, m.len, 0);
 }
 
 static void
@@ -269,6 +310,10 @@ spawner_receive(void)
 			break;
 		case SPAWNER_ADDR:
 			rx_addr(&hdr, buf + sizeof(hdr));
+			break;
+		case SPAWNER_ALPN:
+		case SPAWNER_ROUTE:
+			rx_str(&hdr, buf + sizeof(hdr));
 			break;
 		case SPAWNER_START:
 			rx_start(&hdr);

@@ -187,6 +187,8 @@ send_backend(int fd, const struct conf_backend *b)
 	m.hostlen = (uint32_t)str_len(b->host);
 	m.pathlen = (uint32_t)str_len(b->path);
 	m.naddrs = (uint32_t)b->naddrs;
+	m.route = (uint32_t)b->route;
+	m.alpn = (uint32_t)b->alpnidx;
 	iov[0].iov_base = &m;
 	iov[0].iov_len = sizeof(m);
 	iov_str(&iov[1], b->host);
@@ -205,6 +207,20 @@ send_backend(int fd, const struct conf_backend *b)
 	return 0;
 }
 
+/* One SPAWNER_ALPN or SPAWNER_ROUTE. */
+static int
+send_str(int fd, uint32_t type, const char *s)
+{
+	struct spawner_str m;
+	struct iovec iov[2];
+
+	m.len = (uint32_t)strlen(s);
+	iov[0].iov_base = &m;
+	iov[0].iov_len = sizeof(m);
+	iov_str(&iov[1], s);
+	return msg_putv(fd, type, iov, 2, -1, 0);
+}
+
 /* Everything the children of listener li of g need; then START. */
 static int
 spawner_send_conf(int fd, const struct gen *g, size_t li)
@@ -214,6 +230,12 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 
 	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1)
 		return -1;
+	for (i = 0; i < gl->conf->nalpn; i++)
+		if (send_str(fd, SPAWNER_ALPN, gl->conf->alpn[i]) == -1)
+			return -1;
+	for (i = 0; i < gl->conf->nroutes; i++)
+		if (send_str(fd, SPAWNER_ROUTE, gl->conf->routes[i].name) == -1)
+			return -1;
 	for (i = 0; i < gl->conf->nbackends; i++)
 		if (send_backend(fd, &gl->conf->backends[i]) == -1)
 			return -1;
@@ -232,7 +254,8 @@ spawner_conf_fits(const struct gen_listener *gl)
 	    str_len(l->protocols) <= SPAWNER_STR_MAX &&
 	    str_len(l->ciphers) <= SPAWNER_STR_MAX &&
 	    gl->tc.reflen <= SPAWNER_REF_MAX &&
-	    l->nbackends <= SPAWNER_BACKENDS_MAX;
+	    l->nbackends <= SPAWNER_BACKENDS_MAX &&
+	    l->nalpn <= SPAWNER_ALPN_MAX && l->nroutes <= SPAWNER_ROUTES_MAX;
 }
 
 int

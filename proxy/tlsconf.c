@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/wire.h"
 #include "proxy/certcheck.h"
+#include "proxy/route.h"
 #include "proxy/tlsconf.h"
 
 static int
@@ -42,6 +43,27 @@ tlsconf_configure(const struct conf_listener *l, struct tls_config *cfg,
 	return 0;
 }
 
+/* The ALPN protocols l offers, in its order of preference; none: no ALPN. */
+static int
+tlsconf_alpn(const struct conf_listener *l, struct tls_config *cfg,
+    char *err, size_t errlen)
+{
+	char *list;
+	int rc;
+
+	if (l->nalpn == 0)
+		return 0;
+	if ((list = route_alpn_list(l)) == NULL) {
+		snprintf(err, errlen, "alpn: %s", strerror(errno));
+		return -1;
+	}
+	if ((rc = tls_config_set_alpn(cfg, list)) == -1)
+		snprintf(err, errlen, "alpn \"%s\": %s", list,
+		    tls_config_error(cfg));
+	free(list);
+	return rc;
+}
+
 struct tls *
 tlsconf_server(const struct conf_listener *l, const uint8_t *chain,
     size_t chainlen, const char *ref, size_t reflen, char *err, size_t errlen)
@@ -54,7 +76,7 @@ tlsconf_server(const struct conf_listener *l, const uint8_t *chain,
 		return NULL;
 	}
 	if (tlsconf_configure(l, cfg, chain, chainlen, ref, reflen, err,
-	    errlen) == -1)
+	    errlen) == -1 || tlsconf_alpn(l, cfg, err, errlen) == -1)
 		goto out;
 	if ((tls = tls_server()) == NULL) {
 		snprintf(err, errlen, "tls_server failed");

@@ -896,6 +896,74 @@ a_frame(const struct hostile_ctx *ctx, const struct hostile_args *a)
 	return 0;
 }
 
+/*
+ * route route=R alpn=P: a CHAN_CONNECT naming route R and protocol P
+ * (proxy/route.h), whether or not the child's listener has them; the
+ * verdict is the parent's answer: "SUCCEEDED: connected backend N",
+ * "blocked: failed: ERRNO", or "blocked: channel closed" (the parent's
+ * log says why).
+ */
+static int
+a_route(const struct hostile_ctx *ctx, const struct hostile_args *a)
+{
+	const char *r = arg_get(a, "route"), *p = arg_get(a, "alpn");
+	uint8_t msg[sizeof(struct msg_hdr) + sizeof(struct chan_connect)];
+	uint8_t rbuf[sizeof(struct msg_hdr) + 64];
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct msg_hdr hdr = { .type = CHAN_CONNECT,
+	    .len = sizeof(struct chan_connect) };
+	struct chan_connect m;
+	struct chan_connected ok;
+	struct chan_connect_failed f;
+	struct iovec iov = { rbuf, sizeof(rbuf) };
+	struct msghdr mh;
+	ssize_t n;
+
+	if (r == NULL || p == NULL || ctx->parentfd == -1)
+		return -1;
+	m.route = (uint32_t)strtoul(r, NULL, 10);
+	m.alpn = (uint32_t)strtoul(p, NULL, 10);
+	memcpy(msg, &hdr, sizeof(hdr));
+	memcpy(msg + sizeof(hdr), &m, sizeof(m));
+	say(ctx, "calling send(parent channel, CHAN_CONNECT route %u alpn %u)",
+	    m.route, m.alpn);
+	if (send(ctx->parentfd, msg, sizeof(msg), MSG_NOSIGNAL) == -1) {
+		say(ctx, "blocked: send: %s", ename(errno));
+		return 0;
+	}
+	for (;;) {
+		if (wait_fd(ctx->parentfd, POLLIN, HOSTILE_REPLY_MS) != 1) {
+			say(ctx, "blocked: no answer");
+			return 0;
+		}
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		n = recvmsg(ctx->parentfd, &mh, 0);
+		if (n <= 0) {
+			say(ctx, "blocked: channel closed");
+			return 0;
+		}
+		if ((size_t)n < sizeof(hdr))
+			continue;
+		memcpy(&hdr, rbuf, sizeof(hdr));
+		if (hdr.type == CHAN_CONNECTED &&
+		    (size_t)n == sizeof(hdr) + sizeof(ok)) {
+			memcpy(&ok, rbuf + sizeof(hdr), sizeof(ok));
+			say(ctx, "SUCCEEDED: connected backend %u", ok.backend);
+			return 0;
+		}
+		if (hdr.type == CHAN_CONNECT_FAILED &&
+		    (size_t)n == sizeof(hdr) + sizeof(f)) {
+			memcpy(&f, rbuf + sizeof(hdr), sizeof(f));
+			say(ctx, "blocked: failed: %s", ename((int)f.error));
+			return 0;
+		}
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* keyproc                                                             */
 
@@ -1277,6 +1345,7 @@ static const struct hostile_attack {
 	{ "pidfd", a_pidfd },
 	{ "preaccept", a_preaccept },
 	{ "ptrace", a_ptrace },
+	{ "route", a_route },
 	{ "sendto", a_sendto },
 	{ "sign", a_sign },
 	{ "socket", a_socket },
