@@ -481,6 +481,23 @@ EOA
 	grep -q "^sign: SUCCEEDED: #1" "$T/out"
 }
 
+@test "a child that names a route or protocol its listener has not got loses its channel" {
+	start_hostile web
+	for rp in "1 0" "0 1" "4294967295 4294967295"; do
+		set -- $rp
+		hostile route route="$1" alpn="$2"
+		grep -q "^route: calling send(parent channel, CHAN_CONNECT route $1 alpn $2)" "$T/out"
+		grep -q "^route: blocked: channel closed" "$T/out"
+		wait_for grep -q "child $CHILD: backend connect request for route $1, protocol $2: its listener has not got them" "$T/recluse.log"
+		grep -q "child $CHILD: bad message (type 2, 8 bytes)" "$T/recluse.log"
+	done
+	# its own listener's route is connected as ever (the backend is down)
+	hostile route route=0 alpn=0
+	cat "$T/out" >&2
+	grep -q "^route: blocked: failed: ECONNREFUSED" "$T/out"
+	kill -0 "$RECLUSE_PID"
+}
+
 # ------------------------------------------------------------------
 # files and stderr
 
