@@ -13,9 +13,10 @@
  * properties, against a second reading of lib/wire.h:
  * - the framing holds exactly when the datagram is a struct msg_hdr and
  *   len more bytes;
- * - a child's message is accepted exactly when it is CHAN_ACCEPTED,
- *   CHAN_ESTABLISHED or CHAN_CONNECT with an empty body, CHAN_PEER of 192
- *   bytes or CHAN_ENDED of 32 (their values are stats_chan()'s), or
+ * - a child's message is accepted exactly when it is CHAN_ACCEPTED or
+ *   CHAN_ESTABLISHED with an empty body, CHAN_CONNECT of 8 bytes (its
+ *   route is checked by child_connect()), CHAN_PEER of 192 bytes or
+ *   CHAN_ENDED of 32 (their values are stats_chan()'s), or
  *   CHAN_LOG with
  *   a level of enum log_level and at most LOG_LINE_MAX bytes of text (no
  *   type the parent sends, no descriptor);
@@ -80,10 +81,10 @@ child_want(uint32_t type, const uint8_t *body, size_t len)
 {
 	if (type == CHAN_LOG)
 		return log_ok(body, len) ? CHAN_LOG : -1;
-	if ((type == CHAN_ACCEPTED || type == CHAN_ESTABLISHED ||
-	    type == CHAN_CONNECT) && len == 0)
+	if ((type == CHAN_ACCEPTED || type == CHAN_ESTABLISHED) && len == 0)
 		return (int)type;
-	if ((type == CHAN_PEER && len == 192) ||
+	if ((type == CHAN_CONNECT && len == 8) ||
+	    (type == CHAN_PEER && len == 192) ||
 	    (type == CHAN_ENDED && len == 32))
 		return (int)type;
 	return -1;
