@@ -187,6 +187,39 @@ access() {
 	[[ "$(access 3)" == *" backend=127.0.0.1:$DEF alpn=http/1.1 "* ]]
 }
 
+@test "alpn: a client offering none of the listener's protocols agrees on none, and is served" {
+	http1 one; ONE=$BPORT
+	conf "	alpn \"h2\"
+	backend 127.0.0.1:$ONE"
+	start_recluse "$T/recluse.conf"
+	run get www.example.org --http1.1
+	[ "$status" -eq 0 ]
+	[ "$output" = "one" ]
+	[[ "$(access 1)" == *" backend=127.0.0.1:$ONE alpn=- "* ]]
+}
+
+@test "server-name: a block added by a reload routes new connections, an open one stays" {
+	http1 default; DEF=$BPORT
+	http1 api; API=$BPORT
+	conf "	backend 127.0.0.1:$DEF"
+	start_recluse "$T/recluse.conf"
+	run get api.example.org
+	[ "$output" = "default" ]
+	hold_conn held "$PORT"
+	wait_for sh -c "ss -Htn state established '( dport = :$PORT )' | grep -q ."
+	conf "	backend 127.0.0.1:$DEF
+	server-name \"api.example.org\" {
+		backend 127.0.0.1:$API
+	}"
+	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "ready: configuration 2," "$T/recluse.log"
+	run get api.example.org
+	[ "$output" = "api" ]
+	run get www.example.org
+	[ "$output" = "default" ]
+	kill -0 "$HELD_PID"
+}
+
 @test "config: alpn, backend alpn and server-name errors say FILE:LINE" {
 	check() {
 		conf "$1"
