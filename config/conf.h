@@ -98,7 +98,7 @@ struct conf_listener {
 	struct conf_backend	*backends;	/* tried in order; those of
 						   every route, in file order */
 	size_t			 nbackends;
-	char			**alpn;		/* protocols offered, in order */
+	char			**alpn;		/* offered, in order */
 	size_t			 nalpn;		/* 0: no ALPN */
 	struct conf_route	*routes;	/* server-name blocks */
 	size_t			 nroutes;

@@ -433,7 +433,7 @@ struct spawner_backend {	/* SPAWNER_BACKEND, + hostlen or pathlen */
 	uint32_t	pathlen;	/* UNIX */
 	uint32_t	naddrs;		/* SPAWNER_ADDR messages to follow */
 	uint32_t	route;		/* 0, or its server-name block, 1 .. */
-	uint32_t	alpn;		/* 0, or its qualifier's protocol, 1 .. */
+	uint32_t	alpn;		/* 0, or its qualifier, 1 .. */
 };
 _Static_assert(sizeof(struct spawner_backend) == 28, "wire size");
 

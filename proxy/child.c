@@ -55,7 +55,7 @@ struct child_conn {
 	char			 client[INET6_ADDRSTRLEN + 16];
 	char			 backend[BACKEND_NAME_MAX];
 	char			 sni[128];
-	char			 alpn[64];	/* the agreed protocol, escaped */
+	char			 alpn[64];	/* agreed protocol, escaped */
 	const char		*version, *cipher;
 	struct timespec		 start;
 	uint32_t		 handshake_us;	/* 0: no handshake */

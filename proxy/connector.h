@@ -73,7 +73,8 @@ struct connector_job *connector_ctl_connect(const struct conf_listener *l,
 /*
  * connector_ctl_probe(l, backend, timeout, done, arg):
  * In the parent: connector_ctl_connect() to l's backend number backend
- * alone, whatever its route, logging nothing (the caller says what the result means).
+ * alone, whatever its route, logging nothing (the caller says what the
+ * result means).
  */
 struct connector_job *connector_ctl_probe(const struct conf_listener *l,
 	    size_t backend, int timeout,

@@ -5,11 +5,12 @@
  * parent sends SPAWNER_GLOBAL, SPAWNER_LISTENER (with the chain's sealed
  * memfd), a SPAWNER_ALPN per ALPN protocol and a SPAWNER_ROUTE per
  * server-name block, a SPAWNER_BACKEND per backend each followed by its
- * SPAWNER_ADDR messages, then SPAWNER_START.  The spawner rebuilds from them the struct
- * conf and struct conf_listener its children read (child.c, backend.c,
- * relay.c), builds the libtls context, compiles the children's filter,
- * makes its network namespace if asked, drops its capabilities, installs
- * its own filter and answers SPAWNER_READY.  Serving: each SPAWNER_FORK
+ * SPAWNER_ADDR messages, then SPAWNER_START.  The spawner rebuilds from
+ * them the struct conf and struct conf_listener its children read
+ * (child.c, backend.c, relay.c, route.c), builds the libtls context,
+ * compiles the children's filter, makes its network namespace if asked,
+ * drops its capabilities, installs its own filter and answers
+ * SPAWNER_READY.  Serving: each SPAWNER_FORK
  * (with the child's keyproc channel) is answered by SPAWNER_FORKED with the
  * pid and the parent's end of the child's channel.  EOF: the parent is gone
  * or has stopped us; exit.  The parent is trusted, but every length is
