@@ -74,6 +74,19 @@ struct conf_backend {
 	struct conf_where	 where;
 };
 
+/*
+ * One "proxy-protocol-from" address or network: the host bits of addr
+ * beyond prefix are zero.
+ */
+struct conf_cidr {
+	int			 family;	/* AF_INET or AF_INET6 */
+	unsigned int		 prefix;	/* 0..32, 0..128 */
+	unsigned char		 addr[16];	/* network order */
+};
+
+/* The most proxy-protocol-from entries of one listener. */
+#define CONF_PP_FROM_MAX	512
+
 struct conf_listener {
 	char			*name;
 	struct conf_listen	*listens;
@@ -93,6 +106,11 @@ struct conf_listener {
 	struct conf_where	 max_connections_where;
 	struct conf_where	 certificate_where, key_where;
 	struct conf_where	 protocols_where, ciphers_where;
+	int			 proxy_protocol;	/* PROXY header sent to
+						   the backend: 0 none, 1, 2 */
+	struct conf_cidr	*pp_from;	/* who may send us one */
+	size_t			 npp_from;
+	struct conf_where	 proxy_protocol_where;
 };
 
 struct conf {

@@ -367,6 +367,9 @@ enum spawner_type {
 	SPAWNER_START = 5,	/* nothing: build, drop privileges, serve */
 	/* parent -> spawner, then */
 	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
+	SPAWNER_PP = 7,		/* struct spawner_pp + its networks: once,
+				   after SPAWNER_LISTENER, before
+				   SPAWNER_START; none: no PROXY protocol */
 	/* spawner -> parent */
 	SPAWNER_READY = 16,	/* nothing: sandboxed, serving */
 	SPAWNER_FORKED = 17,	/* struct spawner_forked; fd: the parent's
@@ -419,6 +422,24 @@ struct spawner_addr {		/* SPAWNER_ADDR, + addrlen bytes */
 	uint32_t	addrlen;	/* 1 .. SPAWNER_ADDR_MAX */
 };
 _Static_assert(sizeof(struct spawner_addr) == 4, "wire size");
+
+/*
+ * The listener's PROXY protocol: the version its children send to the
+ * backend, and whom they accept a header from (proxy/pp_spawner.c).
+ */
+#define SPAWNER_PP_FROM_MAX	512	/* CONF_PP_FROM_MAX */
+struct spawner_pp {		/* SPAWNER_PP, + nfrom spawner_cidr */
+	uint32_t	version;	/* 0 none, 1, 2 */
+	uint32_t	nfrom;		/* 0 .. SPAWNER_PP_FROM_MAX */
+};
+_Static_assert(sizeof(struct spawner_pp) == 8, "wire size");
+
+struct spawner_cidr {
+	uint32_t	family;		/* AF_INET or AF_INET6 */
+	uint32_t	prefix;		/* 0..32, 0..128 */
+	uint8_t		addr[16];	/* network order */
+};
+_Static_assert(sizeof(struct spawner_cidr) == 24, "wire size");
 
 struct spawner_forked {		/* SPAWNER_FORKED */
 	int32_t		pid;	/* -1 on failure */
