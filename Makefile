@@ -94,12 +94,13 @@ FUZZ_SECONDS ?=	60
 FUZZ_DIR =	tests/fuzz/build
 FUZZ_FLAGS =	-O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZ_SAN =	address,undefined
-FUZZ_TARGETS =	fuzz_conf fuzz_kpcheck fuzz_chan
+FUZZ_TARGETS =	fuzz_conf fuzz_kpcheck fuzz_chan fuzz_pp
 FUZZ_BINS =	$(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 # what each target links besides its own tests/fuzz/NAME.c
 fuzz_conf_SRCS =	config/parse.c config/conf.c config/cidr.c
 fuzz_kpcheck_SRCS =	keyproc/kp_check.c keyproc/policy.c lib/msg.c
 fuzz_chan_SRCS =	proxy/parent_check.c lib/log.c lib/msg.c
+fuzz_pp_SRCS =		proxy/pp_parse.c proxy/pp.c
 
 fuzz: $(FUZZ_BINS)
 

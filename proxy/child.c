@@ -528,6 +528,7 @@ child_proxied(const struct child_args *args, int cfd,
 	if (pp_child_receive(args->listener, cfd, &c->pp, deadline,
 	    &c->st.end, err, sizeof(err)) == -1) {
 		log_info("client=%s: %s", c->client, err);
+		close(cfd);	/* now, not once the parent has our log */
 		return -1;
 	}
 	if (!c->pp.proxied)

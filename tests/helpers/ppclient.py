@@ -6,12 +6,15 @@ CA) and makes one HTTP request, printing the answer's body.
     ppclient.py CA HOST PORT v1|v2 SRC DST SPORT DPORT [split]
     ppclient.py CA HOST PORT local      (v2 LOCAL: a health check)
     ppclient.py CA HOST PORT none       (TLS at once, no header)
-    ppclient.py CA HOST PORT raw HEX    (these bytes, then TLS)
+    ppclient.py CA HOST PORT raw HEX... (these bytes, then TLS; with
+                                         several, one connection each)
     ppclient.py CA HOST PORT hold HEX   (these bytes, then wait for EOF)
 
 "split" sends the header in two writes 0.3 s apart.  Exit 0 when the
 body came back, 2 when the connection was closed or TLS failed (the
-reason on stderr), for "hold" 0 once the server has closed.
+reason on stderr), for "hold" 0 once the server has closed.  With
+several raw headers, one line for each, "ok" or "closed", and the exit
+status of the last.
 """
 import socket
 import ssl
@@ -49,6 +52,15 @@ def header(argv):
 def main():
     ca, host, port, argv = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
         sys.argv[4:]
+    if argv[0] == "raw" and len(argv) > 2:
+        for h in argv[1:]:
+            rc = one(ca, host, port, ["raw", h], quiet=True)
+            print("ok" if rc == 0 else "closed", flush=True)
+        return rc
+    return one(ca, host, port, argv)
+
+
+def one(ca, host, port, argv, quiet=False):
     hdr = header(argv)
     s = socket.create_connection((host, port), timeout=30)
     if argv[-1] == "split" and len(hdr) > 1:
@@ -81,7 +93,8 @@ def main():
     if b"\r\n\r\n" not in data:
         print("closed: no answer", file=sys.stderr)
         return 2
-    sys.stdout.write(data.split(b"\r\n\r\n", 1)[1].decode())
+    if not quiet:
+        sys.stdout.write(data.split(b"\r\n\r\n", 1)[1].decode())
     return 0
 
 

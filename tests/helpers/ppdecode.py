@@ -5,7 +5,8 @@ strictly, and answers one HTTP request with "ok".
 
     ppdecode.py HOST PORT OUT
 
-For each connection it appends one JSON object to OUT: the raw header in
+For each connection (but those closed before their first byte: recluse
+probes its backends so) it appends one JSON object to OUT: the raw header in
 hex, the decoded fields, and "errors", a list of what is wrong with it
 (empty for a good header).  A v2 header is checked byte by byte: the
 signature, the version and command, the family, the length, the
@@ -44,8 +45,11 @@ def recv_exact(conn, n):
 
 
 def read_header(conn):
-    """The header's bytes, exactly: nothing of what follows."""
-    first = recv_exact(conn, 1)
+    """The header's bytes, exactly: nothing of what follows.  None for a
+    connection closed before its first byte (recluse's backend probe)."""
+    first = conn.recv(1)
+    if not first:
+        return None
     if first == b"P":
         line = first
         while not line.endswith(b"\r\n"):
@@ -225,6 +229,9 @@ def serve(conn, out, lock):
     d, errors = {}, []
     try:
         h = read_header(conn)
+        if h is None:
+            conn.close()
+            return
         d["raw"] = h.hex()
         if h[:1] == b"P":
             decode_v1(h, d, errors)
