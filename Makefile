@@ -20,9 +20,10 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/connector_ctl.c proxy/probe.c proxy/certcheck.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c proxy/parent_check.c proxy/stats.c proxy/metrics.c \
-		proxy/metrics_ctl.c proxy/route.c \
+		proxy/metrics_ctl.c proxy/route.c proxy/pp.c proxy/pp_parse.c proxy/pp_spawner.c \
+		proxy/pp_child.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c lib/title.c \
-		config/parse.c config/conf.c \
+		config/parse.c config/conf.c config/cidr.c \
 		keyproc/keyproc.c keyproc/kp_check.c keyproc/sign.c \
 		keyproc/policy.c keyproc/kp_provider.c keyproc/kp_ref.c \
 		keyproc/kp_ctl.c
@@ -93,12 +94,13 @@ FUZZ_SECONDS ?=	60
 FUZZ_DIR =	tests/fuzz/build
 FUZZ_FLAGS =	-O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZ_SAN =	address,undefined
-FUZZ_TARGETS =	fuzz_conf fuzz_kpcheck fuzz_chan
+FUZZ_TARGETS =	fuzz_conf fuzz_kpcheck fuzz_chan fuzz_pp
 FUZZ_BINS =	$(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 # what each target links besides its own tests/fuzz/NAME.c
-fuzz_conf_SRCS =	config/parse.c config/conf.c
+fuzz_conf_SRCS =	config/parse.c config/conf.c config/cidr.c
 fuzz_kpcheck_SRCS =	keyproc/kp_check.c keyproc/policy.c lib/msg.c
 fuzz_chan_SRCS =	proxy/parent_check.c lib/log.c lib/msg.c
+fuzz_pp_SRCS =		proxy/pp_parse.c proxy/pp.c
 
 fuzz: $(FUZZ_BINS)
 

@@ -32,6 +32,7 @@
 #include <openssl/x509v3.h>
 #include <tls.h>
 
+#include "config/cidr.h"
 #include "config/conf.h"
 #include "config/parse.h"
 
@@ -908,6 +909,22 @@ dump_backends(FILE *fp, const struct conf_listener *l, size_t r,
 }
 
 static void
+dump_proxy_protocol(FILE *fp, const struct conf_listener *l)
+{
+	char buf[CONF_CIDR_STRLEN];
+	size_t i;
+
+	if (l->proxy_protocol != 0)
+		fprintf(fp, "\tproxy-protocol v%d\n", l->proxy_protocol);
+	for (i = 0; i < l->npp_from; i++) {
+		fputs("\tproxy-protocol-from ", fp);
+		dump_string(fp, conf_cidr_format(&l->pp_from[i], buf,
+		    sizeof(buf)));
+		putc('\n', fp);
+	}
+}
+
+static void
 dump_listener(FILE *fp, const struct conf_listener *l)
 {
 	const struct conf_listen *cl;
@@ -938,6 +955,7 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 	fputs("\n\tciphers ", fp);
 	dump_string(fp, l->ciphers ? l->ciphers : CONF_DEFAULT_CIPHERS);
 	putc('\n', fp);
+	dump_proxy_protocol(fp, l);
 	if (l->nalpn > 0) {
 		fputs("\talpn", fp);
 		for (i = 0; i < l->nalpn; i++) {
@@ -1032,6 +1050,7 @@ conf_free(struct conf *c)
 		free(l->protocols);
 		free(l->ciphers);
 		free(l->backends);
+		free(l->pp_from);
 	}
 	free(c->listeners);
 	if (c->metrics != NULL) {

@@ -85,6 +85,19 @@ struct conf_route {
 	struct conf_where	 where;
 };
 
+/*
+ * One "proxy-protocol-from" address or network: the host bits of addr
+ * beyond prefix are zero.
+ */
+struct conf_cidr {
+	int			 family;	/* AF_INET or AF_INET6 */
+	unsigned int		 prefix;	/* 0..32, 0..128 */
+	unsigned char		 addr[16];	/* network order */
+};
+
+/* The most proxy-protocol-from entries of one listener. */
+#define CONF_PP_FROM_MAX	512
+
 struct conf_listener {
 	char			*name;
 	struct conf_listen	*listens;
@@ -110,6 +123,11 @@ struct conf_listener {
 	struct conf_where	 certificate_where, key_where;
 	struct conf_where	 protocols_where, ciphers_where;
 	struct conf_where	 alpn_where;
+	int			 proxy_protocol;	/* PROXY header sent to
+						   the backend: 0 none, 1, 2 */
+	struct conf_cidr	*pp_from;	/* who may send us one */
+	size_t			 npp_from;
+	struct conf_where	 proxy_protocol_where;
 };
 
 struct conf {

@@ -30,6 +30,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "config/cidr.h"
 #include "config/parse.h"
 
 #define PARSE_FILE_MAX	(1024 * 1024)	/* bytes in one configuration file */
@@ -114,6 +115,8 @@ static int	kw_max_connections(struct parser *, struct stmt *);
 static int	kw_metrics(struct parser *, struct stmt *);
 static int	kw_protocols(struct parser *, struct stmt *);
 static int	kw_server_name(struct parser *, struct stmt *);
+static int	kw_proxy_protocol(struct parser *, struct stmt *);
+static int	kw_proxy_protocol_from(struct parser *, struct stmt *);
 static int	kw_timeout(struct parser *, struct stmt *);
 static int	kw_user(struct parser *, struct stmt *);
 
@@ -155,6 +158,9 @@ static const struct keyword keywords[] = {
 	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
 	{ "server-name",	CTX_LISTENER, 1, 1, CTX_SERVERNAME,
 				kw_server_name, 0 },
+	{ "proxy-protocol",	CTX_LISTENER, 1, 1, 0, kw_proxy_protocol, 0 },
+	{ "proxy-protocol-from", CTX_LISTENER, 1, PARSE_WORDS_MAX - 1, 0,
+				kw_proxy_protocol_from, 0 },
 	{ "timeout",		CTX_TOP, 2, 2, 0, kw_timeout, 0 },
 	{ "unix",		CTX_BACKEND, 0, 0, 0, NULL, 0 },
 	{ "user",		CTX_TOP, 1, 1, 0, kw_user, 0 },
@@ -1115,5 +1121,51 @@ kw_metrics(struct parser *p, struct stmt *st)
 		return -1;
 	}
 	p->conf->metrics = b;
+	return 0;
+}
+
+/* The PROXY protocol version sent to the backends: v1 or v2. */
+static int
+kw_proxy_protocol(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+
+	if (l->proxy_protocol != 0)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	if (strcmp(st->word[1], "v1") == 0)
+		l->proxy_protocol = 1;
+	else if (strcmp(st->word[1], "v2") == 0)
+		l->proxy_protocol = 2;
+	else
+		return serr(p, st, "proxy-protocol \"%s\": v1 or v2",
+		    st->word[1]);
+	l->proxy_protocol_where = st->where;
+	return 0;
+}
+
+/* Who may send a PROXY header: may repeat, each line adds. */
+static int
+kw_proxy_protocol_from(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+	struct conf_cidr *c;
+	const char *why;
+	int i;
+
+	if (l->npp_from + (size_t)st->nwords - 1 > CONF_PP_FROM_MAX)
+		return serr(p, st, "more than %d proxy-protocol-from entries",
+		    CONF_PP_FROM_MAX);
+	c = reallocarray(l->pp_from, l->npp_from + (size_t)st->nwords - 1,
+	    sizeof(*c));
+	if (c == NULL)
+		return nomem(p, st->where.line);
+	l->pp_from = c;
+	for (i = 1; i < st->nwords; i++) {
+		if ((why = conf_cidr_parse(st->word[i],
+		    &l->pp_from[l->npp_from])) != NULL)
+			return serr(p, st, "proxy-protocol-from \"%s\": %s",
+			    st->word[i], why);
+		l->npp_from++;
+	}
 	return 0;
 }

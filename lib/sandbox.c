@@ -60,7 +60,8 @@ static const int sandbox_common[] = {
 /*
  * A connection child: accept4 its client, shutdown for half-close,
  * getsockopt for SO_TYPE of the backend socket the parent hands over,
- * setsockopt for the client's TCP_NODELAY.  No socket, connect, bind,
+ * setsockopt for the client's TCP_NODELAY, getsockname for the address
+ * its client reached (the PROXY header to its backend).  No socket, connect, bind,
  * listen or sendmsg: its backend is connected by the connector, and it
  * sends only with send(2) (sendto without an address, in the common
  * list).  Everything else it does is in the common list (strace of every
@@ -69,6 +70,7 @@ static const int sandbox_common[] = {
 static const int sandbox_child[] = {
 	SCMP_SYS(accept4), SCMP_SYS(shutdown),
 	SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
+	SCMP_SYS(getsockname),	/* the address a client reached: PROXY */
 };
 
 /*

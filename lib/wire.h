@@ -385,6 +385,9 @@ enum spawner_type {
 				   backends */
 	SPAWNER_ROUTE = 8,	/* struct spawner_str + a server-name; each
 				   block's, in order, before the backends */
+	SPAWNER_PP = 9,		/* struct spawner_pp + its networks: once,
+				   after SPAWNER_LISTENER, before
+				   SPAWNER_START; none: no PROXY protocol */
 	/* parent -> spawner, then */
 	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
 	/* spawner -> parent */
@@ -449,6 +452,24 @@ struct spawner_addr {		/* SPAWNER_ADDR, + addrlen bytes */
 	uint32_t	addrlen;	/* 1 .. SPAWNER_ADDR_MAX */
 };
 _Static_assert(sizeof(struct spawner_addr) == 4, "wire size");
+
+/*
+ * The listener's PROXY protocol: the version its children send to the
+ * backend, and whom they accept a header from (proxy/pp_spawner.c).
+ */
+#define SPAWNER_PP_FROM_MAX	512	/* CONF_PP_FROM_MAX */
+struct spawner_pp {		/* SPAWNER_PP, + nfrom spawner_cidr */
+	uint32_t	version;	/* 0 none, 1, 2 */
+	uint32_t	nfrom;		/* 0 .. SPAWNER_PP_FROM_MAX */
+};
+_Static_assert(sizeof(struct spawner_pp) == 8, "wire size");
+
+struct spawner_cidr {
+	uint32_t	family;		/* AF_INET or AF_INET6 */
+	uint32_t	prefix;		/* 0..32, 0..128 */
+	uint8_t		addr[16];	/* network order */
+};
+_Static_assert(sizeof(struct spawner_cidr) == 24, "wire size");
 
 struct spawner_forked {		/* SPAWNER_FORKED */
 	int32_t		pid;	/* -1 on failure */

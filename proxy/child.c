@@ -37,6 +37,7 @@
 #include "lib/wire.h"
 #include "lib/deadline.h"
 #include "proxy/child.h"
+#include "proxy/pp_child.h"
 #include "lib/log.h"
 #include "lib/msg.h"
 #include "lib/title.h"
@@ -56,6 +57,9 @@ struct child_conn {
 	char			 backend[BACKEND_NAME_MAX];
 	char			 sni[128];
 	char			 alpn[64];	/* agreed protocol, escaped */
+	char			 proxied[INET6_ADDRSTRLEN + 16];	/* the
+					   peer, when a PROXY header came */
+	struct pp_conn		 pp;
 	const char		*version, *cipher;
 	struct timespec		 start;
 	uint32_t		 handshake_us;	/* 0: no handshake */
@@ -305,20 +309,20 @@ child_accepted(const struct child_args *args)
 }
 
 /*
- * The TLS handshake, bounded by timeout seconds in all, and by a CHAN_DRAIN
+ * The TLS handshake, bounded by dl (timeout seconds from the accept, a
+ * PROXY header included), and by a CHAN_DRAIN
  * 0 on parentfd.  Return 0, or -1 with the reason in *end and libtls'
  * message in err.
  */
 static int
 child_handshake(struct tls *cctx, int fd, int parentfd, int timeout,
-    const char **end, char *err, size_t errlen)
+    const struct timespec *dl, const char **end, char *err, size_t errlen)
 {
-	struct timespec deadline;
+	struct timespec deadline = *dl;
 	struct pollfd pfd[2];
 	const char *e;
 	int rv, ms;
 
-	deadline_in(&deadline, timeout);
 	pfd[1].fd = parentfd;
 	pfd[1].events = POLLIN;
 	for (;;) {
@@ -403,13 +407,14 @@ child_log(const struct child_args *args, const struct child_conn *c)
 		snprintf(handshake, sizeof(handshake), "%lld.%03llds", hs / 1000,
 		    hs % 1000);
 	log_info("client=%s listener=%s tls=%s cipher=%s sni=%s backend=%s "
-	    "alpn=%s from_client=%llu to_client=%llu handshake=%s "
+	    "alpn=%s proxied=%s from_client=%llu to_client=%llu handshake=%s "
 	    "duration=%lld.%03llds end=%s",
 	    c->client, args->listener->name,
 	    c->version ? c->version : "-", c->cipher ? c->cipher : "-",
 	    c->sni[0] != '\0' ? c->sni : "-",
 	    c->backend[0] != '\0' ? c->backend : "-",
 	    c->alpn[0] != '\0' ? c->alpn : "-",
+	    c->proxied[0] != '\0' ? c->proxied : "-",
 	    (unsigned long long)c->st.from_client,
 	    (unsigned long long)c->st.to_client, handshake, ms / 1000,
 	    ms % 1000, c->st.end ? c->st.end : "-");
@@ -434,8 +439,11 @@ child_end_code(const struct child_conn *c, int sign)
 {
 	const char *end = c->st.end ? c->st.end : "";
 
-	if (strcmp(end, "handshake-timeout") == 0)
+	if (strcmp(end, "handshake-timeout") == 0 ||
+	    strcmp(end, "proxy-header-timeout") == 0)
 		return CHAN_END_HANDSHAKE_TIMEOUT;
+	if (strncmp(end, "proxy-header-", 13) == 0)
+		return CHAN_END_HANDSHAKE_FAILED;
 	if (strcmp(end, "handshake-failed") == 0)
 		return sign == CHAN_SIGN_REFUSED ? CHAN_END_KEYPROC :
 		    CHAN_END_HANDSHAKE_FAILED;
@@ -511,25 +519,56 @@ child_relay(const struct child_args *args, struct event_base *base,
 		child_goodbye(cctx);
 }
 
+/*
+ * A PROXY header from a load balancer, if the peer may send one: the
+ * client it names is the connection's client from here on, and the peer
+ * goes into proxied=.  Return 0, or -1 with the connection to end.
+ */
+static int
+child_proxied(const struct child_args *args, int cfd,
+    const struct timespec *deadline, struct child_conn *c)
+{
+	char err[256];
+
+	if (pp_child_receive(args->listener, cfd, &c->pp, deadline,
+	    &c->st.end, err, sizeof(err)) == -1) {
+		log_info("client=%s: %s", c->client, err);
+		close(cfd);	/* now, not once the parent has our log */
+		return -1;
+	}
+	if (!c->pp.proxied)
+		return 0;
+	snprintf(c->proxied, sizeof(c->proxied), "%s", c->client);
+	if (c->pp.src.ss_family != AF_UNSPEC)
+		backend_addr_name((struct sockaddr *)&c->pp.src, c->client,
+		    sizeof(c->client));
+	return 0;
+}
+
 static void
 child_serve(const struct child_args *args, struct event_base *base, int cfd,
     struct child_conn *c)
 {
 	const struct conf *conf = args->conf;
 	struct tls *cctx = NULL;
+	struct timespec deadline;
 	const char *kperr;
 	char err[256];
 	size_t idx;
 	int bfd, e, one = 1;
 
 	(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	deadline = c->start;
+	deadline.tv_sec += conf->timeout_handshake;
+	if (child_proxied(args, cfd, &deadline, c) == -1)
+		return;
 	if (tls_accept_socket(args->tls, &cctx, cfd) == -1) {
 		log_warnx("tls_accept_socket: %s", tls_error(args->tls));
 		c->st.end = "internal-error";
 		return;
 	}
 	if (child_handshake(cctx, cfd, args->parentfd, conf->timeout_handshake,
-	    &c->st.end, err, sizeof(err)) == -1) {
+	    &deadline, &c->st.end, err, sizeof(err)) == -1) {
 		/* Not the client's doing: keyproc did not sign. */
 		if ((kperr = kp_provider_error()) != NULL)
 			log_warnx("client=%s: handshake: %s (%s)", c->client,
@@ -561,6 +600,15 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	}
 	backend_name(&args->listener->backends[idx], c->backend,
 	    sizeof(c->backend));
+	if (pp_child_send(args->listener, bfd, cfd, cctx, &c->pp,
+	    conf->timeout_connect) == -1) {
+		log_info("client=%s: PROXY header to the backend: %s",
+		    c->client, strerror(errno));
+		c->st.end = "backend-error";
+		close(bfd);
+		child_goodbye(cctx);
+		return;
+	}
 	child_relay(args, base, cctx, cfd, bfd, c);
 }
 
@@ -605,6 +653,7 @@ child_main(const struct child_args *args)
 	hostile_accepted(cfd, args->kpfd, args->parentfd);
 #endif
 	backend_addr_name((struct sockaddr *)&ss, c.client, sizeof(c.client));
+	c.pp.peer = ss;
 	title_set("recluse-child %s %s", args->listener->name, c.client);
 	child_serve(args, base, cfd, &c);
 	child_tell_ended(args, &c);

@@ -45,6 +45,7 @@
 #include "lib/sandbox.h"
 #include "lib/wire.h"
 #include "proxy/child.h"
+#include "proxy/pp_spawner.h"
 #include "proxy/spawner.h"
 #include "proxy/tlsconf.h"
 #include "proxy/tlshook.h"
@@ -316,6 +317,11 @@ spawner_receive(void)
 		case SPAWNER_ALPN:
 		case SPAWNER_ROUTE:
 			rx_str(&hdr, buf + sizeof(hdr));
+			break;
+		case SPAWNER_PP:
+			if (!sp_rx.listener || pp_spawner_rx(&hdr,
+			    buf + sizeof(hdr), &sp.listener) == -1)
+				fatalx("set-up: bad proxy-protocol message");
 			break;
 		case SPAWNER_START:
 			rx_start(&hdr);

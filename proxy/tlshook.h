@@ -45,4 +45,12 @@ int	tlshook_pending(void);
  */
 int	tlshook_close_notify(void);
 
+/*
+ * tlshook_conn_ssl():
+ * In a child: its connection's SSL object, or NULL before
+ * tls_accept_socket() (the PROXY v2 SSL TLV reads the certificate
+ * chosen for the connection from it).
+ */
+struct ssl_st	*tlshook_conn_ssl(void);
+
 #endif

@@ -42,3 +42,7 @@ fuzz() {
 @test "fuzz_chan: the parent takes from a child or a spawner exactly the messages lib/wire.h allows, and relays log lines printable and whole" {
 	fuzz fuzz_chan
 }
+
+@test "fuzz_pp: a PROXY header is complete at its end and not before, never read past, and its addresses encode back" {
+	fuzz fuzz_pp
+}
