@@ -32,6 +32,7 @@
 #include <openssl/x509v3.h>
 #include <tls.h>
 
+#include "config/clientca.h"
 #include "config/conf.h"
 #include "config/parse.h"
 
@@ -718,7 +719,8 @@ check_listener(struct check *ck, struct conf_listener *l)
 			return -1;
 	}
 	if (check_protocols(ck, l) == -1 || check_ciphers(ck, l) == -1 ||
-	    check_key(ck, l) == -1 || check_certificate(ck, l) == -1)
+	    check_key(ck, l) == -1 || check_certificate(ck, l) == -1 ||
+	    clientca_load(l, ck->err, ck->errlen) == -1)
 		return -1;
 	for (i = 0; i < l->nbackends; i++) {
 		b = &l->backends[i];
@@ -853,6 +855,7 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 	fputs("\n\tciphers ", fp);
 	dump_string(fp, l->ciphers ? l->ciphers : CONF_DEFAULT_CIPHERS);
 	putc('\n', fp);
+	clientca_dump(l, fp);
 	for (i = 0; i < l->nbackends; i++) {
 		b = &l->backends[i];
 		fputs("\tbackend ", fp);
@@ -934,6 +937,7 @@ conf_free(struct conf *c)
 			close(l->keyfd);
 		free(l->protocols);
 		free(l->ciphers);
+		clientca_free(l);
 		free(l->backends);
 	}
 	free(c->listeners);

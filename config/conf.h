@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CONF_DEFAULT_FILE	"/etc/recluse/recluse.conf"
@@ -38,6 +39,11 @@
 				"ECDHE-RSA-CHACHA20-POLY1305:" \
 				"ECDHE-ECDSA-AES128-GCM-SHA256:" \
 				"ECDHE-RSA-AES128-GCM-SHA256"
+
+/* client-verify */
+#define CONF_VERIFY_UNSET	0	/* required, once client-ca is set */
+#define CONF_VERIFY_REQUIRED	1
+#define CONF_VERIFY_OPTIONAL	2
 
 #define CONF_ERR_MAX		512	/* size of an error message buffer */
 
@@ -93,6 +99,16 @@ struct conf_listener {
 	struct conf_where	 max_connections_where;
 	struct conf_where	 certificate_where, key_where;
 	struct conf_where	 protocols_where, ciphers_where;
+	/* client certificates (mtls): config/clientca.h */
+	char			*client_ca;	/* file or directory; NULL: off */
+	char			*client_crl;	/* file; NULL: none */
+	int			 client_verify;	/* CONF_VERIFY_* */
+	uint8_t			*client_ca_pem;	/* read by conf_load() (in a */
+	size_t			 client_ca_len;	/* spawner: as sent); the CA */
+	uint8_t			*client_crl_pem;	/* certificates, the */
+	size_t			 client_crl_len;	/* CRLs, PEM */
+	struct conf_where	 client_ca_where, client_crl_where;
+	struct conf_where	 client_verify_where;
 };
 
 struct conf {

@@ -365,6 +365,9 @@ enum spawner_type {
 	SPAWNER_BACKEND = 3,	/* struct spawner_backend + host or path */
 	SPAWNER_ADDR = 4,	/* struct spawner_addr + the sockaddr */
 	SPAWNER_START = 5,	/* nothing: build, drop privileges, serve */
+	SPAWNER_CLIENT = 7,	/* struct spawner_client; fd: a sealed memfd,
+				   the CAs then the CRLs (PEM); at most once,
+				   after SPAWNER_LISTENER, before START */
 	/* parent -> spawner, then */
 	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
 	/* spawner -> parent */
@@ -405,6 +408,15 @@ struct spawner_listener {	/* SPAWNER_LISTENER, + the strings in order */
 	uint32_t	reflen;		/* the key reference PEM */
 };
 _Static_assert(sizeof(struct spawner_listener) == 28, "wire size");
+
+/* A listener's client certificates (client-ca, client-verify, client-crl). */
+#define SPAWNER_CLIENT_MAX	(8 * 1024 * 1024)	/* calen + crllen */
+struct spawner_client {		/* SPAWNER_CLIENT */
+	uint32_t	verify;		/* CONF_VERIFY_REQUIRED or _OPTIONAL */
+	uint32_t	calen;		/* 1 .. : the memfd's first bytes */
+	uint32_t	crllen;		/* 0: no CRL; the bytes after */
+};
+_Static_assert(sizeof(struct spawner_client) == 12, "wire size");
 
 struct spawner_backend {	/* SPAWNER_BACKEND, + hostlen or pathlen */
 	uint32_t	type;		/* enum conf_backend_type */

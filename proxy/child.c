@@ -40,6 +40,7 @@
 #include "lib/log.h"
 #include "lib/msg.h"
 #include "lib/title.h"
+#include "proxy/clientcert.h"
 #include "proxy/relay.h"
 #include "lib/sandbox.h"
 #include "proxy/tlshook.h"
@@ -58,6 +59,7 @@ struct child_conn {
 	struct timespec		 start;
 	uint32_t		 handshake_us;	/* 0: no handshake */
 	struct relay_stats	 st;
+	struct clientcert	 cc;		/* the client's certificate */
 };
 
 static int	child_parentfd = -1;
@@ -393,18 +395,22 @@ child_log(const struct child_args *args, const struct child_conn *c)
 {
 	long long ms = deadline_ms_since(&c->start);
 	long long hs = c->handshake_us / 1000;
-	char handshake[32] = "-";
+	char handshake[32] = "-", ccs[48], ccsub[4 * CLIENTCERT_STR_MAX];
+	char ccfp[72];
 
+	clientcert_log(&c->cc, ccs, sizeof(ccs), ccsub, sizeof(ccsub), ccfp,
+	    sizeof(ccfp));
 	if (c->handshake_us != 0)
 		snprintf(handshake, sizeof(handshake), "%lld.%03llds", hs / 1000,
 		    hs % 1000);
 	log_info("client=%s listener=%s tls=%s cipher=%s sni=%s backend=%s "
+	    "client_cert=%s client_subject=%s client_fp=%s "
 	    "from_client=%llu to_client=%llu handshake=%s "
 	    "duration=%lld.%03llds end=%s",
 	    c->client, args->listener->name,
 	    c->version ? c->version : "-", c->cipher ? c->cipher : "-",
 	    c->sni[0] != '\0' ? c->sni : "-",
-	    c->backend[0] != '\0' ? c->backend : "-",
+	    c->backend[0] != '\0' ? c->backend : "-", ccs, ccsub, ccfp,
 	    (unsigned long long)c->st.from_client,
 	    (unsigned long long)c->st.to_client, handshake, ms / 1000,
 	    ms % 1000, c->st.end ? c->st.end : "-");
@@ -525,6 +531,8 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	}
 	if (child_handshake(cctx, cfd, args->parentfd, conf->timeout_handshake,
 	    &c->st.end, err, sizeof(err)) == -1) {
+		clientcert_get(&c->cc, args->listener->client_verify !=
+		    CONF_VERIFY_UNSET);
 		/* Not the client's doing: keyproc did not sign. */
 		if ((kperr = kp_provider_error()) != NULL)
 			log_warnx("client=%s: handshake: %s (%s)", c->client,
@@ -537,6 +545,8 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	c->handshake_us = child_us_since(c);
 	child_tell(args, CHAN_ESTABLISHED);
 	child_tls_info(cctx, c);
+	clientcert_get(&c->cc, args->listener->client_verify !=
+	    CONF_VERIFY_UNSET);
 	child_tell_peer(args, c);
 	tlshook_established();
 	/* No signature is needed after the handshake: let go of keyproc, so

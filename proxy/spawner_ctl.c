@@ -38,6 +38,7 @@
 #include "lib/role.h"
 #include "lib/wire.h"
 #include "proxy/parent_check.h"
+#include "proxy/mtls.h"
 #include "proxy/spawner.h"
 
 #define SPAWNER_REPLY_TIMEOUT	5	/* s: exec and set-up included */
@@ -212,7 +213,8 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 	const struct gen_listener *gl = &g->listeners[li];
 	size_t i;
 
-	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1)
+	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1 ||
+	    mtls_send(fd, gl->conf) == -1)
 		return -1;
 	for (i = 0; i < gl->conf->nbackends; i++)
 		if (send_backend(fd, &gl->conf->backends[i]) == -1)

@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/wire.h"
 #include "proxy/certcheck.h"
+#include "proxy/mtls.h"
 #include "proxy/tlsconf.h"
 
 static int
@@ -39,7 +40,7 @@ tlsconf_configure(const struct conf_listener *l, struct tls_config *cfg,
 		    "bad protocols");
 		return -1;
 	}
-	return 0;
+	return mtls_configure(l, cfg, err, errlen);
 }
 
 struct tls *

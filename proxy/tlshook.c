@@ -77,3 +77,9 @@ tlshook_close_notify(void)
 {
 	return tlshook_notified;
 }
+
+SSL *
+tlshook_conn(void)
+{
+	return tlshook_ssl;
+}

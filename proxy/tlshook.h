@@ -45,4 +45,11 @@ int	tlshook_pending(void);
  */
 int	tlshook_close_notify(void);
 
+/*
+ * tlshook_conn():
+ * In a child: its connection's OpenSSL SSL object (for what libtls does
+ * not tell: proxy/clientcert.c), or NULL before tls_accept_socket().
+ */
+struct ssl_st	*tlshook_conn(void);
+
 #endif
