@@ -334,3 +334,41 @@ tls_failed() {
 	grep -q "reload failed, keeping the running configuration: $T/recluse.conf:9: client-ca \"$T/ca-now.pem\": no PEM CERTIFICATE" "$T/recluse.log"
 	curl_as good "$T/other"
 }
+
+@test "mtls: a live child of a listener with client certificates holds none of the key's secret numbers; keyproc does" {
+	PORT=$(free_port)
+	{
+		globals_conf
+		cat <<EOC
+listener "web" {
+	listen 127.0.0.1:$PORT
+	certificate "$T/web.crt"
+	key "$T/web.key"
+	backend 127.0.0.1:$BPORT
+	client-ca "$T/cca/ca.crt"
+	client-crl "$T/cca/crl.pem"
+}
+EOC
+	} > "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" -v
+	mkfifo "$T/a.in"
+	openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/ca.crt" \
+	    -cert "$T/cca/good.crt" -key "$T/cca/good.key" -quiet \
+	    < "$T/a.in" > "$T/a.out" 2>> "$T/s_client.log" &
+	track $!
+	exec 5> "$T/a.in"
+	printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&5
+	wait_for grep -q "hello from echod" "$T/a.out"
+	child=$(sed -En "s/${STAMP}keyproc: child ([0-9]*): .* signature with.*/\1/p" \
+	    "$T/recluse.log" | tail -n 1)
+	kp=$(keyproc_of "$RECLUSE_PID")
+	[ -n "$child" ] && [ -n "$kp" ] && [ -d "/proc/$child" ]
+	python3 "$HELPERS/memscan.py" "$T/web.key" "$child" "$kp" > "$T/memscan.log"
+	cat "$T/memscan.log" >> "$T/recluse.log"
+	[ "$(grep -c "^$child .* absent$" "$T/memscan.log")" -ge 2 ]
+	! grep -q "^$child .* found$" "$T/memscan.log" || false
+	for name in $(awk -v p="$kp" '$1 == p { print $2 }' "$T/memscan.log" | sort -u); do
+		grep -q "^$kp $name .* found$" "$T/memscan.log"
+	done
+	exec 5>&-
+}
