@@ -64,16 +64,14 @@ buf_file(struct buf *b, const char *path, const char *what,
 		return conf_seterr(err, errlen, w, "%s \"%s\": more than %d "
 		    "bytes", what, path, CLIENTCA_MAX);
 	}
-	if ((np = realloc(b->p, b->len + (size_t)st.st_size + 1)) == NULL ||
-	    (d = reallocarray(b->devs, b->nfiles + 1, sizeof(*d))) == NULL ||
-	    (b->devs = d, (i = reallocarray(b->inos, b->nfiles + 1,
-	    sizeof(*i))) == NULL)) {
-		if (np != NULL)
-			b->p = np;
-		close(fd);
-		return conf_seterr(err, errlen, w, "%s", strerror(ENOMEM));
-	}
+	if ((np = realloc(b->p, b->len + (size_t)st.st_size + 1)) == NULL)
+		goto nomem;
 	b->p = np;
+	if ((d = reallocarray(b->devs, b->nfiles + 1, sizeof(*d))) == NULL)
+		goto nomem;
+	b->devs = d;
+	if ((i = reallocarray(b->inos, b->nfiles + 1, sizeof(*i))) == NULL)
+		goto nomem;
 	b->inos = i;
 	b->devs[b->nfiles] = st.st_dev;
 	b->inos[b->nfiles++] = st.st_ino;
@@ -87,6 +85,9 @@ buf_file(struct buf *b, const char *path, const char *what,
 	if (n > 0 && b->p[b->len - 1] != '\n')
 		b->p[b->len++] = '\n';
 	return 0;
+nomem:
+	close(fd);
+	return conf_seterr(err, errlen, w, "%s", strerror(ENOMEM));
 }
 
 static int
