@@ -334,6 +334,75 @@ out:
 	return rc;
 }
 
+/* t as text ("Jan  2 00:00:00 2026 GMT"). */
+static void
+asn1_time_str(const ASN1_TIME *t, char *buf, size_t len)
+{
+	char *p;
+	long n;
+	BIO *b;
+
+	snprintf(buf, len, "?");
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return;
+	if (ASN1_TIME_print(b, t) == 1 && (n = BIO_get_mem_data(b, &p)) > 0)
+		snprintf(buf, len, "%.*s", (int)n, p);
+	BIO_free(b);
+}
+
+const struct conf_where *
+clientca_warn(const struct conf_listener *l, time_t now, char *buf,
+    size_t len)
+{
+	STACK_OF(X509) *certs = NULL;
+	STACK_OF(X509_CRL) *crls = NULL;
+	const ASN1_TIME *t;
+	char when[64], name[256], err[CONF_ERR_MAX];
+	const struct conf_where *rc = NULL;
+	struct conf_where w = { "", 0 };
+	int i;
+
+	if (l->client_ca_pem == NULL)
+		return NULL;
+	if ((certs = sk_X509_new_null()) == NULL ||
+	    (crls = sk_X509_CRL_new_null()) == NULL)
+		goto out;
+	if (pem_all(l->client_ca_pem, l->client_ca_len, PEM_STRING_X509,
+	    certs, NULL, "client-ca", "", &w, err, sizeof(err)) == -1 ||
+	    (l->client_crl_pem != NULL && pem_all(l->client_crl_pem,
+	    l->client_crl_len, PEM_STRING_X509_CRL, NULL, crls, "client-crl",
+	    "", &w, err, sizeof(err)) == -1))
+		goto out;
+	for (i = 0; i < sk_X509_CRL_num(crls) && rc == NULL; i++) {
+		t = X509_CRL_get0_nextUpdate(sk_X509_CRL_value(crls, i));
+		if (t == NULL || X509_cmp_time(t, &now) >= 0)
+			continue;
+		asn1_time_str(t, when, sizeof(when));
+		X509_NAME_oneline(X509_CRL_get_issuer(sk_X509_CRL_value(crls,
+		    i)), name, sizeof(name));
+		snprintf(buf, len, "client-crl \"%s\": the CRL of %s is out of "
+		    "date since %s: every client certificate it covers is "
+		    "refused", l->client_crl, name, when);
+		rc = &l->client_crl_where;
+	}
+	for (i = 0; i < sk_X509_num(certs) && rc == NULL; i++) {
+		t = X509_get0_notAfter(sk_X509_value(certs, i));
+		if (X509_cmp_time(t, &now) >= 0)
+			continue;
+		asn1_time_str(t, when, sizeof(when));
+		X509_NAME_oneline(X509_get_subject_name(sk_X509_value(certs,
+		    i)), name, sizeof(name));
+		snprintf(buf, len, "client-ca \"%s\": certificate %s expired "
+		    "on %s", l->client_ca, name, when);
+		rc = &l->client_ca_where;
+	}
+out:
+	sk_X509_pop_free(certs, X509_free);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	ERR_clear_error();
+	return rc;
+}
+
 static void
 dump_line(FILE *fp, const char *kw, const char *s)
 {

@@ -8,6 +8,7 @@
 #define CLIENTCA_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "config/conf.h"
 
@@ -26,6 +27,17 @@
  * "FILE:LINE: message" in err.
  */
 int	clientca_load(struct conf_listener *l, char *err, size_t errlen);
+
+/*
+ * clientca_warn(l, now, buf, len):
+ * After clientca_load(): if something of l's client-ca or client-crl is
+ * out of date at now (a CRL past its next update, which refuses every
+ * client; a CA certificate that has expired), a message in buf and the
+ * place of the statement (for "FILE:LINE: warning: ..."); else NULL.  The
+ * first such thing only.
+ */
+const struct conf_where	*clientca_warn(const struct conf_listener *l, time_t now, char *buf,
+	    size_t len);
 
 /*
  * clientca_dump(l, fp):

@@ -372,3 +372,18 @@ EOC
 	done
 	exec 5>&-
 }
+
+@test "mtls: a CRL past its next update is warned about (recluse -n, start) and refuses clients" {
+	openssl ca -batch -config "$T/cca/ca.cnf" -gencrl \
+	    -crl_lastupdate 20200101000000Z -crl_nextupdate 20200102000000Z \
+	    -out "$T/cca/old.crl" 2>/dev/null
+	start_mtls "client-ca \"$T/cca/ca.crt\"" "client-crl \"$T/cca/old.crl\""
+	run "$RECLUSE" -n -f "$T/recluse.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$T/recluse.conf:10: warning: client-crl \"$T/cca/old.crl\": the CRL of /CN=recluse client CA is out of date since Jan  2 00:00:00 2020 GMT"* ]]
+	grep -q "listener web: client-crl \"$T/cca/old.crl\": the CRL of /CN=recluse client CA is out of date" "$T/recluse.log"
+	! curl_as good || false
+	wait_for access_lines_are 1
+	[[ "$(access_line 1)" == *" client_cert=failed:crl-expired "* ]]
+}
