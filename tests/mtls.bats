@@ -387,3 +387,28 @@ EOC
 	wait_for access_lines_are 1
 	[[ "$(access_line 1)" == *" client_cert=failed:crl-expired "* ]]
 }
+
+@test "mtls: an intermediate CA: its client is served, its revoked client refused" {
+	# the intermediate, signed by the client CA
+	client_ca "$T/int" "recluse intermediate CA"
+	openssl req -new -key "$T/int/ca.key" -subj "/CN=recluse intermediate CA" \
+	    -out "$T/int/ca.csr" 2>/dev/null
+	printf '[ int_ext ]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = keyCertSign,cRLSign\n' \
+	    >> "$T/cca/ca.cnf"
+	openssl ca -batch -config "$T/cca/ca.cnf" -extensions int_ext \
+	    -in "$T/int/ca.csr" -out "$T/int/ca.crt" -notext 2>/dev/null
+	client_cert "$T/int" alice "alice"
+	client_cert "$T/int" mallory "mallory"
+	openssl ca -batch -config "$T/int/ca.cnf" -revoke "$T/int/mallory.crt" \
+	    2>/dev/null
+	openssl ca -batch -config "$T/int/ca.cnf" -gencrl -out "$T/int/crl.pem" \
+	    2>/dev/null
+	cat "$T/cca/ca.crt" "$T/int/ca.crt" > "$T/cas.pem"
+	cat "$T/cca/crl.pem" "$T/int/crl.pem" > "$T/crls.pem"
+	start_mtls "client-ca \"$T/cas.pem\"" "client-crl \"$T/crls.pem\""
+	curl_as alice "$T/int"
+	! curl_as mallory "$T/int" || false
+	wait_for access_lines_are 2
+	[[ "$(access_line 1)" == *" client_cert=ok client_subject=O=Recluse%20Test,CN=alice "* ]]
+	[[ "$(access_line 2)" == *" client_cert=failed:revoked "* ]]
+}
