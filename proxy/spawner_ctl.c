@@ -37,8 +37,8 @@
 #include "lib/msg.h"
 #include "lib/role.h"
 #include "lib/wire.h"
-#include "proxy/parent_check.h"
 #include "proxy/mtls.h"
+#include "proxy/parent_check.h"
 #include "proxy/spawner.h"
 
 #define SPAWNER_REPLY_TIMEOUT	5	/* s: exec and set-up included */
