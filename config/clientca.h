@@ -36,8 +36,8 @@ int	clientca_load(struct conf_listener *l, char *err, size_t errlen);
  * place of the statement (for "FILE:LINE: warning: ..."); else NULL.  The
  * first such thing only.
  */
-const struct conf_where	*clientca_warn(const struct conf_listener *l, time_t now, char *buf,
-	    size_t len);
+const struct conf_where	*clientca_warn(const struct conf_listener *l,
+			    time_t now, char *buf, size_t len);
 
 /*
  * clientca_dump(l, fp):
