@@ -103,10 +103,12 @@ struct conf_listener {
 	char			*client_ca;	/* file or directory; NULL: off */
 	char			*client_crl;	/* file; NULL: none */
 	int			 client_verify;	/* CONF_VERIFY_* */
-	uint8_t			*client_ca_pem;	/* read by conf_load() (in a */
-	size_t			 client_ca_len;	/* spawner: as sent); the CA */
-	uint8_t			*client_crl_pem;	/* certificates, the */
-	size_t			 client_crl_len;	/* CRLs, PEM */
+	/* The CA certificates and the CRLs, PEM: read by conf_load(); in a
+	 * spawner, as the parent sent them, until its context is built. */
+	uint8_t			*client_ca_pem;
+	size_t			 client_ca_len;
+	uint8_t			*client_crl_pem;	/* NULL: no client-crl */
+	size_t			 client_crl_len;
 	struct conf_where	 client_ca_where, client_crl_where;
 	struct conf_where	 client_verify_where;
 };
