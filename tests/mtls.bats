@@ -163,11 +163,13 @@ tls_failed() {
 	[[ "$line" == *" backend=127.0.0.1:$BPORT client_cert="* ]]
 }
 
-@test "mtls: required: openssl s_client -cert with a valid certificate" {
+@test "mtls: required: openssl s_client -cert with a valid certificate, TLS 1.3 and 1.2" {
 	start_mtls "client-ca \"$T/cca/ca.crt\"" "client-verify required"
 	s_client_as good
-	wait_for access_lines_are 1
-	[[ "$(access_line 1)" == *" client_cert=ok client_subject=O=Recluse%20Test,CN=good%20client "* ]]
+	s_client_as good "" -tls1_2
+	wait_for access_lines_are 2
+	[[ "$(access_line 1)" == *" tls=TLSv1.3 "*" client_cert=ok client_subject=O=Recluse%20Test,CN=good%20client "* ]]
+	[[ "$(access_line 2)" == *" tls=TLSv1.2 "*" client_cert=ok client_subject=O=Recluse%20Test,CN=good%20client "* ]]
 }
 
 @test "mtls: required: no certificate: the handshake fails with the certificate_required alert" {
