@@ -33,6 +33,7 @@
 #include <tls.h>
 
 #include "config/cidr.h"
+#include "config/clientca.h"
 #include "config/conf.h"
 #include "config/parse.h"
 
@@ -763,7 +764,8 @@ check_listener(struct check *ck, struct conf_listener *l)
 			return -1;
 	}
 	if (check_protocols(ck, l) == -1 || check_ciphers(ck, l) == -1 ||
-	    check_key(ck, l) == -1 || check_certificate(ck, l) == -1)
+	    check_key(ck, l) == -1 || check_certificate(ck, l) == -1 ||
+	    clientca_load(l, ck->err, ck->errlen) == -1)
 		return -1;
 	for (i = 0; i < l->nbackends; i++) {
 		b = &l->backends[i];
@@ -955,6 +957,7 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 	fputs("\n\tciphers ", fp);
 	dump_string(fp, l->ciphers ? l->ciphers : CONF_DEFAULT_CIPHERS);
 	putc('\n', fp);
+	clientca_dump(l, fp);
 	dump_proxy_protocol(fp, l);
 	if (l->nalpn > 0) {
 		fputs("\talpn", fp);
@@ -1049,6 +1052,7 @@ conf_free(struct conf *c)
 			close(l->keyfd);
 		free(l->protocols);
 		free(l->ciphers);
+		clientca_free(l);
 		free(l->backends);
 		free(l->pp_from);
 	}

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CONF_DEFAULT_FILE	"/etc/recluse/recluse.conf"
@@ -38,6 +39,11 @@
 				"ECDHE-RSA-CHACHA20-POLY1305:" \
 				"ECDHE-ECDSA-AES128-GCM-SHA256:" \
 				"ECDHE-RSA-AES128-GCM-SHA256"
+
+/* client-verify */
+#define CONF_VERIFY_UNSET	0	/* required, once client-ca is set */
+#define CONF_VERIFY_REQUIRED	1
+#define CONF_VERIFY_OPTIONAL	2
 
 #define CONF_ERR_MAX		512	/* size of an error message buffer */
 
@@ -128,6 +134,18 @@ struct conf_listener {
 	struct conf_cidr	*pp_from;	/* who may send us one */
 	size_t			 npp_from;
 	struct conf_where	 proxy_protocol_where;
+	/* client certificates (mtls): config/clientca.h */
+	char			*client_ca;	/* file or directory; NULL: off */
+	char			*client_crl;	/* file; NULL: none */
+	int			 client_verify;	/* CONF_VERIFY_* */
+	/* The CA certificates and the CRLs, PEM: read by conf_load(); in a
+	 * spawner, as the parent sent them, until its context is built. */
+	uint8_t			*client_ca_pem;
+	size_t			 client_ca_len;
+	uint8_t			*client_crl_pem;	/* NULL: no client-crl */
+	size_t			 client_crl_len;
+	struct conf_where	 client_ca_where, client_crl_where;
+	struct conf_where	 client_verify_where;
 };
 
 struct conf {

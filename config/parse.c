@@ -104,6 +104,9 @@ static int	kw_backend(struct parser *, struct stmt *);
 static int	kw_certificate(struct parser *, struct stmt *);
 static int	kw_chroot(struct parser *, struct stmt *);
 static int	kw_ciphers(struct parser *, struct stmt *);
+static int	kw_client_ca(struct parser *, struct stmt *);
+static int	kw_client_crl(struct parser *, struct stmt *);
+static int	kw_client_verify(struct parser *, struct stmt *);
 static int	kw_include(struct parser *, struct stmt *);
 static int	kw_key(struct parser *, struct stmt *);
 static int	kw_keyproc_user(struct parser *, struct stmt *);
@@ -138,6 +141,9 @@ static const struct keyword keywords[] = {
 	{ "certificate",	CTX_LISTENER, 1, 1, 0, kw_certificate, 0 },
 	{ "chroot",		CTX_TOP, 1, 1, 0, kw_chroot, 0 },
 	{ "ciphers",		CTX_LISTENER, 1, 1, 0, kw_ciphers, 0 },
+	{ "client-ca",		CTX_LISTENER, 1, 1, 0, kw_client_ca, 0 },
+	{ "client-crl",		CTX_LISTENER, 1, 1, 0, kw_client_crl, 0 },
+	{ "client-verify",	CTX_LISTENER, 1, 1, 0, kw_client_verify, 0 },
 	{ "connect",		TIMEOUT(timeout_connect) },
 	{ "cpu",		LIMIT(limit_cpu, 1, 31536000) },
 	{ "drain",		TIMEOUT(timeout_drain) },
@@ -945,6 +951,38 @@ kw_ciphers(struct parser *p, struct stmt *st)
 {
 	return set_string(p, st, &p->listener->ciphers,
 	    &p->listener->ciphers_where);
+}
+
+static int
+kw_client_ca(struct parser *p, struct stmt *st)
+{
+	return set_path(p, st, &p->listener->client_ca,
+	    &p->listener->client_ca_where);
+}
+
+static int
+kw_client_crl(struct parser *p, struct stmt *st)
+{
+	return set_path(p, st, &p->listener->client_crl,
+	    &p->listener->client_crl_where);
+}
+
+static int
+kw_client_verify(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+
+	if (l->client_verify != CONF_VERIFY_UNSET)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	if (strcmp(st->word[1], "required") == 0)
+		l->client_verify = CONF_VERIFY_REQUIRED;
+	else if (strcmp(st->word[1], "optional") == 0)
+		l->client_verify = CONF_VERIFY_OPTIONAL;
+	else
+		return serr(p, st, "client-verify \"%s\": required or "
+		    "optional", st->word[1]);
+	l->client_verify_where = st->where;
+	return 0;
 }
 
 /* What follows "backend" or "metrics": HOST:PORT, or unix "PATH". */

@@ -388,6 +388,9 @@ enum spawner_type {
 	SPAWNER_PP = 9,		/* struct spawner_pp + its networks: once,
 				   after SPAWNER_LISTENER, before
 				   SPAWNER_START; none: no PROXY protocol */
+	SPAWNER_CLIENT = 10,	/* struct spawner_client; fd: a sealed memfd,
+				   the CAs then the CRLs (PEM); at most once,
+				   after SPAWNER_LISTENER, before START */
 	/* parent -> spawner, then */
 	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
 	/* spawner -> parent */
@@ -428,6 +431,15 @@ struct spawner_listener {	/* SPAWNER_LISTENER, + the strings in order */
 	uint32_t	reflen;		/* the key reference PEM */
 };
 _Static_assert(sizeof(struct spawner_listener) == 28, "wire size");
+
+/* A listener's client certificates (client-ca, client-verify, client-crl). */
+#define SPAWNER_CLIENT_MAX	(8 * 1024 * 1024)	/* calen + crllen */
+struct spawner_client {		/* SPAWNER_CLIENT */
+	uint32_t	verify;		/* CONF_VERIFY_REQUIRED or _OPTIONAL */
+	uint32_t	calen;		/* 1 .. : the memfd's first bytes */
+	uint32_t	crllen;		/* 0: no CRL; the bytes after */
+};
+_Static_assert(sizeof(struct spawner_client) == 12, "wire size");
 
 struct spawner_backend {	/* SPAWNER_BACKEND, + hostlen or pathlen */
 	uint32_t	type;		/* enum conf_backend_type */

@@ -41,6 +41,7 @@
 #include "lib/log.h"
 #include "lib/msg.h"
 #include "lib/title.h"
+#include "proxy/clientcert.h"
 #include "proxy/relay.h"
 #include "proxy/route.h"
 #include "lib/sandbox.h"
@@ -64,6 +65,7 @@ struct child_conn {
 	struct timespec		 start;
 	uint32_t		 handshake_us;	/* 0: no handshake */
 	struct relay_stats	 st;
+	struct clientcert	 cc;		/* the client's certificate */
 };
 
 static int	child_parentfd = -1;
@@ -401,20 +403,24 @@ child_log(const struct child_args *args, const struct child_conn *c)
 {
 	long long ms = deadline_ms_since(&c->start);
 	long long hs = c->handshake_us / 1000;
-	char handshake[32] = "-";
+	char handshake[32] = "-", ccs[48], ccsub[4 * CLIENTCERT_STR_MAX];
+	char ccfp[72];
 
+	clientcert_log(&c->cc, ccs, sizeof(ccs), ccsub, sizeof(ccsub), ccfp,
+	    sizeof(ccfp));
 	if (c->handshake_us != 0)
 		snprintf(handshake, sizeof(handshake), "%lld.%03llds", hs / 1000,
 		    hs % 1000);
 	log_info("client=%s listener=%s tls=%s cipher=%s sni=%s backend=%s "
-	    "alpn=%s proxied=%s from_client=%llu to_client=%llu handshake=%s "
+	    "alpn=%s proxied=%s client_cert=%s client_subject=%s client_fp=%s "
+	    "from_client=%llu to_client=%llu handshake=%s "
 	    "duration=%lld.%03llds end=%s",
 	    c->client, args->listener->name,
 	    c->version ? c->version : "-", c->cipher ? c->cipher : "-",
 	    c->sni[0] != '\0' ? c->sni : "-",
 	    c->backend[0] != '\0' ? c->backend : "-",
 	    c->alpn[0] != '\0' ? c->alpn : "-",
-	    c->proxied[0] != '\0' ? c->proxied : "-",
+	    c->proxied[0] != '\0' ? c->proxied : "-", ccs, ccsub, ccfp,
 	    (unsigned long long)c->st.from_client,
 	    (unsigned long long)c->st.to_client, handshake, ms / 1000,
 	    ms % 1000, c->st.end ? c->st.end : "-");
@@ -569,6 +575,8 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	}
 	if (child_handshake(cctx, cfd, args->parentfd, conf->timeout_handshake,
 	    &deadline, &c->st.end, err, sizeof(err)) == -1) {
+		clientcert_get(&c->cc, args->listener->client_verify !=
+		    CONF_VERIFY_UNSET);
 		/* Not the client's doing: keyproc did not sign. */
 		if ((kperr = kp_provider_error()) != NULL)
 			log_warnx("client=%s: handshake: %s (%s)", c->client,
@@ -581,6 +589,8 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	c->handshake_us = child_us_since(c);
 	child_tell(args, CHAN_ESTABLISHED);
 	child_tls_info(cctx, c);
+	clientcert_get(&c->cc, args->listener->client_verify !=
+	    CONF_VERIFY_UNSET);
 	child_tell_peer(args, c);
 	tlshook_established();
 	/* No signature is needed after the handshake: let go of keyproc, so
@@ -600,7 +610,7 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	}
 	backend_name(&args->listener->backends[idx], c->backend,
 	    sizeof(c->backend));
-	if (pp_child_send(args->listener, bfd, cfd, cctx, &c->pp,
+	if (pp_child_send(args->listener, bfd, cfd, cctx, &c->pp, &c->cc,
 	    conf->timeout_connect) == -1) {
 		log_info("client=%s: PROXY header to the backend: %s",
 		    c->client, strerror(errno));

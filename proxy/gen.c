@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "config/clientca.h"
+#include "lib/log.h"
 #include "proxy/gen.h"
 #include "proxy/spawner.h"
 
@@ -74,6 +77,8 @@ gen_listener_build(struct gen_listener *gl, const struct conf_listener *l,
     const struct gen *pg, const struct listen_set *prev, size_t nprev,
     char *err, size_t errlen)
 {
+	char warn[CONF_ERR_MAX];
+
 	gl->conf = l;
 	gl->spares = 0;
 	if ((gl->count = gen_count_for(l, pg)) == NULL) {
@@ -84,6 +89,8 @@ gen_listener_build(struct gen_listener *gl, const struct conf_listener *l,
 	gl->keyfd = l->keyfd;
 	if (tlsconf_load(l, &gl->tc, err, errlen) == -1)
 		return -1;
+	if (clientca_warn(l, time(NULL), warn, sizeof(warn)) != NULL)
+		log_warnx("listener %s: %s", l->name, warn);
 	return listen_open(l, prev, nprev, &gl->socks, err, errlen);
 }
 

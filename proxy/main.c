@@ -25,6 +25,7 @@
 #include <openssl/x509.h>
 #include <tls.h>
 
+#include "config/clientca.h"
 #include "config/conf.h"
 #include "config/parse.h"
 #include "keyproc/keyproc.h"
@@ -941,11 +942,18 @@ check_key(const struct conf_listener *l, char *err, size_t errlen)
 static int
 check_keys(const struct conf *conf, char *err, size_t errlen)
 {
+	const struct conf_where *w;
+	char warn[CONF_ERR_MAX];
 	size_t i;
 
-	for (i = 0; i < conf->nlisteners; i++)
+	for (i = 0; i < conf->nlisteners; i++) {
 		if (check_key(&conf->listeners[i], err, errlen) == -1)
 			return -1;
+		if ((w = clientca_warn(&conf->listeners[i], time(NULL), warn,
+		    sizeof(warn))) != NULL)
+			fprintf(stderr, "%s:%d: warning: %s\n", w->file, w->line,
+			    warn);
+	}
 	return 0;
 }
 

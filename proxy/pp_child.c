@@ -157,17 +157,20 @@ pp_cert_algs(struct pp_tls *t, char *key, size_t keylen)
 	t->key_alg = key;
 }
 
-/*
- * What the SSL TLV says.  The client-certificate fields stay empty until
- * client certificates exist (mtls fills them).
- */
+/* What the SSL TLV says; ccp holds the client-certificate fields. */
 static void
-pp_tls_info(struct tls *cctx, struct pp_tls *t, char *key, size_t keylen)
+pp_tls_info(struct tls *cctx, const struct clientcert_pp *ccp,
+    struct pp_tls *t, char *key, size_t keylen)
 {
 	memset(t, 0, sizeof(*t));
 	t->version = tls_conn_version(cctx);
 	t->cipher = tls_conn_cipher(cctx);
 	pp_cert_algs(t, key, keylen);
+	t->client_cert = ccp->given;
+	t->client_verified = ccp->verified;
+	t->client_cn = ccp->cn;
+	t->client_san = ccp->san;
+	t->client_fp = ccp->fp;
 }
 
 /* Where the client is and what it reached. */
@@ -215,8 +218,10 @@ pp_write(int fd, const uint8_t *buf, size_t len,
 
 int
 pp_child_send(const struct conf_listener *l, int bfd, int cfd,
-    struct tls *cctx, const struct pp_conn *pc, int timeout)
+    struct tls *cctx, const struct pp_conn *pc, const struct clientcert *cc,
+    int timeout)
 {
+	struct clientcert_pp ccp;
 	uint8_t buf[PP_OUT_MAX];
 	struct timespec deadline;
 	struct pp_info info;
@@ -231,7 +236,8 @@ pp_child_send(const struct conf_listener *l, int bfd, int cfd,
 	if (l->proxy_protocol == 2) {
 		info.alpn = tls_conn_alpn_selected(cctx);
 		info.authority = tls_conn_servername(cctx);
-		pp_tls_info(cctx, &t, key, sizeof(key));
+		clientcert_pp(cc, &ccp);
+		pp_tls_info(cctx, &ccp, &t, key, sizeof(key));
 		info.tls = &t;
 	}
 	if ((n = pp_encode(l->proxy_protocol, &info, buf, sizeof(buf))) == -1) {

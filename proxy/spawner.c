@@ -46,6 +46,7 @@
 #include "lib/wire.h"
 #include "proxy/child.h"
 #include "proxy/pp_spawner.h"
+#include "proxy/mtls.h"
 #include "proxy/spawner.h"
 #include "proxy/tlsconf.h"
 #include "proxy/tlshook.h"
@@ -288,6 +289,7 @@ rx_start(const struct msg_hdr *hdr)
 static void
 spawner_receive(void)
 {
+	char err[CONF_ERR_MAX];
 	struct msg_hdr hdr;
 	uint8_t *buf;
 	ssize_t n;
@@ -299,7 +301,8 @@ spawner_receive(void)
 		n = msg_get(SPAWNER_FD, buf, SPAWNER_MSG_MAX, &hdr, &fd, 0);
 		if (n == 0 || (n == -1 && errno != EBADMSG))
 			_exit(n == 0 ? 0 : 1);	/* the parent is gone */
-		if (n == -1 || (fd != -1 && hdr.type != SPAWNER_LISTENER))
+		if (n == -1 || (fd != -1 && hdr.type != SPAWNER_LISTENER &&
+		    hdr.type != SPAWNER_CLIENT))
 			fatalx("set-up: bad message of type %u", hdr.type);
 		switch (hdr.type) {
 		case SPAWNER_GLOBAL:
@@ -322,6 +325,13 @@ spawner_receive(void)
 			if (!sp_rx.listener || pp_spawner_rx(&hdr,
 			    buf + sizeof(hdr), &sp.listener) == -1)
 				fatalx("set-up: bad proxy-protocol message");
+			break;
+		case SPAWNER_CLIENT:
+			if (!sp_rx.listener || mtls_receive(&hdr,
+			    buf + sizeof(hdr), fd, &sp.listener, err,
+			    sizeof(err)) == -1)
+				fatalx("%s", sp_rx.listener ? err :
+				    "set-up: unexpected client message");
 			break;
 		case SPAWNER_START:
 			rx_start(&hdr);
@@ -377,6 +387,10 @@ spawner_build(void)
 
 	if (kp_provider_load() == -1)
 		fatalx("cannot load the keyproc OpenSSL provider");
+	/* glibc reads /etc/localtime at its first time conversion, which a
+	 * child cannot open: libtls converts a client certificate's dates
+	 * (timegm()) once the handshake is done.  Load it here, once. */
+	tzset();
 	if (tlshook_init() == -1)
 		fatalx("cannot register the OpenSSL connection hook");
 	if ((sp.tls = tlsconf_server(&sp.listener, sp.chain, sp.chainlen,
@@ -386,6 +400,10 @@ spawner_build(void)
 	free(sp.ref);
 	sp.chain = NULL;
 	sp.ref = NULL;
+	/* The context holds the CAs and CRLs now; client_verify stays. */
+	free(sp.listener.client_ca_pem);
+	free(sp.listener.client_crl_pem);
+	sp.listener.client_ca_pem = sp.listener.client_crl_pem = NULL;
 	/* Both filters now: compiling allocates, installing does not. */
 	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1 ||
 	    sandbox_prepare(SANDBOX_SPAWNER, err, sizeof(err)) == -1)

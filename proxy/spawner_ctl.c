@@ -37,6 +37,7 @@
 #include "lib/msg.h"
 #include "lib/role.h"
 #include "lib/wire.h"
+#include "proxy/mtls.h"
 #include "proxy/parent_check.h"
 #include "proxy/pp_spawner.h"
 #include "proxy/spawner.h"
@@ -230,7 +231,8 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 	size_t i;
 
 	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1 ||
-	    pp_spawner_send(fd, gl->conf) == -1)
+	    pp_spawner_send(fd, gl->conf) == -1 ||
+	    mtls_send(fd, gl->conf) == -1)
 		return -1;
 	for (i = 0; i < gl->conf->nalpn; i++)
 		if (send_str(fd, SPAWNER_ALPN, gl->conf->alpn[i]) == -1)

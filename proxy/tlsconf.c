@@ -18,6 +18,7 @@
 #include "lib/wire.h"
 #include "proxy/certcheck.h"
 #include "proxy/route.h"
+#include "proxy/mtls.h"
 #include "proxy/tlsconf.h"
 
 static int
@@ -40,7 +41,7 @@ tlsconf_configure(const struct conf_listener *l, struct tls_config *cfg,
 		    "bad protocols");
 		return -1;
 	}
-	return 0;
+	return mtls_configure(l, cfg, err, errlen);
 }
 
 /* The ALPN protocols l offers, in its order of preference; none: no ALPN. */

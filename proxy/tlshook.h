@@ -48,8 +48,9 @@ int	tlshook_close_notify(void);
 /*
  * tlshook_conn_ssl():
  * In a child: its connection's SSL object, or NULL before
- * tls_accept_socket() (the PROXY v2 SSL TLV reads the certificate
- * chosen for the connection from it).
+ * tls_accept_socket(), for what libtls does not tell: the certificate
+ * chosen for the connection (the PROXY v2 SSL TLV), the client
+ * certificate's fingerprint and first SAN (proxy/clientcert.c).
  */
 struct ssl_st	*tlshook_conn_ssl(void);
 
