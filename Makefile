@@ -22,7 +22,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/tlshook.c proxy/parent_check.c proxy/stats.c proxy/metrics.c \
 		proxy/metrics_ctl.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c lib/title.c \
-		config/parse.c config/conf.c \
+		config/parse.c config/conf.c config/conf_tickets.c \
 		keyproc/keyproc.c keyproc/kp_check.c keyproc/sign.c \
 		keyproc/policy.c keyproc/kp_provider.c keyproc/kp_ref.c \
 		keyproc/kp_ctl.c
@@ -96,7 +96,7 @@ FUZZ_SAN =	address,undefined
 FUZZ_TARGETS =	fuzz_conf fuzz_kpcheck fuzz_chan
 FUZZ_BINS =	$(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 # what each target links besides its own tests/fuzz/NAME.c
-fuzz_conf_SRCS =	config/parse.c config/conf.c
+fuzz_conf_SRCS =	config/parse.c config/conf.c config/conf_tickets.c
 fuzz_kpcheck_SRCS =	keyproc/kp_check.c keyproc/policy.c lib/msg.c
 fuzz_chan_SRCS =	proxy/parent_check.c lib/log.c lib/msg.c
 

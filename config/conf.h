@@ -93,6 +93,12 @@ struct conf_listener {
 	struct conf_where	 max_connections_where;
 	struct conf_where	 certificate_where, key_where;
 	struct conf_where	 protocols_where, ciphers_where;
+	int			 session_tickets;	/* 1: on; 0: off
+						   (the default) */
+	char			*ticket_key;	/* session-ticket-key, or NULL */
+	int			 ticket_keyfd;	/* opened and checked by
+						   conf_load(); -1: none */
+	struct conf_where	 session_tickets_where, ticket_key_where;
 };
 
 struct conf {
