@@ -43,6 +43,7 @@
 #include "lib/sandbox.h"
 #include "lib/wire.h"
 #include "proxy/child.h"
+#include "proxy/resume.h"
 #include "proxy/spawner.h"
 #include "proxy/tlsconf.h"
 #include "proxy/tlshook.h"
@@ -230,6 +231,27 @@ rx_addr(const struct msg_hdr *hdr, const uint8_t *p)
 	b->addrlens[sp_rx.addrs++] = (socklen_t)m.addrlen;
 }
 
+/*
+ * The session ticket keys, at set-up or later: for the children forked
+ * from now on.  The message is wiped once the keys are copied.
+ */
+static void
+rx_tickets(const struct msg_hdr *hdr, uint8_t *p)
+{
+	struct spawner_tickets m;
+
+	if (!sp_rx.listener || hdr->len < sizeof(m))
+		fatalx("unexpected ticket keys message");
+	memcpy(&m, p, sizeof(m));
+	if (m.nkeys == 0 || m.nkeys > SPAWNER_TICKET_KEYS_MAX ||
+	    m.lifetime == 0 || m.lifetime > SPAWNER_TICKET_LIFE_MAX ||
+	    !MSG_LEN_IS(hdr, sizeof(m) +
+	    (uint64_t)m.nkeys * SPAWNER_TICKET_KEY_LEN))
+		fatalx("bad ticket keys message");
+	resume_set(p + sizeof(m), m.nkeys, m.lifetime, m.sid_ctx);
+	explicit_bzero(p, hdr->len);
+}
+
 static void
 rx_start(const struct msg_hdr *hdr)
 {
@@ -269,6 +291,9 @@ spawner_receive(void)
 			break;
 		case SPAWNER_ADDR:
 			rx_addr(&hdr, buf + sizeof(hdr));
+			break;
+		case SPAWNER_TICKETS:
+			rx_tickets(&hdr, buf + sizeof(hdr));
 			break;
 		case SPAWNER_START:
 			rx_start(&hdr);
@@ -486,7 +511,8 @@ spawner_serve(int kpfd)
 __dead void
 spawner_main(void)
 {
-	char buf[sizeof(struct msg_hdr) + 64];
+	uint8_t buf[sizeof(struct msg_hdr) + sizeof(struct spawner_tickets) +
+	    SPAWNER_TICKET_KEYS_MAX * SPAWNER_TICKET_KEY_LEN];
 	struct msg_hdr hdr;
 	ssize_t n;
 	int kpfd;
@@ -505,6 +531,10 @@ spawner_main(void)
 		n = msg_get(SPAWNER_FD, buf, sizeof(buf), &hdr, &kpfd, 0);
 		if (n == 0 || (n == -1 && errno != EBADMSG))
 			_exit(n == 0 ? 0 : 1);	/* the parent is gone */
+		if (n != -1 && hdr.type == SPAWNER_TICKETS && kpfd == -1) {
+			rx_tickets(&hdr, buf + sizeof(hdr));
+			continue;
+		}
 		if (n == -1 || hdr.type != SPAWNER_FORK ||
 		    !MSG_LEN_IS(&hdr, 0)) {
 			if (kpfd != -1)

@@ -1,0 +1,200 @@
+#!/usr/bin/env bats
+# Session resumption (session-tickets, session-ticket-key): TLS 1.3
+# tickets that resume across the per-connection processes when on, none
+# when off (tests/proxy.bats checks the default), and a fleet key file two
+# instances share.
+
+load helpers
+
+setup() {
+	common_setup
+	make_cert web ec256
+	BPORT=$(free_port)
+	start_echod echo "$BPORT"
+}
+
+teardown() {
+	common_teardown
+}
+
+# conf NAME PORT LINES...: $T/NAME.conf, one listener "web" on PORT with
+# these extra listener lines.
+conf() {
+	local name=$1 port=$2 line
+	shift 2
+	{
+		globals_conf
+		cat <<EOC
+listener "web" {
+	listen 127.0.0.1:$port
+	certificate "$T/web.crt"
+	key "$T/web.key"
+	backend 127.0.0.1:$BPORT
+EOC
+		for line; do printf '\t%s\n' "$line"; done
+		echo "}"
+	} > "$T/$name.conf"
+}
+
+# run_recluse NAME: start recluse with $T/NAME.conf, its log in
+# $T/NAME.log; pid in RECLUSE_PID.
+run_recluse() {
+	"$RECLUSE" -f "$T/$1.conf" >> "$T/$1.log" 2>&1 3>&- &
+	RECLUSE_PID=$!
+	track "$RECLUSE_PID"
+	disown "$RECLUSE_PID"
+	wait_for grep -q "parent: ready" "$T/$1.log"
+}
+
+# s_client OUT PORT ARGS...: one TLS handshake with 127.0.0.1:PORT that
+# sends "x" and waits for it back; its output in $T/OUT.
+s_client() {
+	local out=$1 port=$2
+	shift 2
+	printf 'x\n' | timeout 10 openssl s_client -connect "127.0.0.1:$port" \
+	    -servername localhost -CAfile "$T/ca.crt" -ign_eof "$@" \
+	    > "$T/$out" 2>&1 || true
+	cat "$T/$out" >&2
+	grep -q "Verify return code: 0 (ok)" "$T/$out"
+}
+
+# fleet_key FILE: a new session-ticket-key file as an operator makes it.
+fleet_key() {
+	openssl rand 80 > "$1"
+	chmod 600 "$1"
+}
+
+@test "session-tickets on: a TLS 1.3 session saved from one connection resumes on another (another process)" {
+	PORT=$(free_port)
+	conf a "$PORT" "session-tickets on"
+	run_recluse a
+	s_client full "$PORT" -tls1_3 -sess_out "$T/sess"
+	grep -q "^New, TLSv1.3" "$T/full"
+	[ -s "$T/sess" ]
+	s_client resumed "$PORT" -tls1_3 -sess_in "$T/sess" -sess_out "$T/sess2"
+	grep -q "^Reused, TLSv1.3" "$T/resumed"
+	# the resumed connection got a fresh ticket, which resumes in turn
+	s_client again "$PORT" -tls1_3 -sess_in "$T/sess2"
+	grep -q "^Reused, TLSv1.3" "$T/again"
+}
+
+@test "session-tickets on: TLS 1.2 still gets no ticket and no session ID" {
+	PORT=$(free_port)
+	conf a "$PORT" "session-tickets on"
+	run_recluse a
+	s_client tls12 "$PORT" -tls1_2 -sess_out "$T/sess12"
+	! grep -q "TLS session ticket:" "$T/tls12" || false
+	grep -Eq "^ +Session-ID: *$" "$T/tls12"
+	# a saved TLS 1.2 "session" resumes nothing
+	if [ -s "$T/sess12" ]; then
+		s_client tls12b "$PORT" -tls1_2 -sess_in "$T/sess12"
+		grep -q "^New, TLSv1.2" "$T/tls12b"
+	fi
+}
+
+@test "session-tickets off (explicit): no ticket, a saved session is not resumed" {
+	PORT=$(free_port)
+	conf a "$PORT" "session-tickets off"
+	run_recluse a
+	s_client off "$PORT" -tls1_3 -sess_out "$T/sess"
+	! grep -q "New Session Ticket\|TLS session ticket" "$T/off" || false
+	[ ! -e "$T/sess" ]
+}
+
+@test "a ticket of one listener does not resume on another (each has its own keys)" {
+	PORT=$(free_port)
+	PORT2=$(free_port)
+	conf a "$PORT" "session-tickets on"
+	conf b "$PORT2" "session-tickets on"
+	run_recluse a
+	run_recluse b
+	s_client full "$PORT" -tls1_3 -sess_out "$T/sess"
+	s_client other "$PORT2" -tls1_3 -sess_in "$T/sess"
+	grep -q "^New, TLSv1.3" "$T/other"
+}
+
+@test "two instances sharing a session-ticket-key file resume each other's sessions" {
+	fleet_key "$T/ticket.key"
+	PORT=$(free_port)
+	PORT2=$(free_port)
+	conf a "$PORT" "session-tickets on" "session-ticket-key \"$T/ticket.key\""
+	conf b "$PORT2" "session-tickets on" "session-ticket-key \"$T/ticket.key\""
+	run_recluse a
+	run_recluse b
+	s_client full "$PORT" -tls1_3 -sess_out "$T/sess"
+	grep -q "^New, TLSv1.3" "$T/full"
+	s_client onb "$PORT2" -tls1_3 -sess_in "$T/sess" -sess_out "$T/sess2"
+	grep -q "^Reused, TLSv1.3" "$T/onb"
+	s_client ona "$PORT" -tls1_3 -sess_in "$T/sess2"
+	grep -q "^Reused, TLSv1.3" "$T/ona"
+}
+
+@test "session-ticket-key is re-read on SIGHUP: the previous key only decrypts, a dropped key resumes nothing" {
+	fleet_key "$T/k1"
+	fleet_key "$T/k2"
+	cp "$T/k1" "$T/ticket.key"
+	PORT=$(free_port)
+	conf a "$PORT" "session-tickets on" "session-ticket-key \"$T/ticket.key\""
+	run_recluse a
+	s_client full "$PORT" -tls1_3 -sess_out "$T/sess1"
+	# rotate: k2 encrypts, k1 decrypts only
+	cat "$T/k2" "$T/k1" > "$T/ticket.key.new"
+	chmod 600 "$T/ticket.key.new"
+	mv "$T/ticket.key.new" "$T/ticket.key"
+	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "configuration 2" "$T/a.log"
+	s_client old "$PORT" -tls1_3 -sess_in "$T/sess1" -sess_out "$T/sess2"
+	grep -q "^Reused, TLSv1.3" "$T/old"
+	# k1 gone: its tickets resume nothing; k2's still do
+	cp "$T/k2" "$T/ticket.key"
+	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "configuration 3" "$T/a.log"
+	s_client gone "$PORT" -tls1_3 -sess_in "$T/sess1"
+	grep -q "^New, TLSv1.3" "$T/gone"
+	s_client new "$PORT" -tls1_3 -sess_in "$T/sess2"
+	grep -q "^Reused, TLSv1.3" "$T/new"
+}
+
+@test "session-ticket-key follows the key-file rules, with FILE:LINE" {
+	fleet_key "$T/ticket.key"
+	PORT=$(free_port)
+	conf a "$PORT" "session-tickets on" "session-ticket-key \"$T/ticket.key\""
+	run "$RECLUSE" -n -f "$T/a.conf"
+	[ "$status" -eq 0 ]
+	chmod 644 "$T/ticket.key"
+	run "$RECLUSE" -n -f "$T/a.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a.conf:10: session-ticket-key \"$T/ticket.key\" is world-readable"* ]]
+	chmod 600 "$T/ticket.key"
+	chown "$TEST_USER" "$T/ticket.key"
+	run "$RECLUSE" -n -f "$T/a.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a.conf:10: session-ticket-key"*"not by root"* ]]
+	chown root "$T/ticket.key"
+	head -c 48 /dev/urandom > "$T/ticket.key"
+	run "$RECLUSE" -n -f "$T/a.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a.conf:10: session-ticket-key"*"is 48 bytes, not 80 or 160"* ]]
+	rm "$T/ticket.key"
+	mkfifo -m 600 "$T/ticket.key"
+	run "$RECLUSE" -n -f "$T/a.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a.conf:10: session-ticket-key"*"not a regular file"* ]]
+}
+
+@test "session-ticket-key without session-tickets on, and session-tickets on with TLS 1.2 only, are refused" {
+	fleet_key "$T/ticket.key"
+	PORT=$(free_port)
+	conf a "$PORT" "session-ticket-key \"$T/ticket.key\""
+	run "$RECLUSE" -n -f "$T/a.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a.conf:9: session-ticket-key needs \"session-tickets on\""* ]]
+	conf a "$PORT" 'protocols "tlsv1.2"' "session-tickets on"
+	run "$RECLUSE" -n -f "$T/a.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a.conf:10: session-tickets on: resumption is TLS 1.3 only"* ]]
+	conf a "$PORT" "session-tickets maybe"
+	run "$RECLUSE" -n -f "$T/a.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a.conf:9: session-tickets \"maybe\": on or off"* ]]
+}
