@@ -31,8 +31,9 @@ OBJS =		$(SRCS:.c=.o)
 HOSTILE =	tests/helpers/recluse-hostile tests/helpers/hostile-control
 HOSTILE_OBJS =	tests/helpers/child-hostile.o tests/helpers/hostile.o
 HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe \
-		tests/helpers/sandboxprobe $(HOSTILE)
-DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d) $(HOSTILE_OBJS:.o=.d)
+		tests/helpers/sandboxprobe $(HOSTILE) tests/helpers/recluse-rotate
+DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d) $(HOSTILE_OBJS:.o=.d) \
+		tests/helpers/tickets-rotate.d
 
 all: recluse $(HELPERS)
 
@@ -71,6 +72,16 @@ tests/helpers/child-hostile.o: proxy/child.c
 	    $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -c -o $@ $<
 
 tests/helpers/recluse-hostile: $(filter-out proxy/child.o,$(OBJS)) $(HOSTILE_OBJS)
+	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests/tickets.bats: recluse that also rotates its ticket keys on SIGUSR2
+# (proxy/tickets.c under TICKETS_ROTATE_ON_SIGUSR2); never installed.
+tests/helpers/tickets-rotate.o: proxy/tickets.c
+	$(CC) $(CPPFLAGS) -DTICKETS_ROTATE_ON_SIGUSR2 $(CFLAGS) $(WARNINGS) \
+	    $(DEPFLAGS) -c -o $@ $<
+
+tests/helpers/recluse-rotate: $(filter-out proxy/tickets.o,$(OBJS)) \
+    tests/helpers/tickets-rotate.o
 	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 tests/helpers/hostile-control: tests/helpers/hostile-control.c tests/helpers/hostile.o
@@ -202,6 +213,7 @@ bench: all $(BENCH_PROGS)
 
 clean:
 	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(HOSTILE_OBJS) $(BENCH_PROGS) \
+	    tests/helpers/tickets-rotate.o \
 	    $(BENCH_PROGS:=.d)
 	rm -rf $(FUZZ_DIR)
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,7 +235,7 @@ tickets_rotate(evutil_socket_t fd, short what, void *arg)
 			log_warn("listener %s: new ticket key", gl->conf->name);
 			continue;
 		}
-		log_debug("listener %s: ticket keys rotated", gl->conf->name);
+		log_info("listener %s: ticket keys rotated", gl->conf->name);
 		spawner_send_tickets(g, i);
 		spawn_retire_listener(g, i);
 	}
@@ -249,6 +250,17 @@ tickets_init(struct event_base *base)
 	if ((tickets_timer = event_new(base, -1, EV_PERSIST, tickets_rotate,
 	    NULL)) == NULL || event_add(tickets_timer, &tv) == -1)
 		fatalx("ticket key rotation timer");
+#ifdef TICKETS_ROTATE_ON_SIGUSR2
+	/* The test-only build (tests/helpers/recluse-rotate): a rotation
+	 * when the test says, not when the clock does. */
+	{
+		static struct event *usr2;
+
+		if ((usr2 = evsignal_new(base, SIGUSR2, tickets_rotate,
+		    NULL)) == NULL || event_add(usr2, NULL) == -1)
+			fatalx("SIGUSR2");
+	}
+#endif
 }
 
 void

@@ -198,3 +198,36 @@ fleet_key() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"a.conf:9: session-tickets \"maybe\": on or off"* ]]
 }
+
+# tests/helpers/recluse-rotate is recluse that also rotates its ticket keys
+# on SIGUSR2, so that a test need not wait an hour (TICKETS_ROTATE_S).
+@test "rotation: a new key encrypts, the previous one only decrypts, the one before is gone; spares forked before are retired" {
+	PORT=$(free_port)
+	conf a "$PORT" "session-tickets on"
+	RECLUSE="$HELPERS/recluse-rotate"
+	run_recluse a
+	have_spares() { [ -n "$(conn_children_of "$RECLUSE_PID")" ]; }
+	wait_for have_spares
+	spares=$(conn_children_of "$RECLUSE_PID")
+	[ -n "$spares" ]
+	s_client k0 "$PORT" -tls1_3 -sess_out "$T/sess0"
+	grep -q "^New, TLSv1.3" "$T/k0"
+
+	kill -USR2 "$RECLUSE_PID"
+	wait_for grep -q "ticket keys rotated" "$T/a.log"
+	# the spares forked with the old keys leave
+	for pid in $spares; do
+		wait_for sh -c "! kill -0 $pid 2>/dev/null"
+	done
+	# K0 is the previous key now: it still decrypts; the new ticket is K1's
+	s_client k1 "$PORT" -tls1_3 -sess_in "$T/sess0" -sess_out "$T/sess1"
+	grep -q "^Reused, TLSv1.3" "$T/k1"
+
+	kill -USR2 "$RECLUSE_PID"
+	wait_for sh -c "[ \$(grep -c 'ticket keys rotated' '$T/a.log') -ge 2 ]"
+	# K0 is gone: its ticket resumes nothing; K1 (previous) still does
+	s_client gone "$PORT" -tls1_3 -sess_in "$T/sess0"
+	grep -q "^New, TLSv1.3" "$T/gone"
+	s_client k2 "$PORT" -tls1_3 -sess_in "$T/sess1"
+	grep -q "^Reused, TLSv1.3" "$T/k2"
+}
