@@ -231,3 +231,59 @@ fleet_key() {
 	s_client k2 "$PORT" -tls1_3 -sess_in "$T/sess1"
 	grep -q "^Reused, TLSv1.3" "$T/k2"
 }
+
+# spares_on PORT: the spare children of the listener on PORT (they hold
+# its listening socket; the parent and the spawner hold it too).
+spares_on() {
+	local pid
+	for pid in $(ss -Hltnp "( sport = :$1 )" | grep -o 'pid=[0-9]*' |
+	    cut -d= -f2 | sort -u); do
+		[ "$pid" != "$RECLUSE_PID" ] &&
+		    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != recluse-spawner ] &&
+		    echo "$pid"
+	done
+	return 0
+}
+
+@test "a child holds its own listener's ticket keys and no other listener's; keyproc holds none" {
+	fleet_key "$T/a.key"
+	fleet_key "$T/b.key"
+	PORT=$(free_port)
+	PORT2=$(free_port)
+	{
+		globals_conf
+		for l in a b; do
+			p=$PORT
+			[ "$l" = b ] && p=$PORT2
+			cat <<EOC
+listener "$l" {
+	listen 127.0.0.1:$p
+	certificate "$T/web.crt"
+	key "$T/web.key"
+	backend 127.0.0.1:$BPORT
+	session-tickets on
+	session-ticket-key "$T/$l.key"
+}
+EOC
+		done
+	} > "$T/x.conf"
+	run_recluse x
+	has_spares_on() { [ -n "$(spares_on "$1")" ]; }
+	wait_for has_spares_on "$PORT"
+	wait_for has_spares_on "$PORT2"
+	a=$(spares_on "$PORT" | head -n 1)
+	b=$(spares_on "$PORT2" | head -n 1)
+	kp=$(keyproc_of "$RECLUSE_PID")
+	[ -n "$a" ] && [ -n "$b" ] && [ -n "$kp" ]
+	python3 "$HELPERS/memfind.py" "$T/a.key" "$T/b.key" -- "$a" "$b" "$kp" \
+	    > "$T/scan"
+	cat "$T/scan" >&2
+	# the controls: each child holds its own listener's key
+	grep -q "^$a $T/a.key found$" "$T/scan"
+	grep -q "^$b $T/b.key found$" "$T/scan"
+	# and not the other's; keyproc neither
+	grep -q "^$a $T/b.key absent$" "$T/scan"
+	grep -q "^$b $T/a.key absent$" "$T/scan"
+	grep -q "^$kp $T/a.key absent$" "$T/scan"
+	grep -q "^$kp $T/b.key absent$" "$T/scan"
+}
