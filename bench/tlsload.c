@@ -205,6 +205,7 @@ conn_close(struct conn *c)
 static int
 conn_open(struct conn *c, int close_mode)
 {
+	SSL_SESSION *sess;
 	int one = 1;
 
 	c->t0 = now();
@@ -225,8 +226,12 @@ conn_open(struct conn *c, int close_mode)
 		errx(1, "SSL_new");
 	SSL_set_connect_state(c->ssl);
 	SSL_set_tlsext_host_name(c->ssl, "localhost");
-	if (resume && ticket != NULL)
-		SSL_set_session(c->ssl, ticket);
+	/* A copy each: OpenSSL writes into the session a connection uses. */
+	if (resume && ticket != NULL && (sess = SSL_SESSION_dup(ticket)) !=
+	    NULL) {
+		SSL_set_session(c->ssl, sess);
+		SSL_SESSION_free(sess);
+	}
 	c->state = S_HANDSHAKE;
 	c->close_mode = close_mode;
 	c->got = 0;
