@@ -83,6 +83,10 @@ fleet_key() {
 	conf a "$PORT" "session-tickets on"
 	run_recluse a
 	s_client tls12 "$PORT" -tls1_2 -sess_out "$T/sess12"
+	# a handshake that completed (s_client prints the above even for
+	# one the server ended), and relayed
+	wait_for grep -q "listener=web tls=TLSv1.2 cipher=ECDHE-.* end=client-" \
+	    "$T/a.log"
 	! grep -q "TLS session ticket:" "$T/tls12" || false
 	grep -Eq "^ +Session-ID: *$" "$T/tls12"
 	# a saved TLS 1.2 "session" resumes nothing
