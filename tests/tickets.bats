@@ -78,6 +78,17 @@ fleet_key() {
 	grep -q "^Reused, TLSv1.3" "$T/again"
 }
 
+@test "session-tickets on: a reload keeps the listener's keys, so a session from before it resumes" {
+	PORT=$(free_port)
+	conf a "$PORT" "session-tickets on"
+	run_recluse a
+	s_client before "$PORT" -tls1_3 -sess_out "$T/sess"
+	kill -HUP "$RECLUSE_PID"
+	wait_for grep -q "configuration 2" "$T/a.log"
+	s_client after "$PORT" -tls1_3 -sess_in "$T/sess"
+	grep -q "^Reused, TLSv1.3" "$T/after"
+}
+
 @test "session-tickets on: TLS 1.2 still gets no ticket and no session ID" {
 	PORT=$(free_port)
 	conf a "$PORT" "session-tickets on"
