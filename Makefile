@@ -22,8 +22,10 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/tlshook.c proxy/parent_check.c proxy/stats.c proxy/metrics.c \
 		proxy/metrics_ctl.c proxy/route.c proxy/pp.c proxy/pp_parse.c proxy/pp_spawner.c \
 		proxy/pp_child.c proxy/mtls.c proxy/clientcert.c \
+		proxy/resume.c proxy/tickets.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c lib/title.c \
 		config/parse.c config/conf.c config/cidr.c config/clientca.c \
+		config/conf_tickets.c \
 		keyproc/keyproc.c keyproc/kp_check.c keyproc/sign.c \
 		keyproc/policy.c keyproc/kp_provider.c keyproc/kp_ref.c \
 		keyproc/kp_ctl.c
@@ -32,8 +34,9 @@ OBJS =		$(SRCS:.c=.o)
 HOSTILE =	tests/helpers/recluse-hostile tests/helpers/hostile-control
 HOSTILE_OBJS =	tests/helpers/child-hostile.o tests/helpers/hostile.o
 HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe \
-		tests/helpers/sandboxprobe $(HOSTILE)
-DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d) $(HOSTILE_OBJS:.o=.d)
+		tests/helpers/sandboxprobe $(HOSTILE) tests/helpers/recluse-rotate
+DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d) $(HOSTILE_OBJS:.o=.d) \
+		tests/helpers/tickets-rotate.d
 
 all: recluse $(HELPERS)
 
@@ -74,6 +77,16 @@ tests/helpers/child-hostile.o: proxy/child.c
 tests/helpers/recluse-hostile: $(filter-out proxy/child.o,$(OBJS)) $(HOSTILE_OBJS)
 	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# tests/tickets.bats: recluse that also rotates its ticket keys on SIGUSR2
+# (proxy/tickets.c under TICKETS_ROTATE_ON_SIGUSR2); never installed.
+tests/helpers/tickets-rotate.o: proxy/tickets.c
+	$(CC) $(CPPFLAGS) -DTICKETS_ROTATE_ON_SIGUSR2 $(CFLAGS) $(WARNINGS) \
+	    $(DEPFLAGS) -c -o $@ $<
+
+tests/helpers/recluse-rotate: $(filter-out proxy/tickets.o,$(OBJS)) \
+    tests/helpers/tickets-rotate.o
+	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $(LDLIBS)
+
 tests/helpers/hostile-control: tests/helpers/hostile-control.c tests/helpers/hostile.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    tests/helpers/hostile.o $(LDFLAGS)
@@ -98,7 +111,7 @@ FUZZ_TARGETS =	fuzz_conf fuzz_kpcheck fuzz_chan fuzz_pp
 FUZZ_BINS =	$(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 # what each target links besides its own tests/fuzz/NAME.c
 fuzz_conf_SRCS =	config/parse.c config/conf.c config/cidr.c \
-			config/clientca.c
+			config/clientca.c config/conf_tickets.c
 fuzz_kpcheck_SRCS =	keyproc/kp_check.c keyproc/policy.c lib/msg.c
 fuzz_chan_SRCS =	proxy/parent_check.c lib/log.c lib/msg.c
 fuzz_pp_SRCS =		proxy/pp_parse.c proxy/pp.c
@@ -206,6 +219,7 @@ bench: all $(BENCH_PROGS)
 
 clean:
 	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(HOSTILE_OBJS) $(BENCH_PROGS) \
+	    tests/helpers/tickets-rotate.o \
 	    $(BENCH_PROGS:=.d)
 	rm -rf $(FUZZ_DIR)
 

@@ -2,9 +2,9 @@
  * tlsload: the TLS client of bench/run.  Loopback only (127.0.0.1), one
  * process, epoll, non-blocking OpenSSL; it never verifies the server's
  * certificate chain (the handshake signature is still checked by OpenSSL)
- * and never resumes a session.
+ * and never resumes a session, unless -r.
  *
- * tlsload handshake -p PORT [-c INFLIGHT] [-d SECONDS] [-u PATH]
+ * tlsload handshake -p PORT [-c INFLIGHT] [-d SECONDS] [-r] [-u PATH]
  *	Full handshakes: each connection does a TLS handshake, sends
  *	"GET PATH" with "Connection: close", reads the whole reply and then
  *	reads until the proxy closes.  INFLIGHT connections at a time for
@@ -16,6 +16,10 @@
  *	fault tests of tests/soak.bats.  -x MS: a connection not done MS
  *	milliseconds after it started fails (and is closed).  SIGTERM ends
  *	the SECONDS early: no new connection, those open finish as at the end.
+ *	-r: TLS 1.3 only, resuming: one connection first (not counted) gets
+ *	a ticket, then every connection offers the newest ticket received,
+ *	and the line ends with "resumed R": how many of the connections done
+ *	were resumed.
  *
  * tlsload hold -p PORT -n N [-c INFLIGHT] [-t SECONDS] [-u PATH]
  *	Opens N connections, INFLIGHT at a time, and does one keep-alive
@@ -82,6 +86,9 @@ static FILE		*evlog;	/* -e */
 static double		 rt_offset;	/* real time minus now() */
 static double		 conn_limit;	/* -x, seconds; 0: none */
 static volatile sig_atomic_t stopping;	/* SIGTERM */
+static int		 resume;	/* -r */
+static SSL_SESSION	*ticket;	/* -r: the newest session received */
+static long		 resumed;	/* -r: connections done resumed */
 
 static double
 now(void)
@@ -96,7 +103,7 @@ static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr, "usage: tlsload handshake -p port [-c inflight] "
-	    "[-d seconds] [-e file] [-u path] [-x ms]\n"
+	    "[-d seconds] [-e file] [-r] [-u path] [-x ms]\n"
 	    "       tlsload hold -p port -n conns [-c inflight] "
 	    "[-t seconds] [-u path]\n"
 	    "       tlsload slow -p port -n conns [-i ms] [-t seconds]\n");
@@ -132,6 +139,24 @@ raise_nofile(long want)
 		err(1, "cannot raise the descriptor limit to %ld", want);
 }
 
+/*
+ * -r: keep the newest session, with its ticket, for the next connections.
+ * A copy: OpenSSL marks a connection's own session not resumable when the
+ * connection is freed without a close_notify sent, as ours are.
+ */
+static int
+new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	SSL_SESSION *copy;
+
+	if ((copy = SSL_SESSION_dup(sess)) == NULL)
+		return 0;
+	if (ticket != NULL)
+		SSL_SESSION_free(ticket);
+	ticket = copy;
+	return 0;
+}
+
 static void
 ctx_init(void)
 {
@@ -142,6 +167,13 @@ ctx_init(void)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (resume) {
+		SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+		SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+		    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ctx, new_session);
+	}
 }
 
 static void
@@ -156,6 +188,10 @@ watch(struct conn *c, int op, uint32_t events)
 static void
 conn_close(struct conn *c)
 {
+	/* -r: a session in use is marked not resumable when its connection
+	 * is freed unless a close_notify was sent; say one was. */
+	if (c->ssl != NULL && resume)
+		SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN);
 	if (c->ssl != NULL)
 		SSL_free(c->ssl);
 	if (c->fd != -1)
@@ -169,6 +205,7 @@ conn_close(struct conn *c)
 static int
 conn_open(struct conn *c, int close_mode)
 {
+	SSL_SESSION *sess;
 	int one = 1;
 
 	c->t0 = now();
@@ -189,6 +226,12 @@ conn_open(struct conn *c, int close_mode)
 		errx(1, "SSL_new");
 	SSL_set_connect_state(c->ssl);
 	SSL_set_tlsext_host_name(c->ssl, "localhost");
+	/* A copy each: OpenSSL writes into the session a connection uses. */
+	if (resume && ticket != NULL && (sess = SSL_SESSION_dup(ticket)) !=
+	    NULL) {
+		SSL_set_session(c->ssl, sess);
+		SSL_SESSION_free(sess);
+	}
 	c->state = S_HANDSHAKE;
 	c->close_mode = close_mode;
 	c->got = 0;
@@ -357,6 +400,26 @@ on_term(int sig)
 	stopping = 1;
 }
 
+/* -r: one connection first, not counted, for the first ticket. */
+static void
+prime(void)
+{
+	struct epoll_event evs[EVENTS_MAX];
+	struct conn c = { .fd = -1 };
+	double stop = now() + CLOSE_GRACE;
+	enum result res = R_MORE;
+	int n, k;
+
+	if (conn_open(&c, 1) == -1)
+		return;
+	while (res == R_MORE && now() < stop) {
+		n = wait_events(evs, stop);
+		for (k = 0; k < n && res == R_MORE; k++)
+			res = conn_step(&c);
+	}
+	conn_close(&c);
+}
+
 static int
 run_handshake(long inflight, long seconds)
 {
@@ -371,6 +434,11 @@ run_handshake(long inflight, long seconds)
 		err(1, NULL);
 	for (i = 0; i < inflight; i++)
 		conns[i].fd = -1;
+	if (resume) {
+		prime();
+		start = now();
+		stop = start + (double)seconds;
+	}
 	while ((t = now()) < stop + grace && (busy > 0 || t < stop)) {
 		if (stopping && t < stop)
 			stop = t;
@@ -391,6 +459,8 @@ run_handshake(long inflight, long seconds)
 				continue;
 			case R_DONE:
 				done++;
+				if (resume && SSL_session_reused(c->ssl))
+					resumed++;
 				conn_event(c, 1);
 				break;
 			case R_FAIL:
@@ -412,8 +482,11 @@ run_handshake(long inflight, long seconds)
 		}
 	}
 	failed += busy;
-	printf("connections %ld failed %ld seconds %.3f\n", done, failed,
+	printf("connections %ld failed %ld seconds %.3f", done, failed,
 	    now() - start);
+	if (resume)
+		printf(" resumed %ld", resumed);
+	printf("\n");
 	return failed == 0 ? 0 : 1;
 }
 
@@ -677,7 +750,7 @@ main(int argc, char *argv[])
 	mode = argv[1];
 	argc--;
 	argv++;
-	while ((ch = getopt(argc, argv, "c:d:e:i:n:p:t:u:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:e:i:n:p:rt:u:x:")) != -1) {
 		switch (ch) {
 		case 'c':
 			inflight = number(optarg, 1, 100000);
@@ -696,6 +769,9 @@ main(int argc, char *argv[])
 			break;
 		case 'p':
 			port = number(optarg, 1, 65535);
+			break;
+		case 'r':
+			resume = 1;
 			break;
 		case 't':
 			limit = number(optarg, 1, 3600);

@@ -35,6 +35,7 @@
 #include "config/cidr.h"
 #include "config/clientca.h"
 #include "config/conf.h"
+#include "config/conf_tickets.h"
 #include "config/parse.h"
 
 #define ADDR_STR_MAX	(INET6_ADDRSTRLEN + 8)	/* "[addr]:port" */
@@ -765,7 +766,8 @@ check_listener(struct check *ck, struct conf_listener *l)
 	}
 	if (check_protocols(ck, l) == -1 || check_ciphers(ck, l) == -1 ||
 	    check_key(ck, l) == -1 || check_certificate(ck, l) == -1 ||
-	    clientca_load(l, ck->err, ck->errlen) == -1)
+	    clientca_load(l, ck->err, ck->errlen) == -1 ||
+	    conf_tickets_check(ck->conf, l, ck->err, ck->errlen) == -1)
 		return -1;
 	for (i = 0; i < l->nbackends; i++) {
 		b = &l->backends[i];
@@ -956,7 +958,13 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 	dump_string(fp, l->protocols ? l->protocols : CONF_DEFAULT_PROTOCOLS);
 	fputs("\n\tciphers ", fp);
 	dump_string(fp, l->ciphers ? l->ciphers : CONF_DEFAULT_CIPHERS);
-	putc('\n', fp);
+	fprintf(fp, "\n\tsession-tickets %s\n", l->session_tickets ? "on" :
+	    "off");
+	if (l->ticket_key != NULL) {
+		fputs("\tsession-ticket-key ", fp);
+		dump_string(fp, l->ticket_key);
+		putc('\n', fp);
+	}
 	clientca_dump(l, fp);
 	dump_proxy_protocol(fp, l);
 	if (l->nalpn > 0) {
@@ -1050,6 +1058,9 @@ conf_free(struct conf *c)
 		free(l->key);
 		if (l->keyfd != -1)
 			close(l->keyfd);
+		free(l->ticket_key);
+		if (l->ticket_keyfd != -1)
+			close(l->ticket_keyfd);
 		free(l->protocols);
 		free(l->ciphers);
 		clientca_free(l);

@@ -146,6 +146,12 @@ struct conf_listener {
 	size_t			 client_crl_len;
 	struct conf_where	 client_ca_where, client_crl_where;
 	struct conf_where	 client_verify_where;
+	int			 session_tickets;	/* 1: on; 0: off
+						   (the default) */
+	char			*ticket_key;	/* session-ticket-key, or NULL */
+	int			 ticket_keyfd;	/* opened and checked by
+						   conf_load(); -1: none */
+	struct conf_where	 session_tickets_where, ticket_key_where;
 };
 
 struct conf {

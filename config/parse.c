@@ -120,6 +120,8 @@ static int	kw_protocols(struct parser *, struct stmt *);
 static int	kw_server_name(struct parser *, struct stmt *);
 static int	kw_proxy_protocol(struct parser *, struct stmt *);
 static int	kw_proxy_protocol_from(struct parser *, struct stmt *);
+static int	kw_session_ticket_key(struct parser *, struct stmt *);
+static int	kw_session_tickets(struct parser *, struct stmt *);
 static int	kw_timeout(struct parser *, struct stmt *);
 static int	kw_user(struct parser *, struct stmt *);
 
@@ -167,6 +169,9 @@ static const struct keyword keywords[] = {
 				kw_proxy_protocol_from, 0 },
 	{ "server-name",	CTX_LISTENER, 1, 1, CTX_SERVERNAME,
 				kw_server_name, 0 },
+	{ "session-ticket-key",	CTX_LISTENER, 1, 1, 0, kw_session_ticket_key,
+				0 },
+	{ "session-tickets",	CTX_LISTENER, 1, 1, 0, kw_session_tickets, 0 },
 	{ "timeout",		CTX_TOP, 2, 2, 0, kw_timeout, 0 },
 	{ "unix",		CTX_BACKEND, 0, 0, 0, NULL, 0 },
 	{ "user",		CTX_TOP, 1, 1, 0, kw_user, 0 },
@@ -854,6 +859,7 @@ kw_listener(struct parser *p, struct stmt *st)
 	l = &c->listeners[c->nlisteners++];
 	memset(l, 0, sizeof(*l));
 	l->keyfd = -1;
+	l->ticket_keyfd = -1;
 	l->name = take(st, 1);
 	l->where = st->where;
 	p->listener = l;
@@ -944,6 +950,31 @@ kw_protocols(struct parser *p, struct stmt *st)
 {
 	return set_string(p, st, &p->listener->protocols,
 	    &p->listener->protocols_where);
+}
+
+static int
+kw_session_tickets(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+
+	if (l->session_tickets_where.line != 0)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	if (strcmp(st->word[1], "on") == 0)
+		l->session_tickets = 1;
+	else if (strcmp(st->word[1], "off") == 0)
+		l->session_tickets = 0;
+	else
+		return serr(p, st, "session-tickets \"%s\": on or off",
+		    st->word[1]);
+	l->session_tickets_where = st->where;
+	return 0;
+}
+
+static int
+kw_session_ticket_key(struct parser *p, struct stmt *st)
+{
+	return set_path(p, st, &p->listener->ticket_key,
+	    &p->listener->ticket_key_where);
 }
 
 static int

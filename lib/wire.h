@@ -393,6 +393,11 @@ enum spawner_type {
 				   after SPAWNER_LISTENER, before START */
 	/* parent -> spawner, then */
 	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
+	SPAWNER_TICKETS = 11,	/* struct spawner_tickets + keys: the session
+				   ticket keys of the children forked from
+				   now on; at set-up (before START) iff the
+				   listener has session-tickets on, then at
+				   each rotation or reload of the keys */
 	/* spawner -> parent */
 	SPAWNER_READY = 16,	/* nothing: sandboxed, serving */
 	SPAWNER_FORKED = 17,	/* struct spawner_forked; fd: the parent's
@@ -482,6 +487,22 @@ struct spawner_cidr {
 	uint8_t		addr[16];	/* network order */
 };
 _Static_assert(sizeof(struct spawner_cidr) == 24, "wire size");
+ * Session ticket keys (proxy/tickets.h): newest first; the first encrypts
+ * new tickets, every one decrypts.  A key is 16 bytes of name, 32 of
+ * HMAC-SHA256 key, 32 of AES-256 key (nginx's 80-byte format).
+ */
+#define SPAWNER_TICKET_KEY_LEN	80
+#define SPAWNER_TICKET_KEYS_MAX	2
+#define SPAWNER_TICKET_SID_LEN	32
+#define SPAWNER_TICKET_LIFE_MAX	86400
+struct spawner_tickets {	/* SPAWNER_TICKETS, + nkeys * KEY_LEN bytes */
+	uint32_t	nkeys;		/* 1 .. SPAWNER_TICKET_KEYS_MAX */
+	uint32_t	lifetime;	/* s, 1 .. SPAWNER_TICKET_LIFE_MAX */
+	uint8_t		sid_ctx[SPAWNER_TICKET_SID_LEN];	/* the session
+				   context: a ticket resumes only where it is
+				   the same (the listener's certificate) */
+};
+_Static_assert(sizeof(struct spawner_tickets) == 40, "wire size");
 
 struct spawner_forked {		/* SPAWNER_FORKED */
 	int32_t		pid;	/* -1 on failure */

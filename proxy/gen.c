@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "proxy/gen.h"
 #include "proxy/spawner.h"
+#include "proxy/tickets.h"
 
 static unsigned int	gen_next_id = 1;
 
@@ -28,6 +29,7 @@ gen_free(struct gen *g)
 	for (i = 0; i < g->nlisteners; i++) {
 		gl = &g->listeners[i];
 		tlsconf_clear(&gl->tc);
+		tickets_clear(gl);
 		listen_close(&gl->socks);
 		if (gl->count != NULL && --gl->count->refs == 0)
 			free(gl->count);
@@ -131,6 +133,10 @@ gen_load(const char *path, const struct gen *prev, char *err, size_t errlen)
 		}
 	}
 	free(prevsocks);
+	if (tickets_load(g, prev, err, errlen) == -1) {
+		gen_free(g);
+		return NULL;
+	}
 	g->id = gen_next_id++;
 	return g;
 }

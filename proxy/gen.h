@@ -18,6 +18,7 @@
 
 struct event;
 struct spawner;
+struct tickets_ring;
 
 /*
  * A listener's children, shared by the generations that have a listener
@@ -50,6 +51,8 @@ struct gen_listener {
 							   socket, or NULL */
 	size_t				 stealing;	/* spares of others
 						   retiring for it */
+	struct tickets_ring		*tickets;	/* tickets.h; NULL:
+						   session-tickets off */
 };
 
 struct gen {

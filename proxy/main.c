@@ -45,6 +45,7 @@
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
 #include "proxy/stats.h"
+#include "proxy/tickets.h"
 
 #define RECLUSE_VERSION	"0.1.0"
 #define KP_RESTART_GAP	1	/* seconds between keyproc restarts */
@@ -729,6 +730,7 @@ reload(void)
 	log_set_syslog(g->conf->log_syslog);
 	nofile_check(g);
 	spawn_set_gen(g);
+	tickets_set_gen(g);
 	stats_set_gen(g);
 	stats_reload(1);
 	gen_unref(old);
@@ -845,6 +847,8 @@ serve(void)
 	LIST_INIT(&parent.oldkps);
 	spawn_init(parent.base, reaped);
 	spawn_set_gen(parent.gen);
+	tickets_init(parent.base);
+	tickets_set_gen(parent.gen);
 	stats_set_gen(parent.gen);
 	if ((fd = keyproc_start(parent.gen, &pid, err, sizeof(err))) == -1)
 		fatalx("%s", err);

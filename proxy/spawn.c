@@ -1049,8 +1049,8 @@ fail_backoff(void)
 }
 
 /* Retire the spares of listener li of g. */
-static void
-retire_listener(struct gen *g, size_t li)
+void
+spawn_retire_listener(struct gen *g, size_t li)
 {
 	struct child *c;
 	size_t i;
@@ -1120,7 +1120,7 @@ child_crashed(struct child *c, int sig)
 		log_warnx("listener %s: children keep crashing; its next "
 		    "spawner starts in %ld s", gl->conf->name, delay);
 	spawner_stop(c->gen, c->listener);
-	retire_listener(c->gen, c->listener);
+	spawn_retire_listener(c->gen, c->listener);
 	return 1;
 }
 

@@ -47,6 +47,13 @@ void	spawn_set_gen(struct gen *g);
 void	spawn_set_keyproc(int fd);
 
 /*
+ * spawn_retire_listener(g, li):
+ * Retire the spare children of listener li of g (they exit; spawn_fill()
+ * makes new ones).
+ */
+void	spawn_retire_listener(struct gen *g, size_t li);
+
+/*
  * spawn_fill():
  * Fork spare children until every listener of the current generation has
  * its target number waiting, within max-connections.

@@ -47,6 +47,7 @@
 #include "proxy/child.h"
 #include "proxy/pp_spawner.h"
 #include "proxy/mtls.h"
+#include "proxy/resume.h"
 #include "proxy/spawner.h"
 #include "proxy/tlsconf.h"
 #include "proxy/tlshook.h"
@@ -275,6 +276,27 @@ rx_str(const struct msg_hdr *hdr, const uint8_t *p)
 	r[l->nroutes++].name = take_str(&p, &len, m.len, 0);
 }
 
+/*
+ * The session ticket keys, at set-up or later: for the children forked
+ * from now on.  The message is wiped once the keys are copied.
+ */
+static void
+rx_tickets(const struct msg_hdr *hdr, uint8_t *p)
+{
+	struct spawner_tickets m;
+
+	if (!sp_rx.listener || hdr->len < sizeof(m))
+		fatalx("unexpected ticket keys message");
+	memcpy(&m, p, sizeof(m));
+	if (m.nkeys == 0 || m.nkeys > SPAWNER_TICKET_KEYS_MAX ||
+	    m.lifetime == 0 || m.lifetime > SPAWNER_TICKET_LIFE_MAX ||
+	    !MSG_LEN_IS(hdr, sizeof(m) +
+	    (uint64_t)m.nkeys * SPAWNER_TICKET_KEY_LEN))
+		fatalx("bad ticket keys message");
+	resume_set(p + sizeof(m), m.nkeys, m.lifetime, m.sid_ctx);
+	explicit_bzero(p, hdr->len);
+}
+
 static void
 rx_start(const struct msg_hdr *hdr)
 {
@@ -332,6 +354,9 @@ spawner_receive(void)
 			    sizeof(err)) == -1)
 				fatalx("%s", sp_rx.listener ? err :
 				    "set-up: unexpected client message");
+			break;
+		case SPAWNER_TICKETS:
+			rx_tickets(&hdr, buf + sizeof(hdr));
 			break;
 		case SPAWNER_START:
 			rx_start(&hdr);
@@ -557,7 +582,8 @@ spawner_serve(int kpfd)
 __dead void
 spawner_main(void)
 {
-	char buf[sizeof(struct msg_hdr) + 64];
+	uint8_t buf[sizeof(struct msg_hdr) + sizeof(struct spawner_tickets) +
+	    SPAWNER_TICKET_KEYS_MAX * SPAWNER_TICKET_KEY_LEN];
 	struct msg_hdr hdr;
 	ssize_t n;
 	int kpfd;
@@ -576,6 +602,10 @@ spawner_main(void)
 		n = msg_get(SPAWNER_FD, buf, sizeof(buf), &hdr, &kpfd, 0);
 		if (n == 0 || (n == -1 && errno != EBADMSG))
 			_exit(n == 0 ? 0 : 1);	/* the parent is gone */
+		if (n != -1 && hdr.type == SPAWNER_TICKETS && kpfd == -1) {
+			rx_tickets(&hdr, buf + sizeof(hdr));
+			continue;
+		}
 		if (n == -1 || hdr.type != SPAWNER_FORK ||
 		    !MSG_LEN_IS(&hdr, 0)) {
 			if (kpfd != -1)

@@ -70,6 +70,13 @@ int	spawner_start(struct gen *g, size_t li);
 pid_t	spawner_fork(struct gen *g, size_t li, int kpfd, int *chanfdp);
 
 /*
+ * spawner_send_tickets(g, li):
+ * Send the session ticket keys of listener li of g to its spawner, if it
+ * runs (tickets.h): for the children it forks from now on.
+ */
+void	spawner_send_tickets(struct gen *g, size_t li);
+
+/*
  * spawner_serial(g, li):
  * In the parent: a number that names the running spawner of listener li
  * of g among all spawners ever started (1, 2, ...), or 0 if it has none.

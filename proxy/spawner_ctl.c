@@ -41,6 +41,7 @@
 #include "proxy/parent_check.h"
 #include "proxy/pp_spawner.h"
 #include "proxy/spawner.h"
+#include "proxy/tickets.h"
 
 #define SPAWNER_REPLY_TIMEOUT	5	/* s: exec and set-up included */
 
@@ -243,6 +244,8 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 	for (i = 0; i < gl->conf->nbackends; i++)
 		if (send_backend(fd, &gl->conf->backends[i]) == -1)
 			return -1;
+	if (tickets_send(fd, gl) == -1)
+		return -1;
 	return msg_put(fd, SPAWNER_START, NULL, 0, -1, 0);
 }
 
@@ -316,6 +319,19 @@ spawner_start(struct gen *g, size_t li)
 	log_debug("spawner %d started for listener %s of configuration %u",
 	    (int)s->pid, gl->conf->name, g->id);
 	return 0;
+}
+
+void
+spawner_send_tickets(struct gen *g, size_t li)
+{
+	struct gen_listener *gl = &g->listeners[li];
+	struct spawner *s = gl->spawner;
+
+	if (s == NULL || s->fd == -1)
+		return;
+	if (tickets_send(s->fd, gl) == -1)
+		log_warn("spawner %d of listener %s: ticket keys", (int)s->pid,
+		    gl->conf->name);
 }
 
 /* Close s's channel: it exits, and is waited for by spawner_reap(). */

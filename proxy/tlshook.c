@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "proxy/resume.h"
 #include "proxy/tlshook.h"
 
 /* A child makes exactly one SSL object: its connection's. */
@@ -32,11 +33,14 @@ tlshook_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	/* No resumption: no TLS 1.3 ticket, no TLS 1.2 ticket or session
 	 * ID (an empty one, with the server cache off).  This process holds
 	 * one connection and dies with it: a session it cached could never
-	 * be found again. */
-	SSL_set_num_tickets(ssl, 0);
-	SSL_set_options(ssl, SSL_OP_NO_TICKET);
-	SSL_CTX_set_session_cache_mode(SSL_get_SSL_CTX(ssl),
-	    SSL_SESS_CACHE_OFF);
+	 * be found again.  Unless the listener has session-tickets on:
+	 * then stateless TLS 1.3 tickets, with the keys of resume.c. */
+	if (!resume_ssl(ssl)) {
+		SSL_set_num_tickets(ssl, 0);
+		SSL_set_options(ssl, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(SSL_get_SSL_CTX(ssl),
+		    SSL_SESS_CACHE_OFF);
+	}
 	SSL_set_msg_callback(ssl, tlshook_msg);
 	tlshook_ssl = ssl;
 	tlshook_notified = 0;

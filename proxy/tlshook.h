@@ -11,7 +11,8 @@
  *   - SSL_MODE_RELEASE_BUFFERS: an idle connection holds no record buffers;
  *   - no session resumption: no TLS 1.3 ticket, no TLS 1.2 ticket, an
  *     empty TLS 1.2 session ID (the connection's process could never find
- *     a session it cached again);
+ *     a session it cached again), unless the listener has session-tickets
+ *     on: then TLS 1.3 tickets with the listener's keys (resume.h);
  *   - a message callback that notes the client's close_notify, so the
  *     access line can still tell a clean close from a bare EOF.
  */
