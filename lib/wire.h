@@ -487,6 +487,8 @@ struct spawner_cidr {
 	uint8_t		addr[16];	/* network order */
 };
 _Static_assert(sizeof(struct spawner_cidr) == 24, "wire size");
+
+/*
  * Session ticket keys (proxy/tickets.h): newest first; the first encrypts
  * new tickets, every one decrypts.  A key is 16 bytes of name, 32 of
  * HMAC-SHA256 key, 32 of AES-256 key (nginx's 80-byte format).
