@@ -981,6 +981,11 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 		dump_string(fp, l->routes[i].name);
 		fputs(" {\n", fp);
 		dump_backends(fp, l, i + 1, "\t\t");
+		if (l->routes[i].proxy_protocol == CONF_PP_NONE)
+			fputs("\t\tproxy-protocol none\n", fp);
+		else if (l->routes[i].proxy_protocol != 0)
+			fprintf(fp, "\t\tproxy-protocol v%d\n",
+			    l->routes[i].proxy_protocol);
 		fputs("\t}\n", fp);
 	}
 	fputs("}\n", fp);

@@ -86,9 +86,14 @@ struct conf_backend {
 };
 
 /* A "server-name NAME { backend ... }" block (docs/recluse.conf.5). */
+#define CONF_PP_NONE		3	/* a server-name block's
+					   "proxy-protocol none" */
 struct conf_route {
 	char			*name;	/* "api.example.org", "*.example.org" */
+	int			 proxy_protocol;	/* 0: the listener's;
+						   1, 2, or CONF_PP_NONE */
 	struct conf_where	 where;
+	struct conf_where	 proxy_protocol_where;
 };
 
 /*

@@ -164,7 +164,8 @@ static const struct keyword keywords[] = {
 	{ "memory",		LIMIT(limit_memory, 16, 1048576) },
 	{ "metrics",		CTX_TOP, 1, 2, 0, kw_metrics, 0 },
 	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
-	{ "proxy-protocol",	CTX_LISTENER, 1, 1, 0, kw_proxy_protocol, 0 },
+	{ "proxy-protocol",	CTX_LISTENER | CTX_SERVERNAME, 1, 1, 0,
+				kw_proxy_protocol, 0 },
 	{ "proxy-protocol-from", CTX_LISTENER, 1, PARSE_WORDS_MAX - 1, 0,
 				kw_proxy_protocol_from, 0 },
 	{ "server-name",	CTX_LISTENER, 1, 1, CTX_SERVERNAME,
@@ -1169,6 +1170,7 @@ kw_server_name(struct parser *p, struct stmt *st)
 		return nomem(p, st->where.line);
 	l->routes = r;
 	r = &l->routes[l->nroutes++];
+	memset(r, 0, sizeof(*r));
 	r->name = take(st, 1);
 	r->where = st->where;
 	p->route = l->nroutes;
@@ -1198,17 +1200,27 @@ static int
 kw_proxy_protocol(struct parser *p, struct stmt *st)
 {
 	struct conf_listener *l = p->listener;
+	struct conf_route *r = p->route > 0 ? &l->routes[p->route - 1] : NULL;
+	struct conf_where *w = r != NULL ? &r->proxy_protocol_where :
+	    &l->proxy_protocol_where;
+	int v;
 
-	if (l->proxy_protocol != 0)
+	if (w->line != 0)
 		return serr(p, st, "duplicate \"%s\"", st->word[0]);
 	if (strcmp(st->word[1], "v1") == 0)
-		l->proxy_protocol = 1;
+		v = 1;
 	else if (strcmp(st->word[1], "v2") == 0)
-		l->proxy_protocol = 2;
+		v = 2;
+	else if (strcmp(st->word[1], "none") == 0)
+		v = r != NULL ? CONF_PP_NONE : 0;
 	else
-		return serr(p, st, "proxy-protocol \"%s\": v1 or v2",
+		return serr(p, st, "proxy-protocol \"%s\": v1, v2 or none",
 		    st->word[1]);
-	l->proxy_protocol_where = st->where;
+	if (r != NULL)
+		r->proxy_protocol = v;
+	else
+		l->proxy_protocol = v;
+	*w = st->where;
 	return 0;
 }
 

@@ -383,7 +383,7 @@ enum spawner_type {
 	SPAWNER_ALPN = 7,	/* struct spawner_str + a protocol; each of
 				   the listener's, in order, before the
 				   backends */
-	SPAWNER_ROUTE = 8,	/* struct spawner_str + a server-name; each
+	SPAWNER_ROUTE = 8,	/* struct spawner_route + a server-name; each
 				   block's, in order, before the backends */
 	SPAWNER_PP = 9,		/* struct spawner_pp + its networks: once,
 				   after SPAWNER_LISTENER, before
@@ -460,10 +460,17 @@ _Static_assert(sizeof(struct spawner_backend) == 28, "wire size");
 #define SPAWNER_ROUTES_MAX	1024	/* server-name blocks of a listener */
 #define SPAWNER_ALPN_MAX	64	/* alpn protocols of a listener */
 
-struct spawner_str {		/* SPAWNER_ALPN, SPAWNER_ROUTE, + len bytes */
+struct spawner_str {		/* SPAWNER_ALPN, + len bytes */
 	uint32_t	len;		/* 1 .. SPAWNER_STR_MAX */
 };
 _Static_assert(sizeof(struct spawner_str) == 4, "wire size");
+
+struct spawner_route {		/* SPAWNER_ROUTE, + len bytes: the name */
+	uint32_t	len;		/* 1 .. SPAWNER_STR_MAX */
+	uint32_t	proxy_protocol;	/* 0: the listener's; 1, 2 or
+					   CONF_PP_NONE */
+};
+_Static_assert(sizeof(struct spawner_route) == 8, "wire size");
 
 struct spawner_addr {		/* SPAWNER_ADDR, + addrlen bytes */
 	uint32_t	addrlen;	/* 1 .. SPAWNER_ADDR_MAX */

@@ -560,7 +560,7 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	struct timespec deadline;
 	const char *kperr;
 	char err[256];
-	size_t idx;
+	size_t idx, route;
 	int bfd, e, one = 1;
 
 	(void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -600,9 +600,9 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	/* The handshake's memory is freed but still dirty: give the pages
 	 * back, so an idle connection costs what it holds, not its peak. */
 	malloc_trim(0);
+	route = route_find(args->listener, tls_conn_servername(cctx));
 	if ((bfd = backend_connect(args->listener, args->parentfd,
-	    conf->timeout_connect, route_find(args->listener,
-	    tls_conn_servername(cctx)), route_alpn(args->listener,
+	    conf->timeout_connect, route, route_alpn(args->listener,
 	    tls_conn_alpn_selected(cctx)), &idx, &child_drain, &e)) == -1) {
 		c->st.end = child_drain == 0 ? "drain" : child_backend_end(e);
 		child_goodbye(cctx);
@@ -610,8 +610,8 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	}
 	backend_name(&args->listener->backends[idx], c->backend,
 	    sizeof(c->backend));
-	if (pp_child_send(args->listener, bfd, cfd, cctx, &c->pp, &c->cc,
-	    conf->timeout_connect) == -1) {
+	if (pp_child_send(route_proxy_protocol(args->listener, route), bfd,
+	    cfd, cctx, &c->pp, &c->cc, conf->timeout_connect) == -1) {
 		log_info("client=%s: PROXY header to the backend: %s",
 		    c->client, strerror(errno));
 		c->st.end = "backend-error";

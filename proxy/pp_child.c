@@ -217,7 +217,7 @@ pp_write(int fd, const uint8_t *buf, size_t len,
 }
 
 int
-pp_child_send(const struct conf_listener *l, int bfd, int cfd,
+pp_child_send(int version, int bfd, int cfd,
     struct tls *cctx, const struct pp_conn *pc, const struct clientcert *cc,
     int timeout)
 {
@@ -229,18 +229,18 @@ pp_child_send(const struct conf_listener *l, int bfd, int cfd,
 	char key[32];
 	ssize_t n;
 
-	if (l->proxy_protocol == 0)
+	if (version == 0)
 		return 0;
 	memset(&info, 0, sizeof(info));
 	pp_addrs(cfd, pc, &info);
-	if (l->proxy_protocol == 2) {
+	if (version == 2) {
 		info.alpn = tls_conn_alpn_selected(cctx);
 		info.authority = tls_conn_servername(cctx);
 		clientcert_pp(cc, &ccp);
 		pp_tls_info(cctx, &ccp, &t, key, sizeof(key));
 		info.tls = &t;
 	}
-	if ((n = pp_encode(l->proxy_protocol, &info, buf, sizeof(buf))) == -1) {
+	if ((n = pp_encode(version, &info, buf, sizeof(buf))) == -1) {
 		errno = EMSGSIZE;
 		return -1;
 	}

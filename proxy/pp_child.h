@@ -40,15 +40,16 @@ int	pp_child_receive(const struct conf_listener *l, int fd,
 	    const char **end, char *err, size_t errlen);
 
 /*
- * pp_child_send(l, bfd, cfd, cctx, pc, cc, timeout):
- * If l sends a PROXY header, write it to the backend socket bfd, within
+ * pp_child_send(version, bfd, cfd, cctx, pc, cc, timeout):
+ * Unless version is 0, write a PROXY header of that version (1 or 2;
+ * route_proxy_protocol()) to the backend socket bfd, within
  * timeout seconds: the client and the address it reached (from a
  * received header, else cfd's peer and local address), and in v2 the
  * agreed ALPN, the SNI and the SSL TLV of cctx's connection, with the
  * client certificate cc (proxy/clientcert.h).  Return 0, or -1 with
  * errno.
  */
-int	pp_child_send(const struct conf_listener *l, int bfd, int cfd,
+int	pp_child_send(int version, int bfd, int cfd,
 	    struct tls *cctx, const struct pp_conn *pc,
 	    const struct clientcert *cc, int timeout);
 

@@ -73,6 +73,17 @@ route_uses(const struct conf_listener *l, size_t route, size_t alpn,
 	return qualified ? b->alpnidx == alpn : b->alpnidx == 0;
 }
 
+int
+route_proxy_protocol(const struct conf_listener *l, size_t route)
+{
+	int v = route > 0 && route <= l->nroutes ?
+	    l->routes[route - 1].proxy_protocol : 0;
+
+	if (v == CONF_PP_NONE)
+		return 0;
+	return v != 0 ? v : l->proxy_protocol;
+}
+
 char *
 route_alpn_list(const struct conf_listener *l)
 {

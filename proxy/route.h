@@ -49,6 +49,14 @@ int	route_uses(const struct conf_listener *l, size_t route, size_t alpn,
 	    int qualified, size_t i);
 
 /*
+ * route_proxy_protocol(l, route):
+ * The PROXY protocol version route sends its backends: its server-name
+ * block's own proxy-protocol if it has one (none: 0), else the
+ * listener's; 0, 1 or 2.
+ */
+int	route_proxy_protocol(const struct conf_listener *l, size_t route);
+
+/*
  * route_alpn_list(l):
  * l's alpn protocols as tls_config_set_alpn(3) takes them, "h2,http/1.1":
  * a new string, or NULL (errno set).  l has at least one.

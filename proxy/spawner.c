@@ -238,41 +238,55 @@ rx_addr(const struct msg_hdr *hdr, const uint8_t *p)
 	b->addrlens[sp_rx.addrs++] = (socklen_t)m.addrlen;
 }
 
-/*
- * SPAWNER_ALPN or SPAWNER_ROUTE: a protocol or a server-name, appended to
- * the listener's, before its first backend.
- */
+/* SPAWNER_ALPN: a protocol, appended to the listener's, before its
+ * first backend. */
 static void
-rx_str(const struct msg_hdr *hdr, const uint8_t *p)
+rx_alpn(const struct msg_hdr *hdr, const uint8_t *p)
 {
 	struct conf_listener *l = &sp.listener;
-	int alpn = hdr->type == SPAWNER_ALPN;
 	struct spawner_str m;
 	size_t len = hdr->len;
 	char **names;
-	struct conf_route *r;
 
 	if (!sp_rx.listener || sp_rx.backend > 0 || len < sizeof(m) ||
-	    (alpn ? l->nalpn >= SPAWNER_ALPN_MAX :
-	    l->nroutes >= SPAWNER_ROUTES_MAX))
-		fatalx("set-up: unexpected alpn or route message");
+	    l->nalpn >= SPAWNER_ALPN_MAX)
+		fatalx("set-up: unexpected alpn message");
 	memcpy(&m, p, sizeof(m));
 	p += sizeof(m);
 	len -= sizeof(m);
 	if (!MSG_LEN_IS(hdr, sizeof(m) + (uint64_t)m.len))
-		fatalx("set-up: bad alpn or route message");
-	if (alpn) {
-		names = reallocarray(l->alpn, l->nalpn + 1, sizeof(*names));
-		if (names == NULL)
-			fatal("set-up");
-		l->alpn = names;
-		l->alpn[l->nalpn++] = take_str(&p, &len, m.len, 0);
-		return;
-	}
+		fatalx("set-up: bad alpn message");
+	if ((names = reallocarray(l->alpn, l->nalpn + 1,
+	    sizeof(*names))) == NULL)
+		fatal("set-up");
+	l->alpn = names;
+	l->alpn[l->nalpn++] = take_str(&p, &len, m.len, 0);
+}
+
+/* SPAWNER_ROUTE: a server-name block, appended to the listener's, before
+ * its first backend. */
+static void
+rx_route(const struct msg_hdr *hdr, const uint8_t *p)
+{
+	struct conf_listener *l = &sp.listener;
+	struct spawner_route m;
+	size_t len = hdr->len;
+	struct conf_route *r;
+
+	if (!sp_rx.listener || sp_rx.backend > 0 || len < sizeof(m) ||
+	    l->nroutes >= SPAWNER_ROUTES_MAX)
+		fatalx("set-up: unexpected route message");
+	memcpy(&m, p, sizeof(m));
+	p += sizeof(m);
+	len -= sizeof(m);
+	if (!MSG_LEN_IS(hdr, sizeof(m) + (uint64_t)m.len) ||
+	    m.proxy_protocol > CONF_PP_NONE)
+		fatalx("set-up: bad route message");
 	if ((r = reallocarray(l->routes, l->nroutes + 1, sizeof(*r))) == NULL)
 		fatal("set-up");
 	l->routes = r;
 	memset(&r[l->nroutes], 0, sizeof(*r));
+	r[l->nroutes].proxy_protocol = (int)m.proxy_protocol;
 	r[l->nroutes++].name = take_str(&p, &len, m.len, 0);
 }
 
@@ -340,8 +354,10 @@ spawner_receive(void)
 			rx_addr(&hdr, buf + sizeof(hdr));
 			break;
 		case SPAWNER_ALPN:
+			rx_alpn(&hdr, buf + sizeof(hdr));
+			break;
 		case SPAWNER_ROUTE:
-			rx_str(&hdr, buf + sizeof(hdr));
+			rx_route(&hdr, buf + sizeof(hdr));
 			break;
 		case SPAWNER_PP:
 			if (!sp_rx.listener || pp_spawner_rx(&hdr,

@@ -210,9 +210,9 @@ send_backend(int fd, const struct conf_backend *b)
 	return 0;
 }
 
-/* One SPAWNER_ALPN or SPAWNER_ROUTE. */
+/* One SPAWNER_ALPN. */
 static int
-send_str(int fd, uint32_t type, const char *s)
+send_alpn(int fd, const char *s)
 {
 	struct spawner_str m;
 	struct iovec iov[2];
@@ -221,7 +221,22 @@ send_str(int fd, uint32_t type, const char *s)
 	iov[0].iov_base = &m;
 	iov[0].iov_len = sizeof(m);
 	iov_str(&iov[1], s);
-	return msg_putv(fd, type, iov, 2, -1, 0);
+	return msg_putv(fd, SPAWNER_ALPN, iov, 2, -1, 0);
+}
+
+/* One SPAWNER_ROUTE: a server-name block's name and PROXY version. */
+static int
+send_route(int fd, const struct conf_route *r)
+{
+	struct spawner_route m;
+	struct iovec iov[2];
+
+	m.len = (uint32_t)strlen(r->name);
+	m.proxy_protocol = (uint32_t)r->proxy_protocol;
+	iov[0].iov_base = &m;
+	iov[0].iov_len = sizeof(m);
+	iov_str(&iov[1], r->name);
+	return msg_putv(fd, SPAWNER_ROUTE, iov, 2, -1, 0);
 }
 
 /* Everything the children of listener li of g need; then START. */
@@ -236,10 +251,10 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 	    mtls_send(fd, gl->conf) == -1)
 		return -1;
 	for (i = 0; i < gl->conf->nalpn; i++)
-		if (send_str(fd, SPAWNER_ALPN, gl->conf->alpn[i]) == -1)
+		if (send_alpn(fd, gl->conf->alpn[i]) == -1)
 			return -1;
 	for (i = 0; i < gl->conf->nroutes; i++)
-		if (send_str(fd, SPAWNER_ROUTE, gl->conf->routes[i].name) == -1)
+		if (send_route(fd, &gl->conf->routes[i]) == -1)
 			return -1;
 	for (i = 0; i < gl->conf->nbackends; i++)
 		if (send_backend(fd, &gl->conf->backends[i]) == -1)

@@ -160,7 +160,7 @@ tls_failed() {
 	    cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
 	[[ "$line" == *" client_cert=ok client_subject=O=Recluse%20Test,CN=good%20client client_fp=$fp "* ]]
 	# the fields come after backend=, in the agreed order
-	[[ "$line" == *" backend=127.0.0.1:$BPORT client_cert="* ]]
+	[[ "$line" == *" backend=127.0.0.1:$BPORT alpn=- proxied=- client_cert="* ]]
 }
 
 @test "mtls: required: openssl s_client -cert with a valid certificate, TLS 1.3 and 1.2" {
@@ -413,4 +413,43 @@ EOC
 	wait_for access_lines_are 2
 	[[ "$(access_line 1)" == *" client_cert=ok client_subject=O=Recluse%20Test,CN=alice "* ]]
 	[[ "$(access_line 2)" == *" client_cert=failed:revoked "* ]]
+}
+
+@test "mtls with PROXY v2: the SSL TLV carries the verified client's CN, first SAN and fingerprint, checked byte for byte" {
+	PPORT=$(free_port)
+	python3 "$HELPERS/ppdecode.py" 127.0.0.1 "$PPORT" "$T/pp.jsonl" \
+	    >> "$T/ppdecode.log" 2>&1 &
+	track $!
+	wait_port "$PPORT"
+	BPORT=$PPORT
+	start_mtls "client-ca \"$T/cca/ca.crt\"" "client-verify optional" \
+	    "proxy-protocol v2"
+	run curl -sS --max-time 10 --cacert "$T/ca.crt" \
+	    --cert "$T/cca/good.crt" --key "$T/cca/good.key" \
+	    "https://localhost:$PORT/"
+	[ "$output" = ok ]
+	run curl -sS --max-time 10 --cacert "$T/ca.crt" "https://localhost:$PORT/"
+	[ "$output" = ok ]
+	wait_for test "$(wc -l < "$T/pp.jsonl")" -ge 2
+	cat "$T/pp.jsonl"
+	fp=$(openssl x509 -in "$T/cca/good.crt" -noout -fingerprint -sha256 |
+	    cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
+	python3 - "$T/pp.jsonl" "$fp" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert all(r["errors"] == [] for r in recs), recs
+withcert = [r for r in recs if r.get("ssl_cn")]
+without = [r for r in recs if not r.get("ssl_cn")]
+assert len(withcert) == 1 and len(without) == 1, recs
+r = withcert[0]
+# PP2_CLIENT_SSL | PP2_CLIENT_CERT_CONN (| CERT_SESS), verified
+assert r["ssl_client"] & 0x03 == 0x03, r
+assert r["ssl_verify"] == 0, r
+assert r["ssl_cn"] == "good client", r
+assert r["client_san"] == "good@example.org", r
+assert r["client_fp"] == sys.argv[2], r
+r = without[0]
+assert r["ssl_client"] == 1 and r["ssl_verify"] == 1, r
+assert r.get("client_fp", "") == "" and r.get("client_san", "") == "", r
+PY
 }

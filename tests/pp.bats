@@ -201,6 +201,47 @@ nginx_saw() {
 	[[ "$line" == "pp=$2 port="[0-9]*" remote=127.0.0.1" ]]
 }
 
+@test "proxy-protocol in a server-name block: its names get its version, or none; other names the listener's" {
+	start_decoder
+	HPORT=$(free_port)
+	mkdir "$T/www"
+	echo plain > "$T/www/plain"
+	python3 -m http.server --bind 127.0.0.1 --directory "$T/www" \
+	    "$HPORT" >> "$T/http.log" 2>&1 3>&- &
+	track $!
+	wait_port "$HPORT"
+	pp_conf v2 'server-name "api.example.org" {' \
+	    "	backend 127.0.0.1:$BPORT" '	proxy-protocol v1' '}' \
+	    'server-name "plain.example.org" {' "	backend 127.0.0.1:$HPORT" \
+	    '	proxy-protocol none' '}'
+	start_recluse "$C"
+	run get -k --resolve "api.example.org:$PORT:127.0.0.1" \
+	    "https://api.example.org:$PORT/"
+	[ "$output" = ok ]
+	wait_for records 1
+	run get "https://localhost:$PORT/"
+	[ "$output" = ok ]
+	wait_for records 2
+	run get -k --resolve "plain.example.org:$PORT:127.0.0.1" \
+	    "https://plain.example.org:$PORT/plain"
+	[ "$output" = plain ]
+	cat "$T/pp.jsonl"
+	[ "$(field 1 errors)" = "[]" ]
+	[ "$(field 1 version)" = 1 ]
+	[ "$(field 2 errors)" = "[]" ]
+	[ "$(field 2 version)" = 2 ]
+	[ "$(field 2 authority)" = localhost ]
+	# the plain backend got the request itself, no header before it
+	grep -q '"GET /plain HTTP/1.1" 200' "$T/http.log"
+	! grep -q PROXY "$T/http.log" || false
+	# -nn prints the blocks' versions and reads them back
+	"$RECLUSE" -nn -f "$C" > "$T/dump.conf"
+	grep -q "^		proxy-protocol v1$" "$T/dump.conf"
+	grep -q "^		proxy-protocol none$" "$T/dump.conf"
+	"$RECLUSE" -nn -f "$T/dump.conf" > "$T/dump2.conf"
+	cmp "$T/dump.conf" "$T/dump2.conf"
+}
+
 @test "nginx logs the true client address through PROXY v1 and v2, IPv4 and IPv6" {
 	start_nginx
 	for v in v1 v2; do
@@ -381,7 +422,7 @@ s.recv(1)' "$PORT"
 	"$RECLUSE" -nn -f "$C" > "$T/dump1.conf"
 	"$RECLUSE" -nn -f "$T/dump1.conf" > "$T/dump2.conf"
 	cmp "$T/dump1.conf" "$T/dump2.conf"
-	for bad in "proxy-protocol v3|proxy-protocol \"v3\": v1 or v2" \
+	for bad in "proxy-protocol v3|proxy-protocol \"v3\": v1, v2 or none" \
 	    "proxy-protocol-from 10.0.0.1/8|host bits set" \
 	    "proxy-protocol-from 10.0.0.0/33|prefix length too large" \
 	    "proxy-protocol-from example.org|not an IPv4 or IPv6 address" \
