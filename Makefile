@@ -20,7 +20,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/connector_ctl.c proxy/probe.c proxy/certcheck.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c proxy/parent_check.c proxy/stats.c proxy/metrics.c \
-		proxy/metrics_ctl.c \
+		proxy/metrics_ctl.c proxy/sni.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c lib/title.c \
 		config/parse.c config/conf.c \
 		keyproc/keyproc.c keyproc/kp_check.c keyproc/sign.c \
@@ -200,12 +200,16 @@ bench/statsloop: bench/statsloop.c $(STATSLOOP_OBJS)
 bench: all $(BENCH_PROGS)
 	bench/run
 
+# bench-sni: a listener with 50 certificates against one (bench/sni).
+bench-sni: all bench/tlsload
+	bench/sni
+
 clean:
 	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(HOSTILE_OBJS) $(BENCH_PROGS) \
 	    $(BENCH_PROGS:=.d)
 	rm -rf $(FUZZ_DIR)
 
-.PHONY: all root deps test soak demo sanitize install uninstall bench clean \
+.PHONY: all root deps test soak demo sanitize install uninstall bench bench-sni clean \
 		fuzz fuzz-run
 
 -include $(DEPS) $(BENCH_PROGS:=.d) $(wildcard $(FUZZ_DIR)/*/*.d $(FUZZ_DIR)/*/*/*.d)

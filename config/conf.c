@@ -447,7 +447,7 @@ read_certs(struct check *ck, const struct conf_where *w, const char *path,
 
 /* After check_key(): the key's descriptor is open. */
 static int
-check_certificate(struct check *ck, const struct conf_listener *l)
+check_certificate(struct check *ck, const struct conf_cert *l)
 {
 	const struct conf_where *w = &l->certificate_where;
 	struct stat sb, kb;
@@ -544,7 +544,7 @@ key_mode_fault(mode_t mode)
  * and a mode at fault are told at once, with both fixes.
  */
 static int
-check_key_perms(struct check *ck, const struct conf_listener *l,
+check_key_perms(struct check *ck, const struct conf_cert *l,
     const struct stat *sb)
 {
 	const struct conf *c = ck->conf;
@@ -592,7 +592,7 @@ check_key_perms(struct check *ck, const struct conf_listener *l,
  * the key is read from it, never from the path again.
  */
 static int
-check_key(struct check *ck, struct conf_listener *l)
+check_key(struct check *ck, struct conf_cert *l)
 {
 	const struct conf_where *w = &l->key_where;
 	struct stat sb;
@@ -695,12 +695,14 @@ check_listener(struct check *ck, struct conf_listener *l)
 	if (l->nlistens == 0)
 		return cerr(ck, &l->where, "listener \"%s\" has no listen "
 		    "address", l->name);
-	if (l->certificate == NULL)
+	if (l->ncerts == 0)
 		return cerr(ck, &l->where, "listener \"%s\" has no certificate",
 		    l->name);
-	if (l->key == NULL)
-		return cerr(ck, &l->where, "listener \"%s\" has no key",
-		    l->name);
+	for (i = 0; i < l->ncerts; i++)
+		if (l->certs[i].key == NULL)
+			return cerr(ck, &l->certs[i].certificate_where,
+			    "certificate \"%s\" has no key: each certificate "
+			    "is followed by its key", l->certs[i].certificate);
 	if (l->nbackends == 0)
 		return cerr(ck, &l->where, "listener \"%s\" has no backend",
 		    l->name);
@@ -717,9 +719,12 @@ check_listener(struct check *ck, struct conf_listener *l)
 		    check_listen_dup(ck, l, cl) == -1)
 			return -1;
 	}
-	if (check_protocols(ck, l) == -1 || check_ciphers(ck, l) == -1 ||
-	    check_key(ck, l) == -1 || check_certificate(ck, l) == -1)
+	if (check_protocols(ck, l) == -1 || check_ciphers(ck, l) == -1)
 		return -1;
+	for (i = 0; i < l->ncerts; i++)
+		if (check_key(ck, &l->certs[i]) == -1 ||
+		    check_certificate(ck, &l->certs[i]) == -1)
+			return -1;
 	for (i = 0; i < l->nbackends; i++) {
 		b = &l->backends[i];
 		if (b->type == CONF_BACKEND_UNIX ? resolve_unix(ck, b) :
@@ -836,17 +841,18 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 		fputs("\tlisten ", fp);
 		dump_hostport(fp, cl->host, cl->port, cl->addrs, cl->naddrs);
 	}
-	/* conf_load() refuses a listener without them; the parser does not */
-	if (l->certificate != NULL) {
+	/* conf_load() refuses a pair without its key; the parser does not */
+	for (i = 0; i < l->ncerts; i++) {
 		fputs("\tcertificate ", fp);
-		dump_string(fp, l->certificate);
+		dump_string(fp, l->certs[i].certificate);
 		putc('\n', fp);
+		if (l->certs[i].key != NULL) {
+			fputs("\tkey ", fp);
+			dump_string(fp, l->certs[i].key);
+			putc('\n', fp);
+		}
 	}
-	if (l->key != NULL) {
-		fputs("\tkey ", fp);
-		dump_string(fp, l->key);
-		putc('\n', fp);
-	}
+	fprintf(fp, "\tstrict-sni %s\n", l->strict_sni ? "yes" : "no");
 	fprintf(fp, "\tmax-connections %ld\n", l->max_connections);
 	fputs("\tprotocols ", fp);
 	dump_string(fp, l->protocols ? l->protocols : CONF_DEFAULT_PROTOCOLS);
@@ -928,10 +934,13 @@ conf_free(struct conf *c)
 		}
 		free(l->name);
 		free(l->listens);
-		free(l->certificate);
-		free(l->key);
-		if (l->keyfd != -1)
-			close(l->keyfd);
+		for (j = 0; j < l->ncerts; j++) {
+			free(l->certs[j].certificate);
+			free(l->certs[j].key);
+			if (l->certs[j].keyfd != -1)
+				close(l->certs[j].keyfd);
+		}
+		free(l->certs);
 		free(l->protocols);
 		free(l->ciphers);
 		free(l->backends);

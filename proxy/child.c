@@ -42,6 +42,7 @@
 #include "lib/title.h"
 #include "proxy/relay.h"
 #include "lib/sandbox.h"
+#include "proxy/sni.h"
 #include "proxy/tlshook.h"
 
 /* Descriptors the child may open beyond those it inherits. */
@@ -54,6 +55,8 @@ struct child_conn {
 	char			 client[INET6_ADDRSTRLEN + 16];
 	char			 backend[BACKEND_NAME_MAX];
 	char			 sni[128];
+	char			 cert[128];	/* the served certificate's
+						   first name, escaped */
 	const char		*version, *cipher;
 	struct timespec		 start;
 	uint32_t		 handshake_us;	/* 0: no handshake */
@@ -369,6 +372,7 @@ child_tls_info(struct tls *cctx, struct child_conn *c)
 	c->cipher = tls_conn_cipher(cctx);
 	if ((sni = tls_conn_servername(cctx)) != NULL)
 		log_escape(c->sni, sizeof(c->sni), sni, strlen(sni));
+	(void)sni_cert_name(c->cert, sizeof(c->cert));
 }
 
 static const char *
@@ -399,12 +403,13 @@ child_log(const struct child_args *args, const struct child_conn *c)
 		snprintf(handshake, sizeof(handshake), "%lld.%03llds", hs / 1000,
 		    hs % 1000);
 	log_info("client=%s listener=%s tls=%s cipher=%s sni=%s backend=%s "
-	    "from_client=%llu to_client=%llu handshake=%s "
+	    "cert=%s from_client=%llu to_client=%llu handshake=%s "
 	    "duration=%lld.%03llds end=%s",
 	    c->client, args->listener->name,
 	    c->version ? c->version : "-", c->cipher ? c->cipher : "-",
 	    c->sni[0] != '\0' ? c->sni : "-",
 	    c->backend[0] != '\0' ? c->backend : "-",
+	    c->cert[0] != '\0' ? c->cert : "-",
 	    (unsigned long long)c->st.from_client,
 	    (unsigned long long)c->st.to_client, handshake, ms / 1000,
 	    ms % 1000, c->st.end ? c->st.end : "-");

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "proxy/sni.h"
 #include "proxy/tlshook.h"
 
 /* A child makes exactly one SSL object: its connection's. */
@@ -38,6 +39,7 @@ tlshook_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	SSL_CTX_set_session_cache_mode(SSL_get_SSL_CTX(ssl),
 	    SSL_SESS_CACHE_OFF);
 	SSL_set_msg_callback(ssl, tlshook_msg);
+	sni_hook(ssl);
 	tlshook_ssl = ssl;
 	tlshook_notified = 0;
 }
