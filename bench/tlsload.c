@@ -4,7 +4,7 @@
  * certificate chain (the handshake signature is still checked by OpenSSL)
  * and never resumes a session.
  *
- * tlsload handshake -p PORT [-c INFLIGHT] [-d SECONDS] [-u PATH]
+ * tlsload handshake -p PORT [-c INFLIGHT] [-d SECONDS] [-s SNI] [-u PATH]
  *	Full handshakes: each connection does a TLS handshake, sends
  *	"GET PATH" with "Connection: close", reads the whole reply and then
  *	reads until the proxy closes.  INFLIGHT connections at a time for
@@ -17,7 +17,7 @@
  *	milliseconds after it started fails (and is closed).  SIGTERM ends
  *	the SECONDS early: no new connection, those open finish as at the end.
  *
- * tlsload hold -p PORT -n N [-c INFLIGHT] [-t SECONDS] [-u PATH]
+ * tlsload hold -p PORT -n N [-c INFLIGHT] [-s SNI] [-t SECONDS] [-u PATH]
  *	Opens N connections, INFLIGHT at a time, and does one keep-alive
  *	request on each; prints "open ok N failed F seconds S", then "ready",
  *	and holds them.  A line or EOF on stdin ends the wait: one more request
@@ -92,13 +92,16 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The SNI every connection sends (-s; bench/sni names a later certificate). */
+static const char	*sni_name = "localhost";
+
 static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr, "usage: tlsload handshake -p port [-c inflight] "
-	    "[-d seconds] [-e file] [-u path] [-x ms]\n"
+	    "[-d seconds] [-e file] [-s sni] [-u path] [-x ms]\n"
 	    "       tlsload hold -p port -n conns [-c inflight] "
-	    "[-t seconds] [-u path]\n"
+	    "[-s sni] [-t seconds] [-u path]\n"
 	    "       tlsload slow -p port -n conns [-i ms] [-t seconds]\n");
 	exit(2);
 }
@@ -188,7 +191,7 @@ conn_open(struct conn *c, int close_mode)
 	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
 		errx(1, "SSL_new");
 	SSL_set_connect_state(c->ssl);
-	SSL_set_tlsext_host_name(c->ssl, "localhost");
+	SSL_set_tlsext_host_name(c->ssl, sni_name);
 	c->state = S_HANDSHAKE;
 	c->close_mode = close_mode;
 	c->got = 0;
@@ -677,7 +680,7 @@ main(int argc, char *argv[])
 	mode = argv[1];
 	argc--;
 	argv++;
-	while ((ch = getopt(argc, argv, "c:d:e:i:n:p:t:u:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:e:i:n:p:s:t:u:x:")) != -1) {
 		switch (ch) {
 		case 'c':
 			inflight = number(optarg, 1, 100000);
@@ -696,6 +699,9 @@ main(int argc, char *argv[])
 			break;
 		case 'p':
 			port = number(optarg, 1, 65535);
+			break;
+		case 's':
+			sni_name = optarg;
 			break;
 		case 't':
 			limit = number(optarg, 1, 3600);
