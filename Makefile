@@ -22,7 +22,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/tlshook.c proxy/parent_check.c proxy/stats.c proxy/metrics.c \
 		proxy/metrics_ctl.c proxy/route.c proxy/pp.c proxy/pp_parse.c proxy/pp_spawner.c \
 		proxy/pp_child.c proxy/mtls.c proxy/clientcert.c \
-		proxy/resume.c proxy/tickets.c \
+		proxy/resume.c proxy/tickets.c proxy/sni.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c lib/title.c \
 		config/parse.c config/conf.c config/cidr.c config/clientca.c \
 		config/conf_tickets.c \
@@ -217,13 +217,17 @@ bench/statsloop: bench/statsloop.c $(STATSLOOP_OBJS)
 bench: all $(BENCH_PROGS)
 	bench/run
 
+# bench-sni: a listener with 50 certificates against one (bench/sni).
+bench-sni: all bench/tlsload
+	bench/sni
+
 clean:
 	rm -f recluse $(OBJS) $(DEPS) $(HELPERS) $(HOSTILE_OBJS) $(BENCH_PROGS) \
 	    tests/helpers/tickets-rotate.o \
 	    $(BENCH_PROGS:=.d)
 	rm -rf $(FUZZ_DIR)
 
-.PHONY: all root deps test soak demo sanitize install uninstall bench clean \
+.PHONY: all root deps test soak demo sanitize install uninstall bench bench-sni clean \
 		fuzz fuzz-run
 
 -include $(DEPS) $(BENCH_PROGS:=.d) $(wildcard $(FUZZ_DIR)/*/*.d $(FUZZ_DIR)/*/*/*.d)

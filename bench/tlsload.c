@@ -4,7 +4,8 @@
  * certificate chain (the handshake signature is still checked by OpenSSL)
  * and never resumes a session, unless -r.
  *
- * tlsload handshake -p PORT [-c INFLIGHT] [-d SECONDS] [-r] [-u PATH]
+ * tlsload handshake -p PORT [-c INFLIGHT] [-d SECONDS] [-r] [-s SNI]
+ *     [-u PATH]
  *	Full handshakes: each connection does a TLS handshake, sends
  *	"GET PATH" with "Connection: close", reads the whole reply and then
  *	reads until the proxy closes.  INFLIGHT connections at a time for
@@ -21,7 +22,7 @@
  *	and the line ends with "resumed R": how many of the connections done
  *	were resumed.
  *
- * tlsload hold -p PORT -n N [-c INFLIGHT] [-t SECONDS] [-u PATH]
+ * tlsload hold -p PORT -n N [-c INFLIGHT] [-s SNI] [-t SECONDS] [-u PATH]
  *	Opens N connections, INFLIGHT at a time, and does one keep-alive
  *	request on each; prints "open ok N failed F seconds S", then "ready",
  *	and holds them.  A line or EOF on stdin ends the wait: one more request
@@ -99,13 +100,16 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The SNI every connection sends (-s; bench/sni names a later certificate). */
+static const char	*sni_name = "localhost";
+
 static __attribute__((noreturn)) void
 usage(void)
 {
 	fprintf(stderr, "usage: tlsload handshake -p port [-c inflight] "
-	    "[-d seconds] [-e file] [-r] [-u path] [-x ms]\n"
+	    "[-d seconds] [-e file] [-r] [-s sni] [-u path] [-x ms]\n"
 	    "       tlsload hold -p port -n conns [-c inflight] "
-	    "[-t seconds] [-u path]\n"
+	    "[-s sni] [-t seconds] [-u path]\n"
 	    "       tlsload slow -p port -n conns [-i ms] [-t seconds]\n");
 	exit(2);
 }
@@ -225,7 +229,7 @@ conn_open(struct conn *c, int close_mode)
 	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
 		errx(1, "SSL_new");
 	SSL_set_connect_state(c->ssl);
-	SSL_set_tlsext_host_name(c->ssl, "localhost");
+	SSL_set_tlsext_host_name(c->ssl, sni_name);
 	/* A copy each: OpenSSL writes into the session a connection uses. */
 	if (resume && ticket != NULL && (sess = SSL_SESSION_dup(ticket)) !=
 	    NULL) {
@@ -750,7 +754,7 @@ main(int argc, char *argv[])
 	mode = argv[1];
 	argc--;
 	argv++;
-	while ((ch = getopt(argc, argv, "c:d:e:i:n:p:rt:u:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:e:i:n:p:rs:t:u:x:")) != -1) {
 		switch (ch) {
 		case 'c':
 			inflight = number(optarg, 1, 100000);
@@ -772,6 +776,9 @@ main(int argc, char *argv[])
 			break;
 		case 'r':
 			resume = 1;
+			break;
+		case 's':
+			sni_name = optarg;
 			break;
 		case 't':
 			limit = number(optarg, 1, 3600);

@@ -450,7 +450,7 @@ read_certs(struct check *ck, const struct conf_where *w, const char *path,
 
 /* After check_key(): the key's descriptor is open. */
 static int
-check_certificate(struct check *ck, const struct conf_listener *l)
+check_certificate(struct check *ck, const struct conf_cert *l)
 {
 	const struct conf_where *w = &l->certificate_where;
 	struct stat sb, kb;
@@ -547,7 +547,7 @@ key_mode_fault(mode_t mode)
  * and a mode at fault are told at once, with both fixes.
  */
 static int
-check_key_perms(struct check *ck, const struct conf_listener *l,
+check_key_perms(struct check *ck, const struct conf_cert *l,
     const struct stat *sb)
 {
 	const struct conf *c = ck->conf;
@@ -595,7 +595,7 @@ check_key_perms(struct check *ck, const struct conf_listener *l,
  * the key is read from it, never from the path again.
  */
 static int
-check_key(struct check *ck, struct conf_listener *l)
+check_key(struct check *ck, struct conf_cert *l)
 {
 	const struct conf_where *w = &l->key_where;
 	struct stat sb;
@@ -742,12 +742,14 @@ check_listener(struct check *ck, struct conf_listener *l)
 	if (l->nlistens == 0)
 		return cerr(ck, &l->where, "listener \"%s\" has no listen "
 		    "address", l->name);
-	if (l->certificate == NULL)
+	if (l->ncerts == 0)
 		return cerr(ck, &l->where, "listener \"%s\" has no certificate",
 		    l->name);
-	if (l->key == NULL)
-		return cerr(ck, &l->where, "listener \"%s\" has no key",
-		    l->name);
+	for (i = 0; i < l->ncerts; i++)
+		if (l->certs[i].key == NULL)
+			return cerr(ck, &l->certs[i].certificate_where,
+			    "certificate \"%s\" has no key: each certificate "
+			    "is followed by its key", l->certs[i].certificate);
 	for (i = 0; i <= l->nroutes; i++)
 		if (check_route(ck, l, i) == -1)
 			return -1;
@@ -764,9 +766,13 @@ check_listener(struct check *ck, struct conf_listener *l)
 		    check_listen_dup(ck, l, cl) == -1)
 			return -1;
 	}
-	if (check_protocols(ck, l) == -1 || check_ciphers(ck, l) == -1 ||
-	    check_key(ck, l) == -1 || check_certificate(ck, l) == -1 ||
-	    clientca_load(l, ck->err, ck->errlen) == -1 ||
+	if (check_protocols(ck, l) == -1 || check_ciphers(ck, l) == -1)
+		return -1;
+	for (i = 0; i < l->ncerts; i++)
+		if (check_key(ck, &l->certs[i]) == -1 ||
+		    check_certificate(ck, &l->certs[i]) == -1)
+			return -1;
+	if (clientca_load(l, ck->err, ck->errlen) == -1 ||
 	    conf_tickets_check(ck->conf, l, ck->err, ck->errlen) == -1)
 		return -1;
 	for (i = 0; i < l->nbackends; i++) {
@@ -942,17 +948,18 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 		fputs("\tlisten ", fp);
 		dump_hostport(fp, cl->host, cl->port, cl->addrs, cl->naddrs);
 	}
-	/* conf_load() refuses a listener without them; the parser does not */
-	if (l->certificate != NULL) {
+	/* conf_load() refuses a pair without its key; the parser does not */
+	for (i = 0; i < l->ncerts; i++) {
 		fputs("\tcertificate ", fp);
-		dump_string(fp, l->certificate);
+		dump_string(fp, l->certs[i].certificate);
 		putc('\n', fp);
+		if (l->certs[i].key != NULL) {
+			fputs("\tkey ", fp);
+			dump_string(fp, l->certs[i].key);
+			putc('\n', fp);
+		}
 	}
-	if (l->key != NULL) {
-		fputs("\tkey ", fp);
-		dump_string(fp, l->key);
-		putc('\n', fp);
-	}
+	fprintf(fp, "\tstrict-sni %s\n", l->strict_sni ? "yes" : "no");
 	fprintf(fp, "\tmax-connections %ld\n", l->max_connections);
 	fputs("\tprotocols ", fp);
 	dump_string(fp, l->protocols ? l->protocols : CONF_DEFAULT_PROTOCOLS);
@@ -1059,10 +1066,13 @@ conf_free(struct conf *c)
 		free(l->routes);
 		free(l->name);
 		free(l->listens);
-		free(l->certificate);
-		free(l->key);
-		if (l->keyfd != -1)
-			close(l->keyfd);
+		for (j = 0; j < l->ncerts; j++) {
+			free(l->certs[j].certificate);
+			free(l->certs[j].key);
+			if (l->certs[j].keyfd != -1)
+				close(l->certs[j].keyfd);
+		}
+		free(l->certs);
 		free(l->ticket_key);
 		if (l->ticket_keyfd != -1)
 			close(l->ticket_keyfd);

@@ -109,14 +109,28 @@ struct conf_cidr {
 /* The most proxy-protocol-from entries of one listener. */
 #define CONF_PP_FROM_MAX	512
 
-struct conf_listener {
-	char			*name;
-	struct conf_listen	*listens;
-	size_t			 nlistens;
+/*
+ * One "certificate" line and the "key" line after it.  A listener's first
+ * pair is its default; the others are chosen by the client's SNI, matched
+ * against each certificate's own names.
+ */
+#define CONF_CERTS_MAX		1024	/* pairs in one listener */
+
+struct conf_cert {
 	char			*certificate;	/* PEM chain, leaf first */
 	char			*key;		/* PEM private key */
 	int			 keyfd;		/* key, opened and checked by
 						   conf_load(); -1: not open */
+	struct conf_where	 certificate_where, key_where;
+};
+
+struct conf_listener {
+	char			*name;
+	struct conf_listen	*listens;
+	size_t			 nlistens;
+	struct conf_cert	*certs;		/* certs[0]: the default */
+	size_t			 ncerts;
+	int			 strict_sni;	/* unknown name: alert */
 	char			*protocols;	/* NULL: CONF_DEFAULT_PROTOCOLS */
 	char			*ciphers;	/* NULL: CONF_DEFAULT_CIPHERS */
 	struct conf_backend	*backends;	/* tried in order; those of
@@ -131,7 +145,7 @@ struct conf_listener {
 						   unless set */
 	struct conf_where	 where;		/* the "listener" line */
 	struct conf_where	 max_connections_where;
-	struct conf_where	 certificate_where, key_where;
+	struct conf_where	 strict_sni_where;
 	struct conf_where	 protocols_where, ciphers_where;
 	struct conf_where	 alpn_where;
 	int			 proxy_protocol;	/* PROXY header sent to
@@ -190,7 +204,7 @@ struct conf {
  * Read, parse and check the configuration file path (and its includes):
  * grammar, values, host names, users, chroot directory, certificate files
  * (present, PEM, leaf first) and key files: each is opened once, into its
- * listener's keyfd (O_CLOEXEC; never read here), and must be a regular
+ * pair's keyfd (O_CLOEXEC; never read here), and must be a regular
  * file owned by root or keyproc-user that no one else can write or read
  * (see recluse.conf(5)).  Whoever reads the key reads that descriptor,
  * with pread(2).  Return a new struct conf, or NULL with "FILE:LINE:

@@ -122,6 +122,7 @@ static int	kw_proxy_protocol(struct parser *, struct stmt *);
 static int	kw_proxy_protocol_from(struct parser *, struct stmt *);
 static int	kw_session_ticket_key(struct parser *, struct stmt *);
 static int	kw_session_tickets(struct parser *, struct stmt *);
+static int	kw_strict_sni(struct parser *, struct stmt *);
 static int	kw_timeout(struct parser *, struct stmt *);
 static int	kw_user(struct parser *, struct stmt *);
 
@@ -173,6 +174,7 @@ static const struct keyword keywords[] = {
 	{ "session-ticket-key",	CTX_LISTENER, 1, 1, 0, kw_session_ticket_key,
 				0 },
 	{ "session-tickets",	CTX_LISTENER, 1, 1, 0, kw_session_tickets, 0 },
+	{ "strict-sni",		CTX_LISTENER, 1, 1, 0, kw_strict_sni, 0 },
 	{ "timeout",		CTX_TOP, 2, 2, 0, kw_timeout, 0 },
 	{ "unix",		CTX_BACKEND, 0, 0, 0, NULL, 0 },
 	{ "user",		CTX_TOP, 1, 1, 0, kw_user, 0 },
@@ -859,7 +861,6 @@ kw_listener(struct parser *p, struct stmt *st)
 	c->listeners = l;
 	l = &c->listeners[c->nlisteners++];
 	memset(l, 0, sizeof(*l));
-	l->keyfd = -1;
 	l->ticket_keyfd = -1;
 	l->name = take(st, 1);
 	l->where = st->where;
@@ -933,17 +934,57 @@ kw_listen(struct parser *p, struct stmt *st)
 	return 0;
 }
 
+/* Each "certificate" starts a pair; the "key" after it completes it. */
 static int
 kw_certificate(struct parser *p, struct stmt *st)
 {
-	return set_path(p, st, &p->listener->certificate,
-	    &p->listener->certificate_where);
+	struct conf_listener *l = p->listener;
+	struct conf_cert *c;
+
+	if (l->ncerts > 0 && l->certs[l->ncerts - 1].key == NULL)
+		return serr(p, st, "certificate \"%s\" has no key: each "
+		    "certificate is followed by its key",
+		    l->certs[l->ncerts - 1].certificate);
+	if (l->ncerts >= CONF_CERTS_MAX)
+		return serr(p, st, "more than %d certificates in listener "
+		    "\"%s\"", CONF_CERTS_MAX, l->name);
+	c = reallocarray(l->certs, l->ncerts + 1, sizeof(*c));
+	if (c == NULL)
+		return nomem(p, st->where.line);
+	l->certs = c;
+	c = &l->certs[l->ncerts++];
+	memset(c, 0, sizeof(*c));
+	c->keyfd = -1;
+	return set_path(p, st, &c->certificate, &c->certificate_where);
 }
 
 static int
 kw_key(struct parser *p, struct stmt *st)
 {
-	return set_path(p, st, &p->listener->key, &p->listener->key_where);
+	struct conf_listener *l = p->listener;
+	struct conf_cert *c;
+
+	if (l->ncerts == 0)
+		return serr(p, st, "key \"%s\" before any certificate: "
+		    "write the certificate line first", st->word[1]);
+	c = &l->certs[l->ncerts - 1];
+	return set_path(p, st, &c->key, &c->key_where);
+}
+
+static int
+kw_strict_sni(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+
+	if (l->strict_sni_where.line != 0)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	if (strcmp(st->word[1], "yes") == 0)
+		l->strict_sni = 1;
+	else if (strcmp(st->word[1], "no") != 0)
+		return serr(p, st, "strict-sni \"%s\": yes or no",
+		    st->word[1]);
+	l->strict_sni_where = st->where;
+	return 0;
 }
 
 static int

@@ -242,6 +242,20 @@ kp_key_kind(const struct sign_key *sk)
 }
 
 /*
+ * A key of e failed: say why, and which key it was (KP_CTL_ERROR_WHICH),
+ * since one file may be the key of several certificates.
+ */
+static __dead void
+kp_key_fail(const struct kp_keyent *e, const char *why)
+{
+	char err[KP_ERR_MAX + 64];
+
+	snprintf(err, sizeof(err), "%s" KP_CTL_ERROR_WHICH, why, e->listener,
+	    e->key);
+	kp_fail(err);
+}
+
+/*
  * Load every key and sign once with it: the key works, and libcrypto's
  * random generator is seeded before the sandbox closes.
  */
@@ -269,20 +283,20 @@ kp_load_keys(void)
 		}
 		if ((e->sk = sign_key_load(e->fd, e->path, e->spki,
 		    e->spkilen, err, sizeof(err))) == NULL)
-			kp_fail(err);
+			kp_key_fail(e, err);
 		e->kind = kp_key_kind(e->sk);
 		close(e->fd);
 		e->fd = -1;
 		if (sign_key_size(e->sk) > KP_SIG_MAX) {
 			snprintf(err, sizeof(err), "%s: key too large",
 			    e->path);
-			kp_fail(err);
+			kp_key_fail(e, err);
 		}
 		alg = sign_key_type(e->sk) == SIGN_KEY_RSA ?
 		    KP_ALG_RSA_PSS_SHA256 : KP_ALG_ECDSA_SHA256;
 		if (sign_key_sign(e->sk, alg, probe, sizeof(probe), sig,
 		    sizeof(sig), &siglen, err, sizeof(err)) == -1)
-			kp_fail(err);
+			kp_key_fail(e, err);
 		log_debug("%s: %s key for listener %u, key %u", e->path,
 		    sign_key_type(e->sk) == SIGN_KEY_RSA ? "RSA" : "EC",
 		    e->listener, e->key);

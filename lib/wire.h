@@ -145,6 +145,12 @@ enum kp_ctl_type {
 	KP_CTL_PONG = 19	/* struct kp_ctl_ping: the ping's seq */
 };
 
+/*
+ * A KP_CTL_ERROR about one key ends with this, its listener and key
+ * index, so the parent can name the configuration line of that key.
+ */
+#define KP_CTL_ERROR_WHICH	" (listener %u, key %u)"
+
 struct kp_ctl_key {		/* KP_CTL_KEY */
 	uint32_t	listener;	/* listener index in the config */
 	uint32_t	key;		/* key index within the listener */
@@ -359,9 +365,11 @@ _Static_assert(sizeof(struct chan_ended) == 32, "wire size");
  * A spawner is exec'ed with its channel on SPAWNER_FD and its listener's
  * listening sockets on the descriptors right after it.  Strings are not
  * NUL-terminated and are at most SPAWNER_STR_MAX bytes (the parser's word
- * limit).  The certificate chain is not sent in a datagram: it comes as a
+ * limit).  A certificate chain is not sent in a datagram: it comes as a
  * sealed memfd (F_SEAL_WRITE, _GROW, _SHRINK, _SEAL) of at most
  * SPAWNER_CHAIN_MAX bytes, made once when the configuration is loaded.
+ * SPAWNER_LISTENER carries the listener's first (default) certificate,
+ * and one SPAWNER_CERT follows for each other (ncerts - 1 of them).
  */
 #define SPAWNER_FD		3
 #define SPAWNER_SOCKS_MAX	256	/* listening sockets of one listener */
@@ -371,6 +379,7 @@ _Static_assert(sizeof(struct chan_ended) == 32, "wire size");
 #define SPAWNER_ADDR_MAX	128	/* sizeof(struct sockaddr_storage) */
 #define SPAWNER_BACKENDS_MAX	1024
 #define SPAWNER_ADDRS_MAX	1024	/* addresses of one backend */
+#define SPAWNER_CERTS_MAX	1024	/* CONF_CERTS_MAX */
 
 enum spawner_type {
 	/* parent -> spawner, once, in this order */
@@ -391,6 +400,9 @@ enum spawner_type {
 	SPAWNER_CLIENT = 10,	/* struct spawner_client; fd: a sealed memfd,
 				   the CAs then the CRLs (PEM); at most once,
 				   after SPAWNER_LISTENER, before START */
+	SPAWNER_CERT = 12,	/* struct spawner_cert + its strings; fd: the
+				   chain's sealed memfd.  After the listener,
+				   before the first backend */
 	/* parent -> spawner, then */
 	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
 	SPAWNER_TICKETS = 11,	/* struct spawner_tickets + keys: the session
@@ -434,8 +446,19 @@ struct spawner_listener {	/* SPAWNER_LISTENER, + the strings in order */
 	uint32_t	protocolslen;	/* 0: the default */
 	uint32_t	cipherslen;	/* 0: the default */
 	uint32_t	reflen;		/* the key reference PEM */
+	uint32_t	ncerts;		/* 1 + SPAWNER_CERT messages to follow */
+	uint32_t	flags;		/* SPAWNER_STRICT_SNI */
 };
-_Static_assert(sizeof(struct spawner_listener) == 28, "wire size");
+_Static_assert(sizeof(struct spawner_listener) == 36, "wire size");
+
+/* An unknown SNI gets the unrecognized_name alert (strict-sni yes). */
+#define SPAWNER_STRICT_SNI	0x1
+
+struct spawner_cert {		/* SPAWNER_CERT, + certlen, reflen bytes */
+	uint32_t	certlen;	/* the certificate's file name */
+	uint32_t	reflen;		/* its key reference PEM (its key index) */
+};
+_Static_assert(sizeof(struct spawner_cert) == 8, "wire size");
 
 /* A listener's client certificates (client-ca, client-verify, client-crl). */
 #define SPAWNER_CLIENT_MAX	(8 * 1024 * 1024)	/* calen + crllen */

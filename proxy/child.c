@@ -45,6 +45,7 @@
 #include "proxy/relay.h"
 #include "proxy/route.h"
 #include "lib/sandbox.h"
+#include "proxy/sni.h"
 #include "proxy/tlshook.h"
 
 /* Descriptors the child may open beyond those it inherits. */
@@ -61,6 +62,8 @@ struct child_conn {
 	char			 proxied[INET6_ADDRSTRLEN + 16];	/* the
 					   peer, when a PROXY header came */
 	struct pp_conn		 pp;
+	char			 cert[128];	/* the served certificate's
+						   first name, escaped */
 	const char		*version, *cipher;
 	struct timespec		 start;
 	uint32_t		 handshake_us;	/* 0: no handshake */
@@ -379,6 +382,7 @@ child_tls_info(struct tls *cctx, struct child_conn *c)
 		log_escape(c->sni, sizeof(c->sni), sni, strlen(sni));
 	if ((alpn = tls_conn_alpn_selected(cctx)) != NULL)
 		log_escape(c->alpn, sizeof(c->alpn), alpn, strlen(alpn));
+	(void)sni_cert_name(c->cert, sizeof(c->cert));
 }
 
 static const char *
@@ -412,14 +416,15 @@ child_log(const struct child_args *args, const struct child_conn *c)
 		snprintf(handshake, sizeof(handshake), "%lld.%03llds", hs / 1000,
 		    hs % 1000);
 	log_info("client=%s listener=%s tls=%s cipher=%s sni=%s backend=%s "
-	    "alpn=%s proxied=%s client_cert=%s client_subject=%s client_fp=%s "
-	    "from_client=%llu to_client=%llu handshake=%s "
+	    "alpn=%s cert=%s proxied=%s client_cert=%s client_subject=%s "
+	    "client_fp=%s from_client=%llu to_client=%llu handshake=%s "
 	    "duration=%lld.%03llds end=%s",
 	    c->client, args->listener->name,
 	    c->version ? c->version : "-", c->cipher ? c->cipher : "-",
 	    c->sni[0] != '\0' ? c->sni : "-",
 	    c->backend[0] != '\0' ? c->backend : "-",
 	    c->alpn[0] != '\0' ? c->alpn : "-",
+	    c->cert[0] != '\0' ? c->cert : "-",
 	    c->proxied[0] != '\0' ? c->proxied : "-", ccs, ccsub, ccfp,
 	    (unsigned long long)c->st.from_client,
 	    (unsigned long long)c->st.to_client, handshake, ms / 1000,

@@ -87,8 +87,6 @@ gen_listener_build(struct gen_listener *gl, const struct conf_listener *l,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	/* Opened and checked by conf_load(), once; conf_free() closes it. */
-	gl->keyfd = l->keyfd;
 	if (tlsconf_load(l, &gl->tc, err, errlen) == -1)
 		return -1;
 	if (clientca_warn(l, time(NULL), warn, sizeof(warn)) != NULL)
@@ -117,10 +115,6 @@ gen_load(const char *path, const struct gen *prev, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		gen_free(g);
 		return NULL;
-	}
-	for (i = 0; i < g->conf->nlisteners; i++) {
-		g->listeners[i].keyfd = -1;
-		g->listeners[i].tc.chainfd = -1;
 	}
 	g->nlisteners = g->conf->nlisteners;
 	prevsocks = prev_sockets(prev, &nprev);

@@ -1,7 +1,7 @@
 /*
  * A generation: one loaded configuration and everything the parent built
- * from it (certificate chains and key references, listening sockets, open
- * key files, the spawners).  A reload makes a new generation; the old one
+ * from it (certificate chains and key references, listening sockets, the
+ * spawners; the open key files are in the configuration's pairs).  A reload makes a new generation; the old one
  * lives on until its last child exits.
  */
 #ifndef GEN_H
@@ -38,8 +38,6 @@ struct gen_listener {
 	const struct conf_listener	*conf;
 	struct tlsconf			 tc;
 	struct listen_set		 socks;
-	int				 keyfd;	/* conf->keyfd, for keyproc;
-						   never read here */
 	size_t				 idle;	/* spare children waiting */
 	size_t				 spares;	/* how many spares to keep */
 	size_t				 accepts;	/* since the last decay tick */

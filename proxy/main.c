@@ -42,6 +42,7 @@
 #include "proxy/probe.h"
 #include "lib/sandbox.h"
 #include "lib/wire.h"
+#include "proxy/sni.h"
 #include "proxy/spawn.h"
 #include "proxy/spawner.h"
 #include "proxy/stats.h"
@@ -99,19 +100,32 @@ usage(void)
 static void
 keyproc_err_where(const struct gen *g, char *err, size_t errlen)
 {
-	const struct conf_listener *l;
-	char msg[CONF_ERR_MAX];
-	size_t i, n;
+	const struct conf_cert *cc;
+	char msg[CONF_ERR_MAX], *which;
+	unsigned int li, ki;
+	size_t i, j, n;
 
-	for (i = 0; i < g->nlisteners; i++) {
-		l = g->listeners[i].conf;
-		n = strlen(l->key);
-		if (strncmp(err, l->key, n) == 0 && err[n] == ':') {
-			snprintf(msg, sizeof(msg), "%s", err);
-			conf_seterr(err, errlen, &l->key_where, "%s", msg);
-			return;
-		}
+	/* "PATH: reason (listener L, key K)": that key's line */
+	if ((which = strrchr(err, '(')) != NULL && which > err &&
+	    sscanf(which - 1, KP_CTL_ERROR_WHICH, &li, &ki) == 2 &&
+	    li < g->nlisteners && ki < g->listeners[li].conf->ncerts) {
+		which[-1] = '\0';
+		cc = &g->listeners[li].conf->certs[ki];
+		snprintf(msg, sizeof(msg), "%s", err);
+		conf_seterr(err, errlen, &cc->key_where, "%s", msg);
+		return;
 	}
+	for (i = 0; i < g->nlisteners; i++)
+		for (j = 0; j < g->listeners[i].conf->ncerts; j++) {
+			cc = &g->listeners[i].conf->certs[j];
+			n = strlen(cc->key);
+			if (strncmp(err, cc->key, n) == 0 && err[n] == ':') {
+				snprintf(msg, sizeof(msg), "%s", err);
+				conf_seterr(err, errlen, &cc->key_where, "%s",
+				    msg);
+				return;
+			}
+		}
 }
 
 /* The TLS versions listener l allows, as keyproc's policy knows them. */
@@ -135,7 +149,7 @@ static int
 keyproc_start(struct gen *g, pid_t *pidp, char *err, size_t errlen)
 {
 	struct gen_listener *gl;
-	size_t i;
+	size_t i, j;
 	int fd;
 
 	if (kp_ctl_spawn(pidp, &fd) == -1) {
@@ -152,12 +166,17 @@ keyproc_start(struct gen *g, pid_t *pidp, char *err, size_t errlen)
 			    "listener %s", gl->conf->name);
 			goto err;
 		}
-		if (kp_ctl_send_key(fd, (uint32_t)i, 0, gl->tc.spki,
-		    gl->tc.spkilen, gl->conf->key, gl->keyfd) == -1) {
-			snprintf(err, errlen, "keyproc: cannot send key %s",
-			    gl->conf->key);
-			goto err;
-		}
+		/* Key j of listener i: what its children's references
+		 * (kp_ref_from_cert(), key index j) name. */
+		for (j = 0; j < gl->tc.ncerts; j++)
+			if (kp_ctl_send_key(fd, (uint32_t)i, (uint32_t)j,
+			    gl->tc.certs[j].spki, gl->tc.certs[j].spkilen,
+			    gl->conf->certs[j].key,
+			    gl->conf->certs[j].keyfd) == -1) {
+				snprintf(err, errlen, "keyproc: cannot send "
+				    "key %s", gl->conf->certs[j].key);
+				goto err;
+			}
 	}
 	if (kp_ctl_send_start(fd, g->conf->keyproc_uid, g->conf->keyproc_gid,
 	    parent.verbose, g->conf->chroot) == -1) {
@@ -869,7 +888,7 @@ serve(void)
 
 /* -n: which later certificate of the chain (2, 3, ...) is l's key's, or 0. */
 static int
-check_key_later(const struct conf_listener *l, const uint8_t *cert,
+check_key_later(const struct conf_cert *l, const uint8_t *cert,
     size_t certlen)
 {
 	char kerr[CONF_ERR_MAX];
@@ -904,7 +923,7 @@ check_key_later(const struct conf_listener *l, const uint8_t *cert,
  * read from the descriptor conf_load() opened and checked, never by path.
  */
 static int
-check_key(const struct conf_listener *l, char *err, size_t errlen)
+check_key(const struct conf_cert *l, char *err, size_t errlen)
 {
 	const struct conf_where *cw = &l->certificate_where;
 	const struct conf_where *kw = &l->key_where;
@@ -942,18 +961,22 @@ check_key(const struct conf_listener *l, char *err, size_t errlen)
 	return k != NULL ? 0 : -1;
 }
 
-/* -n: does each listener's key match its certificate? */
+/* -n: does each key match its certificate?  Names claimed twice? */
 static int
 check_keys(const struct conf *conf, char *err, size_t errlen)
 {
+	const struct conf_listener *l;
 	const struct conf_where *w;
 	char warn[CONF_ERR_MAX];
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < conf->nlisteners; i++) {
-		if (check_key(&conf->listeners[i], err, errlen) == -1)
-			return -1;
-		if ((w = clientca_warn(&conf->listeners[i], time(NULL), warn,
+		l = &conf->listeners[i];
+		for (j = 0; j < l->ncerts; j++)
+			if (check_key(&l->certs[j], err, errlen) == -1)
+				return -1;
+		sni_names_warn_files(l);
+		if ((w = clientca_warn(l, time(NULL), warn,
 		    sizeof(warn))) != NULL)
 			fprintf(stderr, "%s:%d: warning: %s\n", w->file, w->line,
 			    warn);

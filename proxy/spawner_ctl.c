@@ -161,19 +161,47 @@ send_listener(int fd, size_t li, const struct gen_listener *gl)
 	m.index = (uint32_t)li;
 	m.nbackends = (uint32_t)l->nbackends;
 	m.namelen = (uint32_t)str_len(l->name);
-	m.certlen = (uint32_t)str_len(l->certificate);
+	m.certlen = (uint32_t)str_len(l->certs[0].certificate);
 	m.protocolslen = (uint32_t)str_len(l->protocols);
 	m.cipherslen = (uint32_t)str_len(l->ciphers);
-	m.reflen = (uint32_t)gl->tc.reflen;
+	m.reflen = (uint32_t)gl->tc.certs[0].reflen;
+	m.ncerts = (uint32_t)gl->tc.ncerts;
+	m.flags = l->strict_sni ? SPAWNER_STRICT_SNI : 0;
 	iov[0].iov_base = &m;
 	iov[0].iov_len = sizeof(m);
 	iov_str(&iov[1], l->name);
-	iov_str(&iov[2], l->certificate);
+	iov_str(&iov[2], l->certs[0].certificate);
 	iov_str(&iov[3], l->protocols);
 	iov_str(&iov[4], l->ciphers);
-	iov[5].iov_base = gl->tc.ref;
-	iov[5].iov_len = gl->tc.reflen;
-	return msg_putv(fd, SPAWNER_LISTENER, iov, 6, gl->tc.chainfd, 0);
+	iov[5].iov_base = gl->tc.certs[0].ref;
+	iov[5].iov_len = gl->tc.certs[0].reflen;
+	return msg_putv(fd, SPAWNER_LISTENER, iov, 6, gl->tc.certs[0].chainfd,
+	    0);
+}
+
+/* The listener's other certificates, in order: SNI picks among them. */
+static int
+send_certs(int fd, const struct gen_listener *gl)
+{
+	const struct conf_listener *l = gl->conf;
+	struct spawner_cert m;
+	struct iovec iov[3];
+	size_t i;
+
+	for (i = 1; i < gl->tc.ncerts; i++) {
+		memset(&m, 0, sizeof(m));
+		m.certlen = (uint32_t)str_len(l->certs[i].certificate);
+		m.reflen = (uint32_t)gl->tc.certs[i].reflen;
+		iov[0].iov_base = &m;
+		iov[0].iov_len = sizeof(m);
+		iov_str(&iov[1], l->certs[i].certificate);
+		iov[2].iov_base = gl->tc.certs[i].ref;
+		iov[2].iov_len = gl->tc.certs[i].reflen;
+		if (msg_putv(fd, SPAWNER_CERT, iov, 3,
+		    gl->tc.certs[i].chainfd, 0) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 static int
@@ -248,7 +276,7 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 
 	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1 ||
 	    pp_spawner_send(fd, gl->conf) == -1 ||
-	    mtls_send(fd, gl->conf) == -1)
+	    mtls_send(fd, gl->conf) == -1 || send_certs(fd, gl) == -1)
 		return -1;
 	for (i = 0; i < gl->conf->nalpn; i++)
 		if (send_alpn(fd, gl->conf->alpn[i]) == -1)
@@ -269,13 +297,18 @@ static int
 spawner_conf_fits(const struct gen_listener *gl)
 {
 	const struct conf_listener *l = gl->conf;
+	size_t i;
 
+	if (gl->tc.ncerts == 0 || gl->tc.ncerts > SPAWNER_CERTS_MAX)
+		return 0;
+	for (i = 0; i < gl->tc.ncerts; i++)
+		if (str_len(l->certs[i].certificate) > SPAWNER_STR_MAX ||
+		    gl->tc.certs[i].reflen > SPAWNER_REF_MAX)
+			return 0;
 	return gl->socks.n > 0 && gl->socks.n <= SPAWNER_SOCKS_MAX &&
 	    str_len(l->name) <= SPAWNER_STR_MAX &&
-	    str_len(l->certificate) <= SPAWNER_STR_MAX &&
 	    str_len(l->protocols) <= SPAWNER_STR_MAX &&
 	    str_len(l->ciphers) <= SPAWNER_STR_MAX &&
-	    gl->tc.reflen <= SPAWNER_REF_MAX &&
 	    l->nbackends <= SPAWNER_BACKENDS_MAX &&
 	    l->nalpn <= SPAWNER_ALPN_MAX && l->nroutes <= SPAWNER_ROUTES_MAX;
 }

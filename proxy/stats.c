@@ -191,6 +191,26 @@ stats_not_after(int fd, size_t len)
 	return t;
 }
 
+/* The certificate of gl that expires first: its notAfter and file. */
+static void
+stats_first_expiry(const struct gen_listener *gl, struct stats_listener *sl)
+{
+	int64_t t;
+	size_t i;
+
+	sl->not_after = 0;
+	for (i = 0; i < gl->tc.ncerts; i++) {
+		t = stats_not_after(gl->tc.certs[i].chainfd,
+		    gl->tc.certs[i].chainlen);
+		if (i == 0 || (t != 0 && (sl->not_after == 0 ||
+		    t < sl->not_after))) {
+			sl->not_after = t;
+			snprintf(sl->cert, sizeof(sl->cert), "%s",
+			    gl->conf->certs[i].certificate);
+		}
+	}
+}
+
 void
 stats_set_gen(const struct gen *g)
 {
@@ -209,10 +229,7 @@ stats_set_gen(const struct gen *g)
 		if ((sl = stats_listener(gl->conf->name)) == NULL)
 			continue;
 		sl->current = 1;
-		sl->not_after = stats_not_after(gl->tc.chainfd,
-		    gl->tc.chainlen);
-		snprintf(sl->cert, sizeof(sl->cert), "%s",
-		    gl->conf->certificate);
+		stats_first_expiry(gl, sl);
 	}
 }
 

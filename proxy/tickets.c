@@ -93,8 +93,8 @@ ring_from_file(struct tickets_ring *r, const struct conf_listener *l,
 }
 
 /*
- * The session context: a hash of the listener's certificate chain.  A
- * ticket resumes only on a listener that serves the same certificate,
+ * The session context: a hash of the listener's certificate chains.  A
+ * ticket resumes only on a listener that serves the same certificates,
  * here or on another instance of a fleet that shares the key file.
  */
 static int
@@ -104,18 +104,24 @@ ring_sid_ctx(struct tickets_ring *r, const struct gen_listener *gl)
 	EVP_MD_CTX *md;
 	uint8_t buf[4096];
 	unsigned int len;
-	off_t off = 0;
-	ssize_t n;
+	off_t off;
+	ssize_t n = 0;
+	size_t i;
 	int rc = -1;
 
 	if ((md = EVP_MD_CTX_new()) == NULL ||
 	    !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
 	    !EVP_DigestUpdate(md, label, sizeof(label)))
 		goto out;
-	while ((n = pread(gl->tc.chainfd, buf, sizeof(buf), off)) > 0) {
-		if (!EVP_DigestUpdate(md, buf, (size_t)n))
-			goto out;
-		off += n;
+	/* Every chain of the listener, in order. */
+	for (i = 0; i < gl->tc.ncerts && n == 0; i++) {
+		off = 0;
+		while ((n = pread(gl->tc.certs[i].chainfd, buf, sizeof(buf),
+		    off)) > 0) {
+			if (!EVP_DigestUpdate(md, buf, (size_t)n))
+				goto out;
+			off += n;
+		}
 	}
 	if (n == 0 && EVP_DigestFinal_ex(md, r->sid_ctx, &len) &&
 	    len == sizeof(r->sid_ctx))
@@ -176,8 +182,8 @@ tickets_load(struct gen *g, const struct gen *prev, char *err,
 		if (tickets_load1(gl, prev, err, errlen) == -1)
 			return -1;
 		if (ring_sid_ctx(gl->tickets, gl) == -1) {
-			snprintf(err, errlen, "%s: cannot hash the chain",
-			    gl->conf->certificate);
+			snprintf(err, errlen, "%s: cannot hash the chains",
+			    gl->conf->certs[0].certificate);
 			return -1;
 		}
 	}

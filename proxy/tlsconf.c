@@ -13,30 +13,43 @@
 
 #include <tls.h>
 
+#include "config/parse.h"
 #include "keyproc/kp_provider.h"
 #include "lib/log.h"
 #include "lib/wire.h"
 #include "proxy/certcheck.h"
 #include "proxy/route.h"
 #include "proxy/mtls.h"
+#include "proxy/sni.h"
 #include "proxy/tlsconf.h"
 
 static int
 tlsconf_configure(const struct conf_listener *l, struct tls_config *cfg,
-    const uint8_t *cert, size_t certlen, const char *ref, size_t reflen,
-    char *err, size_t errlen)
+    const struct tlsconf_pem *pems, size_t npems, char *err, size_t errlen)
 {
 	const char *protocols, *ciphers;
 	uint32_t proto;
+	size_t i;
 
 	protocols = l->protocols != NULL ? l->protocols : CONF_DEFAULT_PROTOCOLS;
 	ciphers = l->ciphers != NULL ? l->ciphers : CONF_DEFAULT_CIPHERS;
-	if (tls_config_set_keypair_mem(cfg, cert, certlen,
-	    (const uint8_t *)ref, reflen) == -1 ||
-	    tls_config_parse_protocols(&proto, protocols) == -1 ||
+	/* The first pair is the default; libtls matches the SNI against
+	 * the names of the others' certificates, in order. */
+	for (i = 0; i < npems; i++) {
+		if ((i == 0 ? tls_config_set_keypair_mem :
+		    tls_config_add_keypair_mem)(cfg, pems[i].chain,
+		    pems[i].chainlen, (const uint8_t *)pems[i].ref,
+		    pems[i].reflen) == -1) {
+			snprintf(err, errlen, "%s: %s", pems[i].name,
+			    tls_config_error(cfg) ? tls_config_error(cfg) :
+			    "bad certificate");
+			return -1;
+		}
+	}
+	if (tls_config_parse_protocols(&proto, protocols) == -1 ||
 	    tls_config_set_protocols(cfg, proto) == -1 ||
 	    tls_config_set_ciphers(cfg, ciphers) == -1) {
-		snprintf(err, errlen, "%s: %s", l->certificate,
+		snprintf(err, errlen, "%s: %s", pems[0].name,
 		    tls_config_error(cfg) ? tls_config_error(cfg) :
 		    "bad protocols");
 		return -1;
@@ -66,25 +79,34 @@ tlsconf_alpn(const struct conf_listener *l, struct tls_config *cfg,
 }
 
 struct tls *
-tlsconf_server(const struct conf_listener *l, const uint8_t *chain,
-    size_t chainlen, const char *ref, size_t reflen, char *err, size_t errlen)
+tlsconf_server(const struct conf_listener *l, const struct tlsconf_pem *pems,
+    size_t npems, char *err, size_t errlen)
 {
 	struct tls_config *cfg;
 	struct tls *tls = NULL;
 
+	if (npems == 0) {
+		snprintf(err, errlen, "listener %s: no certificate", l->name);
+		return NULL;
+	}
 	if ((cfg = tls_config_new()) == NULL) {
 		snprintf(err, errlen, "tls_config_new failed");
 		return NULL;
 	}
-	if (tlsconf_configure(l, cfg, chain, chainlen, ref, reflen, err,
-	    errlen) == -1 || tlsconf_alpn(l, cfg, err, errlen) == -1)
+	if (tlsconf_configure(l, cfg, pems, npems, err, errlen) == -1 ||
+	    tlsconf_alpn(l, cfg, err, errlen) == -1)
 		goto out;
 	if ((tls = tls_server()) == NULL) {
 		snprintf(err, errlen, "tls_server failed");
 		goto out;
 	}
 	if (tls_configure(tls, cfg) == -1) {
-		snprintf(err, errlen, "%s: %s", l->certificate, tls_error(tls));
+		if (npems > 1)
+			snprintf(err, errlen, "listener %s: %s", l->name,
+			    tls_error(tls));
+		else
+			snprintf(err, errlen, "%s: %s", pems[0].name,
+			    tls_error(tls));
 		tls_free(tls);
 		tls = NULL;
 	}
@@ -121,63 +143,154 @@ err:
 	return -1;
 }
 
-int
-tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
-    char *err, size_t errlen)
+/* One pair: read, reference, checked alone (so an error names it). */
+static int
+tlsconf_load_cert(const struct conf_listener *l, size_t i,
+    struct tlsconf_cert *tcc, char *err, size_t errlen)
 {
+	const struct conf_cert *cc = &l->certs[i];
+	struct tlsconf_pem pem;
 	struct tls *tls;
 	uint8_t *cert = NULL;
 	size_t certlen;
-	char kerr[256];
+	char kerr[CONF_ERR_MAX];
 	int rc = -1;
 
-	memset(tc, 0, sizeof(*tc));
-	tc->chainfd = -1;
-	if ((cert = tls_load_file(l->certificate, &certlen, NULL)) == NULL) {
-		snprintf(err, errlen, "%s: cannot read certificate",
-		    l->certificate);
+	tcc->chainfd = -1;
+	if ((cert = tls_load_file(cc->certificate, &certlen, NULL)) == NULL) {
+		conf_seterr(err, errlen, &cc->certificate_where,
+		    "certificate \"%s\": cannot read", cc->certificate);
 		goto out;
 	}
 	if (certlen > SPAWNER_CHAIN_MAX) {
-		snprintf(err, errlen, "%s: larger than %d bytes",
-		    l->certificate, SPAWNER_CHAIN_MAX);
+		conf_seterr(err, errlen, &cc->certificate_where,
+		    "certificate \"%s\": larger than %d bytes",
+		    cc->certificate, SPAWNER_CHAIN_MAX);
 		goto out;
 	}
-	if (kp_ref_from_cert(cert, certlen, 0, &tc->ref, &tc->reflen,
-	    &tc->spki, &tc->spkilen, kerr, sizeof(kerr)) == -1) {
-		snprintf(err, errlen, "%s: %s", l->certificate, kerr);
+	if (kp_ref_from_cert(cert, certlen, (uint32_t)i, &tcc->ref,
+	    &tcc->reflen, &tcc->spki, &tcc->spkilen, kerr,
+	    sizeof(kerr)) == -1) {
+		conf_seterr(err, errlen, &cc->certificate_where,
+		    "certificate \"%s\": %s", cc->certificate, kerr);
 		goto out;
 	}
+	pem.name = cc->certificate;
+	pem.chain = cert;
+	pem.chainlen = certlen;
+	pem.ref = tcc->ref;
+	pem.reflen = tcc->reflen;
 	/* The check the spawner's tls_configure() will repeat. */
-	if ((tls = tlsconf_server(l, cert, certlen, tc->ref, tc->reflen, err,
-	    errlen)) == NULL)
+	if ((tls = tlsconf_server(l, &pem, 1, kerr, sizeof(kerr))) == NULL) {
+		conf_seterr(err, errlen, &cc->certificate_where, "%s", kerr);
 		goto out;
+	}
 	tls_free(tls);
 	if (cert_expiry(cert, certlen, time(NULL), kerr, sizeof(kerr)) == 1)
 		log_warnx("listener %s: certificate %s %s", l->name,
-		    l->certificate, kerr);
-	if ((tc->chainfd = tlsconf_seal(cert, certlen)) == -1) {
-		snprintf(err, errlen, "%s: memfd: %s", l->certificate,
+		    cc->certificate, kerr);
+	if ((tcc->chainfd = tlsconf_seal(cert, certlen)) == -1) {
+		conf_seterr(err, errlen, &cc->certificate_where,
+		    "certificate \"%s\": memfd: %s", cc->certificate,
 		    strerror(errno));
 		goto out;
 	}
-	tc->chainlen = certlen;
+	tcc->chainlen = certlen;
 	rc = 0;
 out:
 	if (cert != NULL)
 		tls_unload_file(cert, certlen);
-	if (rc == -1)
-		tlsconf_clear(tc);
 	return rc;
+}
+
+static void
+tlsconf_warn_dup(void *arg, size_t last, const char *msg)
+{
+	const struct conf_listener *l = arg;
+
+	log_warnx("listener %s: %s", l->name, msg);
+}
+
+/* The whole listener's context, from the sealed chains, as a spawner. */
+static int
+tlsconf_check_all(const struct conf_listener *l, const struct tlsconf *tc,
+    char *err, size_t errlen)
+{
+	struct tlsconf_pem *pems;
+	struct tls *tls = NULL;
+	uint8_t **bufs;
+	size_t i;
+
+	pems = calloc(tc->ncerts, sizeof(*pems));
+	bufs = calloc(tc->ncerts, sizeof(*bufs));
+	if (pems == NULL || bufs == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < tc->ncerts; i++) {
+		if ((bufs[i] = malloc(tc->certs[i].chainlen)) == NULL ||
+		    pread(tc->certs[i].chainfd, bufs[i], tc->certs[i].chainlen,
+		    0) != (ssize_t)tc->certs[i].chainlen) {
+			snprintf(err, errlen, "%s: cannot read its copy",
+			    l->certs[i].certificate);
+			goto out;
+		}
+		pems[i].name = l->certs[i].certificate;
+		pems[i].chain = bufs[i];
+		pems[i].chainlen = tc->certs[i].chainlen;
+		pems[i].ref = tc->certs[i].ref;
+		pems[i].reflen = tc->certs[i].reflen;
+	}
+	tls = tlsconf_server(l, pems, tc->ncerts, err, errlen);
+	if (tls != NULL)
+		(void)sni_dups(pems, tc->ncerts, tlsconf_warn_dup, (void *)l);
+out:
+	for (i = 0; bufs != NULL && i < tc->ncerts; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(pems);
+	if (tls == NULL)
+		return -1;
+	tls_free(tls);
+	return 0;
+}
+
+int
+tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
+    char *err, size_t errlen)
+{
+	size_t i;
+
+	memset(tc, 0, sizeof(*tc));
+	if ((tc->certs = calloc(l->ncerts, sizeof(*tc->certs))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < l->ncerts; i++)
+		tc->certs[i].chainfd = -1;
+	tc->ncerts = l->ncerts;
+	for (i = 0; i < l->ncerts; i++)
+		if (tlsconf_load_cert(l, i, &tc->certs[i], err, errlen) == -1)
+			goto err;
+	if (tc->ncerts > 1 && tlsconf_check_all(l, tc, err, errlen) == -1)
+		goto err;
+	return 0;
+err:
+	tlsconf_clear(tc);
+	return -1;
 }
 
 void
 tlsconf_clear(struct tlsconf *tc)
 {
-	if (tc->chainfd != -1)
-		close(tc->chainfd);
-	free(tc->ref);
-	free(tc->spki);
+	size_t i;
+
+	for (i = 0; i < tc->ncerts; i++) {
+		if (tc->certs[i].chainfd != -1)
+			close(tc->certs[i].chainfd);
+		free(tc->certs[i].ref);
+		free(tc->certs[i].spki);
+	}
+	free(tc->certs);
 	memset(tc, 0, sizeof(*tc));
-	tc->chainfd = -1;
 }

@@ -1,6 +1,6 @@
 /*
- * A listener's certificate and libtls server context.  The parent reads
- * the chain once when it loads the configuration, checks that a server
+ * A listener's certificates and libtls server context.  The parent reads
+ * each chain once when it loads the configuration, checks that a server
  * context can be made of it, and keeps the bytes (never the context) for
  * the listener's spawner, which builds the context the children use.
  * Both use a key reference (kp_provider.h) in place of the private key.
@@ -15,8 +15,8 @@
 
 struct tls;
 
-/* What the parent holds for one listener's certificate. */
-struct tlsconf {
+/* What the parent holds for one certificate of a listener. */
+struct tlsconf_cert {
 	int		 chainfd;	/* the chain PEM as read: sealed memfd */
 	size_t		 chainlen;
 	char		*ref;		/* the key reference PEM */
@@ -25,32 +25,49 @@ struct tlsconf {
 	size_t		 spkilen;
 };
 
+/* What the parent holds for one listener: conf_listener.certs, in order. */
+struct tlsconf {
+	struct tlsconf_cert	*certs;
+	size_t			 ncerts;
+};
+
+/* One certificate/key pair as libtls takes it: PEM bytes in memory. */
+struct tlsconf_pem {
+	const char	*name;		/* the certificate's file, for messages */
+	const uint8_t	*chain;
+	size_t		 chainlen;
+	const char	*ref;		/* the key reference PEM */
+	size_t		 reflen;
+};
+
 /*
  * tlsconf_load(l, tc, err, errlen):
- * In the parent: read l's certificate chain once, build its key reference,
- * check that a libtls server context configured with them (protocols,
- * ECDHE-only ciphers) can be made, and keep the chain in a sealed memfd,
- * so that every spawner of l gets these very bytes, whatever becomes of
- * the file.  Return 0, or -1 with "FILE: message" in err.
+ * In the parent: read each of l's certificate chains once, build its key
+ * reference (key index: its place in l->certs), check that a libtls
+ * server context configured with all of them (protocols, ECDHE-only
+ * ciphers) can be made, and keep each chain in a sealed memfd, so that
+ * every spawner of l gets these very bytes, whatever becomes of the
+ * files.  Return 0, or -1 with "FILE:LINE: message" in err.
  */
 int	tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
 	    char *err, size_t errlen);
 
 /*
  * tlsconf_clear(tc):
- * Free and close what tlsconf_load() made.  Safe on a struct whose chainfd
- * is -1 and the rest zero.
+ * Free and close what tlsconf_load() made.  Safe on a zeroed struct.
  */
 void	tlsconf_clear(struct tlsconf *tc);
 
 /*
- * tlsconf_server(l, chain, chainlen, ref, reflen, err, errlen):
- * Make a libtls server context for listener l from its chain and key
- * reference PEM (in a spawner: from the bytes the parent sent).  Return
+ * tlsconf_server(l, pems, npems, err, errlen):
+ * Make a libtls server context for listener l from its npems (at least
+ * one) chains and key reference PEMs (in a spawner: from the bytes the
+ * parent sent).  The first pair is the default; libtls picks one of the
+ * others when the client's SNI matches that certificate's names.  Return
  * it, or NULL with "FILE: message" in err.
  */
 struct tls	*tlsconf_server(const struct conf_listener *l,
-		    const uint8_t *chain, size_t chainlen, const char *ref,
-		    size_t reflen, char *err, size_t errlen);
+		    const struct tlsconf_pem *pems, size_t npems, char *err,
+		    size_t errlen);
 
 #endif

@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 
 #include "proxy/resume.h"
+#include "proxy/sni.h"
 #include "proxy/tlshook.h"
 
 /* A child makes exactly one SSL object: its connection's. */
@@ -42,6 +43,7 @@ tlshook_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 		    SSL_SESS_CACHE_OFF);
 	}
 	SSL_set_msg_callback(ssl, tlshook_msg);
+	sni_hook(ssl);
 	tlshook_ssl = ssl;
 	tlshook_notified = 0;
 }

@@ -260,9 +260,9 @@ EOC
 
 @test "a single-valued keyword given twice is refused at the second" {
 	good_conf > "$C"
-	sed -i "s|^\tkey |\tcertificate \"$T/web.crt\"\n&|" "$C"
-	refused "$C" "$(grep -n certificate "$C" | tail -n 1 | cut -d: -f1)" \
-	    'duplicate "certificate"'
+	sed -i "s|^\tkey .*|&\n&|" "$C"
+	refused "$C" "$(grep -n '^.key ' "$C" | tail -n 1 | cut -d: -f1)" \
+	    'duplicate "key"'
 	good_conf > "$C"
 	echo "user \"$TEST_USER\"" >> "$C"
 	refused "$C" "$(wc -l < "$C")" 'duplicate "user"'
@@ -483,11 +483,21 @@ EOC
 }
 
 @test "a listener without listen, certificate, key or backend is refused at its line" {
-	for kw in listen certificate key backend; do
+	for kw in listen backend; do
 		{ globals_conf; echo; listener_conf; } > "$C"
 		sed -i "/^\t$kw /d" "$C"
 		refused "$C" 5 "listener \"web\" has no"
 	done
+	# a key belongs to the certificate line just before it
+	{ globals_conf; echo; listener_conf; } > "$C"
+	sed -i "/^\tcertificate /d" "$C"
+	refused "$C" "$(line_of "$C" $'\tkey')" "key \"$T/web.key\" before any certificate"
+	{ globals_conf; echo; listener_conf; } > "$C"
+	sed -i "/^\tkey /d" "$C"
+	refused "$C" "$(line_of "$C" $'\tcertificate')" "certificate \"$T/web.crt\" has no key"
+	{ globals_conf; echo; listener_conf; } > "$C"
+	sed -i "/^\tkey /d; /^\tcertificate /d" "$C"
+	refused "$C" 5 "listener \"web\" has no certificate"
 }
 
 # --- files ---
@@ -936,8 +946,8 @@ while True:
 	refused_in "$C" "$T/conf.d/web.conf" 2 'unknown keyword "lisen"'
 	# Checks after parsing point into the included file too.
 	listener_conf > "$T/conf.d/web.conf"
-	sed -i '/^\tkey /d' "$T/conf.d/web.conf"
-	refused_in "$C" "$T/conf.d/web.conf" 1 'listener "web" has no key'
+	sed -i '/^\tbackend /d' "$T/conf.d/web.conf"
+	refused_in "$C" "$T/conf.d/web.conf" 1 'listener "web" has no backend'
 }
 
 @test "a missing include is refused at the include line" {
@@ -986,7 +996,7 @@ while True:
 	[ "$status" -eq 0 ]
 	# Every default it documents is the default: only the edited lines
 	# differ from the normalised output of a file without them.
-	grep -v -E '^[[:space:]]*(#|$)|^(max-connections|timeout|	max-connections|	protocols|	ciphers)' \
+	grep -v -E '^[[:space:]]*(#|$)|^(max-connections|timeout|	max-connections|	protocols|	ciphers|	strict-sni)' \
 	    "$C" > "$T/bare.conf"
 	"$RECLUSE" -nn -f "$T/bare.conf" > "$T/bare.out"
 	"$RECLUSE" -nn -f "$C" > "$T/full.out"

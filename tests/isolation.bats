@@ -35,12 +35,14 @@ teardown() {
 # the daemon and its processes
 
 # start_hostile LISTENER...: recluse-hostile with one listener per argument
-# NAME[:KEYTYPE[:PROTOCOLS]] (ec256 and the default protocols unless
+# NAME[:KEYTYPE[:PROTOCOLS[:MORE]]] (ec256 and the default protocols unless
 # given), each with a certificate of its own ($T/NAME.crt, CN NAME.test)
-# on a free port (PORTS[NAME]; the first one also in PORT); $EXTRA adds
-# global lines.  Waits until at least two children wait for connections.
+# on a free port (PORTS[NAME]; the first one also in PORT), and one more
+# pair for each KEYTYPE of MORE ("rsa2048+ec384": $T/NAME1.crt, CN
+# NAME1.test, ...; key indexes 1, 2, ...); $EXTRA adds global lines.
+# Waits until at least two children wait for connections.
 start_hostile() {
-	local spec name type protocols
+	local spec name type protocols more i
 	declare -gA PORTS
 	PORT=""
 	{
@@ -51,7 +53,7 @@ chroot "$T/jail"
 EOC
 		[ -n "$EXTRA" ] && printf '%s\n' "$EXTRA"
 		for spec; do
-			IFS=: read -r name type protocols <<< "$spec"
+			IFS=: read -r name type protocols more <<< "$spec"
 			make_cert "$name" "${type:-ec256}" "$name.test"
 			PORTS[$name]=$(free_port)
 			[ -n "$PORT" ] || PORT=${PORTS[$name]}
@@ -62,6 +64,13 @@ listener "$name" {
 	key "$T/$name.key"
 	backend 127.0.0.1:$(free_port)
 EOC
+			i=0
+			for type in ${more//+/ }; do
+				i=$((i + 1))
+				make_cert "$name$i" "$type" "$name$i.test"
+				printf '\tcertificate "%s"\n\tkey "%s"\n' \
+				    "$T/$name$i.crt" "$T/$name$i.key"
+			done
 			[ -n "$protocols" ] && printf '\tprotocols "%s"\n' "$protocols"
 			echo "}"
 		done
@@ -587,6 +596,26 @@ EOA
 	stopped
 	hostile sign alg=rsa_pss_sha256 input=tls13
 	grep -q "^sign: SUCCEEDED: #1" "$T/out"
+}
+
+@test "a child asking for a key its listener does not have, another listener's, is refused, and only its channel closes" {
+	start_hostile one multi:ec256::rsa2048+ec384
+	# listener multi has keys 0, 1 (RSA), 2 (P-384); one has only key 0
+	PORT=${PORTS[one]}
+	hostile sign alg=rsa_pss_sha256 key=1
+	stopped
+	grep -q "^sign: blocked: #1: " "$T/out" || killed_by '[0-9]*'
+	hostile sign alg=ecdsa_sha384 key=2
+	stopped
+	# keyproc and the listener go on: this listener's own key signs
+	hostile sign alg=ecdsa_sha256 key=0
+	grep -q "^sign: SUCCEEDED: #1" "$T/out"
+	# the positive control: a child of multi may use multi's keys
+	PORT=${PORTS[multi]}
+	hostile sign alg=rsa_pss_sha256 key=1
+	grep -q "^sign: SUCCEEDED: #1" "$T/out"
+	kill -0 "$RECLUSE_PID"
+	[ "$(grep -c "keyproc: fatal" "$T/recluse.log")" -eq 0 ]
 }
 
 # ------------------------------------------------------------------

@@ -227,7 +227,7 @@ self_signed() {
 	for k in pkcs8 legacy; do
 		load_key "$T/$k.key" "$T/web.crt"
 		[ "$status" -eq 1 ]
-		[ "${lines[0]}" = "error: $T/$k.key: encrypted private keys are not supported" ]
+		[ "${lines[0]}" = "error: $T/$k.key: encrypted private keys are not supported (listener 0, key 0)" ]
 	done
 }
 
@@ -237,13 +237,13 @@ self_signed() {
 	self_signed p521 EC -pkeyopt ec_paramgen_curve:P-521
 	load_key "$T/ed.key" "$T/ed.crt"
 	[ "$status" -eq 1 ]
-	[ "${lines[0]}" = "error: $T/ed.key: unsupported key type ED25519 (only RSA and EC)" ]
+	[ "${lines[0]}" = "error: $T/ed.key: unsupported key type ED25519 (only RSA and EC) (listener 0, key 0)" ]
 	load_key "$T/small.key" "$T/small.crt"
 	[ "$status" -eq 1 ]
-	[ "${lines[0]}" = "error: $T/small.key: RSA key of 1024 bits (only 2048 to 4096)" ]
+	[ "${lines[0]}" = "error: $T/small.key: RSA key of 1024 bits (only 2048 to 4096) (listener 0, key 0)" ]
 	load_key "$T/p521.key" "$T/p521.crt"
 	[ "$status" -eq 1 ]
-	[ "${lines[0]}" = "error: $T/p521.key: EC key on curve secp521r1 (only P-256 and P-384)" ]
+	[ "${lines[0]}" = "error: $T/p521.key: EC key on curve secp521r1 (only P-256 and P-384) (listener 0, key 0)" ]
 }
 
 @test "keyproc refuses a key that does not match its certificate, and a file without a key" {
@@ -251,10 +251,10 @@ self_signed() {
 	make_cert b ec256
 	load_key "$T/a.key" "$T/b.crt"
 	[ "$status" -eq 1 ]
-	[ "${lines[0]}" = "error: $T/a.key: key does not match the certificate" ]
+	[ "${lines[0]}" = "error: $T/a.key: key does not match the certificate (listener 0, key 0)" ]
 	load_key "$T/a.crt" "$T/a.crt"
 	[ "$status" -eq 1 ]
-	[ "${lines[0]}" = "error: $T/a.crt: no PEM private key found" ]
+	[ "${lines[0]}" = "error: $T/a.crt: no PEM private key found (listener 0, key 0)" ]
 }
 
 @test "keyproc runs as keyproc-user in the empty chroot, with seccomp, NoNewPrivs, not dumpable, no processes, /dev/null as stderr" {

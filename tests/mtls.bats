@@ -160,7 +160,7 @@ tls_failed() {
 	    cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
 	[[ "$line" == *" client_cert=ok client_subject=O=Recluse%20Test,CN=good%20client client_fp=$fp "* ]]
 	# the fields come after backend=, in the agreed order
-	[[ "$line" == *" backend=127.0.0.1:$BPORT alpn=- proxied=- client_cert="* ]]
+	[[ "$line" == *" backend=127.0.0.1:$BPORT alpn=- cert=localhost proxied=- client_cert="* ]]
 }
 
 @test "mtls: required: openssl s_client -cert with a valid certificate, TLS 1.3 and 1.2" {

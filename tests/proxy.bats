@@ -151,7 +151,7 @@ no_child_killed() {
 
 	# one access line per connection, with everything it promises
 	wait_for log_count_is 2 'listener=web '
-	grep -q "client=127.0.0.1:[0-9]* listener=web tls=TLSv1.3 cipher=TLS_[A-Z0-9_]* sni=localhost backend=$BADDR alpn=- proxied=- client_cert=- client_subject=- client_fp=- from_client=[1-9][0-9]* to_client=[1-9][0-9]* handshake=[0-9]*\.[0-9][0-9][0-9]s duration=[0-9]*\.[0-9][0-9][0-9]s end=client-" "$T/recluse.log"
+	grep -q "client=127.0.0.1:[0-9]* listener=web tls=TLSv1.3 cipher=TLS_[A-Z0-9_]* sni=localhost backend=$BADDR alpn=- cert=localhost proxied=- client_cert=- client_subject=- client_fp=- from_client=[1-9][0-9]* to_client=[1-9][0-9]* handshake=[0-9]*\.[0-9][0-9][0-9]s duration=[0-9]*\.[0-9][0-9][0-9]s end=client-" "$T/recluse.log"
 	grep -q "listener=web tls=TLSv1.2 cipher=ECDHE-ECDSA-[A-Z0-9-]* .*end=client-" "$T/recluse.log"
 	no_child_killed
 }
@@ -374,7 +374,7 @@ no_child_killed() {
 	cmp "$T/data" "$T/out"
 	access_log client-close
 	grep -q "backend $DEAD: Connection refused" "$T/recluse.log"
-	grep -q "backend=unix:$T/echo.sock alpn=- proxied=- client_cert=- client_subject=- client_fp=- from_client=1048576 to_client=1048576 " \
+	grep -q "backend=unix:$T/echo.sock alpn=- cert=localhost proxied=- client_cert=- client_subject=- client_fp=- from_client=1048576 to_client=1048576 " \
 	    "$T/recluse.log"
 }
 
