@@ -20,7 +20,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/connector_ctl.c proxy/probe.c proxy/certcheck.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
 		proxy/tlshook.c proxy/parent_check.c proxy/stats.c proxy/metrics.c \
-		proxy/metrics_ctl.c \
+		proxy/metrics_ctl.c proxy/ocsp.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c lib/title.c \
 		config/parse.c config/conf.c \
 		keyproc/keyproc.c keyproc/kp_check.c keyproc/sign.c \

@@ -847,6 +847,11 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 		dump_string(fp, l->key);
 		putc('\n', fp);
 	}
+	if (l->ocsp_staple != NULL) {
+		fputs("\tocsp-staple ", fp);
+		dump_string(fp, l->ocsp_staple);
+		putc('\n', fp);
+	}
 	fprintf(fp, "\tmax-connections %ld\n", l->max_connections);
 	fputs("\tprotocols ", fp);
 	dump_string(fp, l->protocols ? l->protocols : CONF_DEFAULT_PROTOCOLS);
@@ -930,6 +935,7 @@ conf_free(struct conf *c)
 		free(l->listens);
 		free(l->certificate);
 		free(l->key);
+		free(l->ocsp_staple);
 		if (l->keyfd != -1)
 			close(l->keyfd);
 		free(l->protocols);

@@ -80,6 +80,7 @@ struct conf_listener {
 	size_t			 nlistens;
 	char			*certificate;	/* PEM chain, leaf first */
 	char			*key;		/* PEM private key */
+	char			*ocsp_staple;	/* DER OCSP response, or NULL */
 	int			 keyfd;		/* key, opened and checked by
 						   conf_load(); -1: not open */
 	char			*protocols;	/* NULL: CONF_DEFAULT_PROTOCOLS */
@@ -92,6 +93,7 @@ struct conf_listener {
 	struct conf_where	 where;		/* the "listener" line */
 	struct conf_where	 max_connections_where;
 	struct conf_where	 certificate_where, key_where;
+	struct conf_where	 ocsp_staple_where;
 	struct conf_where	 protocols_where, ciphers_where;
 };
 

@@ -107,6 +107,7 @@ static int	kw_listener(struct parser *, struct stmt *);
 static int	kw_log(struct parser *, struct stmt *);
 static int	kw_max_connections(struct parser *, struct stmt *);
 static int	kw_metrics(struct parser *, struct stmt *);
+static int	kw_ocsp_staple(struct parser *, struct stmt *);
 static int	kw_protocols(struct parser *, struct stmt *);
 static int	kw_timeout(struct parser *, struct stmt *);
 static int	kw_user(struct parser *, struct stmt *);
@@ -143,6 +144,7 @@ static const struct keyword keywords[] = {
 				kw_max_connections, 0 },
 	{ "memory",		LIMIT(limit_memory, 16, 1048576) },
 	{ "metrics",		CTX_TOP, 1, 2, 0, kw_metrics, 0 },
+	{ "ocsp-staple",	CTX_LISTENER, 1, 1, 0, kw_ocsp_staple, 0 },
 	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
 	{ "timeout",		CTX_TOP, 2, 2, 0, kw_timeout, 0 },
 	{ "unix",		CTX_BACKEND, 0, 0, 0, NULL, 0 },
@@ -909,6 +911,18 @@ static int
 kw_key(struct parser *p, struct stmt *st)
 {
 	return set_path(p, st, &p->listener->key, &p->listener->key_where);
+}
+
+/* The staple of the certificate line before it (recluse.conf(5)). */
+static int
+kw_ocsp_staple(struct parser *p, struct stmt *st)
+{
+	if (p->listener->certificate == NULL)
+		return serr(p, st, "\"%s\" before \"certificate\": a staple "
+		    "belongs to the certificate line just before it",
+		    st->word[0]);
+	return set_path(p, st, &p->listener->ocsp_staple,
+	    &p->listener->ocsp_staple_where);
 }
 
 static int

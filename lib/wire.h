@@ -356,6 +356,7 @@ _Static_assert(sizeof(struct chan_ended) == 32, "wire size");
 #define SPAWNER_ADDR_MAX	128	/* sizeof(struct sockaddr_storage) */
 #define SPAWNER_BACKENDS_MAX	1024
 #define SPAWNER_ADDRS_MAX	1024	/* addresses of one backend */
+#define SPAWNER_OCSP_MAX	16384	/* a certificate's OCSP staple, DER */
 
 enum spawner_type {
 	/* parent -> spawner, once, in this order */
@@ -365,6 +366,9 @@ enum spawner_type {
 	SPAWNER_BACKEND = 3,	/* struct spawner_backend + host or path */
 	SPAWNER_ADDR = 4,	/* struct spawner_addr + the sockaddr */
 	SPAWNER_START = 5,	/* nothing: build, drop privileges, serve */
+	SPAWNER_OCSP = 7,	/* struct spawner_ocsp + the staple; at most
+				   once per certificate, after the listener,
+				   only a staple the parent found good */
 	/* parent -> spawner, then */
 	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
 	/* spawner -> parent */
@@ -420,6 +424,12 @@ struct spawner_addr {		/* SPAWNER_ADDR, + addrlen bytes */
 };
 _Static_assert(sizeof(struct spawner_addr) == 4, "wire size");
 
+struct spawner_ocsp {		/* SPAWNER_OCSP, + len bytes */
+	uint32_t	cert;		/* the listener's certificate: 0 */
+	uint32_t	len;		/* 1 .. SPAWNER_OCSP_MAX */
+};
+_Static_assert(sizeof(struct spawner_ocsp) == 8, "wire size");
+
 struct spawner_forked {		/* SPAWNER_FORKED */
 	int32_t		pid;	/* -1 on failure */
 	int32_t		error;	/* errno of the failure */
@@ -430,6 +440,8 @@ _Static_assert(sizeof(struct spawner_forked) == 8, "wire size");
 #define SPAWNER_MSG_MAX	(sizeof(struct msg_hdr) + \
 			    sizeof(struct spawner_listener) + \
 			    4 * SPAWNER_STR_MAX + SPAWNER_REF_MAX)
+_Static_assert(SPAWNER_MSG_MAX >= sizeof(struct msg_hdr) +
+    sizeof(struct spawner_ocsp) + SPAWNER_OCSP_MAX, "SPAWNER_OCSP fits");
 
 /* ------------------------------------------------------------------ */
 /* parent <-> connector: the one connector's channel (fd CONNECTOR_FD) */

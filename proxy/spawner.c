@@ -3,7 +3,7 @@
  *
  * Two phases, like keyproc.  Set-up: on its channel (SPAWNER_FD) the
  * parent sends SPAWNER_GLOBAL, SPAWNER_LISTENER (with the chain's sealed
- * memfd), a SPAWNER_BACKEND per backend each followed by its SPAWNER_ADDR
+ * memfd), SPAWNER_OCSP if it has a good staple, a SPAWNER_BACKEND per backend each followed by its SPAWNER_ADDR
  * messages, then SPAWNER_START.  The spawner rebuilds from them the struct
  * conf and struct conf_listener its children read (child.c, backend.c,
  * relay.c), builds the libtls context, compiles the children's filter,
@@ -60,11 +60,13 @@ static struct {
 	size_t			 chainlen;
 	char			*ref;
 	size_t			 reflen;
+	uint8_t			*staple;	/* OCSP, DER; or NULL */
+	size_t			 staplelen;
 } sp;
 
 /* Set-up messages, read in order: where we are. */
 static struct {
-	int			 global, listener, started;
+	int			 global, listener, started, ocsp;
 	size_t			 backend;	/* backends complete */
 	size_t			 addrs;		/* of the backend being sent */
 } sp_rx;
@@ -181,6 +183,26 @@ rx_listener(const struct msg_hdr *hdr, const uint8_t *p, int fd)
 	sp_rx.listener = 1;
 }
 
+/* The certificate's OCSP staple: the parent checked it (proxy/ocsp.c). */
+static void
+rx_ocsp(const struct msg_hdr *hdr, const uint8_t *p)
+{
+	struct spawner_ocsp m;
+
+	if (!sp_rx.listener || sp_rx.ocsp || sp_rx.backend > 0 ||
+	    hdr->len < sizeof(m))
+		fatalx("set-up: unexpected OCSP staple message");
+	memcpy(&m, p, sizeof(m));
+	if (m.cert != 0 || m.len == 0 || m.len > SPAWNER_OCSP_MAX ||
+	    !MSG_LEN_IS(hdr, sizeof(m) + (uint64_t)m.len))
+		fatalx("set-up: bad OCSP staple message");
+	if ((sp.staple = malloc(m.len)) == NULL)
+		fatal("set-up");
+	memcpy(sp.staple, p + sizeof(m), m.len);
+	sp.staplelen = m.len;
+	sp_rx.ocsp = 1;
+}
+
 static void
 rx_backend(const struct msg_hdr *hdr, const uint8_t *p)
 {
@@ -264,6 +286,9 @@ spawner_receive(void)
 		case SPAWNER_LISTENER:
 			rx_listener(&hdr, buf + sizeof(hdr), fd);
 			break;
+		case SPAWNER_OCSP:
+			rx_ocsp(&hdr, buf + sizeof(hdr));
+			break;
 		case SPAWNER_BACKEND:
 			rx_backend(&hdr, buf + sizeof(hdr));
 			break;
@@ -327,12 +352,15 @@ spawner_build(void)
 	if (tlshook_init() == -1)
 		fatalx("cannot register the OpenSSL connection hook");
 	if ((sp.tls = tlsconf_server(&sp.listener, sp.chain, sp.chainlen,
-	    sp.ref, sp.reflen, err, sizeof(err))) == NULL)
+	    sp.ref, sp.reflen, sp.staple, sp.staplelen, err,
+	    sizeof(err))) == NULL)
 		fatalx("%s", err);
 	free(sp.chain);
 	free(sp.ref);
+	free(sp.staple);
 	sp.chain = NULL;
 	sp.ref = NULL;
+	sp.staple = NULL;
 	/* Both filters now: compiling allocates, installing does not. */
 	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1 ||
 	    sandbox_prepare(SANDBOX_SPAWNER, err, sizeof(err)) == -1)

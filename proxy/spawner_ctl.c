@@ -205,6 +205,25 @@ send_backend(int fd, const struct conf_backend *b)
 	return 0;
 }
 
+/* The listener's OCSP staple, if the parent found one good (ocsp.h). */
+static int
+send_ocsp(int fd, const struct gen_listener *gl)
+{
+	struct spawner_ocsp m;
+	struct iovec iov[2];
+
+	if (gl->tc.staple == NULL)
+		return 0;
+	memset(&m, 0, sizeof(m));
+	m.cert = 0;
+	m.len = (uint32_t)gl->tc.staplelen;
+	iov[0].iov_base = &m;
+	iov[0].iov_len = sizeof(m);
+	iov[1].iov_base = gl->tc.staple;
+	iov[1].iov_len = gl->tc.staplelen;
+	return msg_putv(fd, SPAWNER_OCSP, iov, 2, -1, 0);
+}
+
 /* Everything the children of listener li of g need; then START. */
 static int
 spawner_send_conf(int fd, const struct gen *g, size_t li)
@@ -212,7 +231,8 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 	const struct gen_listener *gl = &g->listeners[li];
 	size_t i;
 
-	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1)
+	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1 ||
+	    send_ocsp(fd, gl) == -1)
 		return -1;
 	for (i = 0; i < gl->conf->nbackends; i++)
 		if (send_backend(fd, &gl->conf->backends[i]) == -1)
@@ -232,6 +252,7 @@ spawner_conf_fits(const struct gen_listener *gl)
 	    str_len(l->protocols) <= SPAWNER_STR_MAX &&
 	    str_len(l->ciphers) <= SPAWNER_STR_MAX &&
 	    gl->tc.reflen <= SPAWNER_REF_MAX &&
+	    gl->tc.staplelen <= SPAWNER_OCSP_MAX &&
 	    l->nbackends <= SPAWNER_BACKENDS_MAX;
 }
 

@@ -17,12 +17,13 @@
 #include "lib/log.h"
 #include "lib/wire.h"
 #include "proxy/certcheck.h"
+#include "proxy/ocsp.h"
 #include "proxy/tlsconf.h"
 
 static int
 tlsconf_configure(const struct conf_listener *l, struct tls_config *cfg,
     const uint8_t *cert, size_t certlen, const char *ref, size_t reflen,
-    char *err, size_t errlen)
+    const uint8_t *staple, size_t staplelen, char *err, size_t errlen)
 {
 	const char *protocols, *ciphers;
 	uint32_t proto;
@@ -33,7 +34,9 @@ tlsconf_configure(const struct conf_listener *l, struct tls_config *cfg,
 	    (const uint8_t *)ref, reflen) == -1 ||
 	    tls_config_parse_protocols(&proto, protocols) == -1 ||
 	    tls_config_set_protocols(cfg, proto) == -1 ||
-	    tls_config_set_ciphers(cfg, ciphers) == -1) {
+	    tls_config_set_ciphers(cfg, ciphers) == -1 ||
+	    (staple != NULL && tls_config_set_ocsp_staple_mem(cfg, staple,
+	    staplelen) == -1)) {
 		snprintf(err, errlen, "%s: %s", l->certificate,
 		    tls_config_error(cfg) ? tls_config_error(cfg) :
 		    "bad protocols");
@@ -44,7 +47,8 @@ tlsconf_configure(const struct conf_listener *l, struct tls_config *cfg,
 
 struct tls *
 tlsconf_server(const struct conf_listener *l, const uint8_t *chain,
-    size_t chainlen, const char *ref, size_t reflen, char *err, size_t errlen)
+    size_t chainlen, const char *ref, size_t reflen, const uint8_t *staple,
+    size_t staplelen, char *err, size_t errlen)
 {
 	struct tls_config *cfg;
 	struct tls *tls = NULL;
@@ -53,8 +57,8 @@ tlsconf_server(const struct conf_listener *l, const uint8_t *chain,
 		snprintf(err, errlen, "tls_config_new failed");
 		return NULL;
 	}
-	if (tlsconf_configure(l, cfg, chain, chainlen, ref, reflen, err,
-	    errlen) == -1)
+	if (tlsconf_configure(l, cfg, chain, chainlen, ref, reflen, staple,
+	    staplelen, err, errlen) == -1)
 		goto out;
 	if ((tls = tls_server()) == NULL) {
 		snprintf(err, errlen, "tls_server failed");
@@ -98,6 +102,21 @@ err:
 	return -1;
 }
 
+/* l's staple into tc if it is good for the chain; else a warning. */
+static void
+tlsconf_staple(const struct conf_listener *l, struct tlsconf *tc,
+    const uint8_t *cert, size_t certlen)
+{
+	char msg[CONF_ERR_MAX + 256];
+
+	if (ocsp_staple_load(l->ocsp_staple, &l->ocsp_staple_where, cert,
+	    certlen, time(NULL), &tc->staple, &tc->staplelen, msg,
+	    sizeof(msg)) == 0)
+		log_info("listener %s: %s", l->name, msg);
+	else
+		log_warnx("listener %s: %s", l->name, msg);
+}
+
 int
 tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
     char *err, size_t errlen)
@@ -126,13 +145,15 @@ tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
 		goto out;
 	}
 	/* The check the spawner's tls_configure() will repeat. */
-	if ((tls = tlsconf_server(l, cert, certlen, tc->ref, tc->reflen, err,
-	    errlen)) == NULL)
+	if ((tls = tlsconf_server(l, cert, certlen, tc->ref, tc->reflen, NULL,
+	    0, err, errlen)) == NULL)
 		goto out;
 	tls_free(tls);
 	if (cert_expiry(cert, certlen, time(NULL), kerr, sizeof(kerr)) == 1)
 		log_warnx("listener %s: certificate %s %s", l->name,
 		    l->certificate, kerr);
+	if (l->ocsp_staple != NULL)
+		tlsconf_staple(l, tc, cert, certlen);
 	if ((tc->chainfd = tlsconf_seal(cert, certlen)) == -1) {
 		snprintf(err, errlen, "%s: memfd: %s", l->certificate,
 		    strerror(errno));
@@ -155,6 +176,7 @@ tlsconf_clear(struct tlsconf *tc)
 		close(tc->chainfd);
 	free(tc->ref);
 	free(tc->spki);
+	free(tc->staple);
 	memset(tc, 0, sizeof(*tc));
 	tc->chainfd = -1;
 }

@@ -23,6 +23,9 @@ struct tlsconf {
 	size_t		 reflen;
 	uint8_t		*spki;		/* leaf public key, DER, for keyproc */
 	size_t		 spkilen;
+	uint8_t		*staple;	/* a good OCSP staple (ocsp.h), DER,
+					   or NULL: none to send */
+	size_t		 staplelen;
 };
 
 /*
@@ -31,7 +34,9 @@ struct tlsconf {
  * check that a libtls server context configured with them (protocols,
  * ECDHE-only ciphers) can be made, and keep the chain in a sealed memfd,
  * so that every spawner of l gets these very bytes, whatever becomes of
- * the file.  Return 0, or -1 with "FILE: message" in err.
+ * the file.  Read l's ocsp-staple, if any, and keep it if it is good for
+ * the chain (ocsp.h); if not, warn why and keep none (not an error).
+ * Return 0, or -1 with "FILE: message" in err.
  */
 int	tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
 	    char *err, size_t errlen);
@@ -44,13 +49,16 @@ int	tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
 void	tlsconf_clear(struct tlsconf *tc);
 
 /*
- * tlsconf_server(l, chain, chainlen, ref, reflen, err, errlen):
+ * tlsconf_server(l, chain, chainlen, ref, reflen, staple, staplelen,
+ *     err, errlen):
  * Make a libtls server context for listener l from its chain and key
- * reference PEM (in a spawner: from the bytes the parent sent).  Return
- * it, or NULL with "FILE: message" in err.
+ * reference PEM (in a spawner: from the bytes the parent sent), stapling
+ * the DER OCSP response staple unless it is NULL.  Return it, or NULL with
+ * "FILE: message" in err.
  */
 struct tls	*tlsconf_server(const struct conf_listener *l,
 		    const uint8_t *chain, size_t chainlen, const char *ref,
-		    size_t reflen, char *err, size_t errlen);
+		    size_t reflen, const uint8_t *staple, size_t staplelen,
+		    char *err, size_t errlen);
 
 #endif
