@@ -172,6 +172,11 @@ install: recluse
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/recluse.service > $(DESTDIR)$(UNITDIR)/recluse.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/recluse.service
 	install -m 644 systemd/recluse.socket $(DESTDIR)$(UNITDIR)/recluse.socket
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/recluse-ocsp-fetch > $(DESTDIR)$(SBINDIR)/recluse-ocsp-fetch
+	chmod 755 $(DESTDIR)$(SBINDIR)/recluse-ocsp-fetch
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/recluse-ocsp-fetch.service > $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.service
+	install -m 644 systemd/recluse-ocsp-fetch.timer $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.timer
 	install -m 644 systemd/recluse.sysusers $(DESTDIR)/usr/lib/sysusers.d/recluse.conf
 	install -m 644 systemd/recluse.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/recluse.conf
 
@@ -179,6 +184,9 @@ install: recluse
 # /var/lib/recluse stay (see docs/OPERATIONS.md).
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/recluse $(DESTDIR)$(MANDIR)/man8/recluse.8 \
+	    $(DESTDIR)$(SBINDIR)/recluse-ocsp-fetch \
+	    $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.service \
+	    $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.timer \
 	    $(DESTDIR)$(MANDIR)/man5/recluse.conf.5 \
 	    $(DESTDIR)$(SYSCONFDIR)/recluse/recluse.conf.example \
 	    $(DESTDIR)$(UNITDIR)/recluse.service $(DESTDIR)$(UNITDIR)/recluse.socket \

@@ -9,9 +9,10 @@ set -eu
 packages="build-essential pkg-config libtls-dev libevent-dev libseccomp-dev
 	libssl-dev openssl curl iproute2 procps python3"
 # The suite's: clang-14 and libclang-rt-14-dev for the fuzz targets (make
-# fuzz, fuzz.bats), prometheus for promtool (metrics.bats).
+# fuzz, fuzz.bats), prometheus for promtool (metrics.bats), faketime for
+# an expired OCSP staple (ocsp.bats).
 [ "${1:-test}" = demo ] || packages="$packages bats strace gdb mandoc
-	man-db systemd clang-14 libclang-rt-14-dev prometheus"
+	man-db systemd clang-14 libclang-rt-14-dev prometheus faketime"
 
 missing=""
 for p in $packages; do
