@@ -162,6 +162,32 @@ warned() {
 	[ "$output" = "configuration OK" ]
 }
 
+@test "a staple signed by a responder the CA delegated to is sent; one without the OCSP signing purpose is not" {
+	# rsp: an OCSP signing certificate issued by the CA; notrsp: not one.
+	local name eku
+	for name in rsp notrsp; do
+		eku=OCSPSigning
+		[ "$name" = notrsp ] && eku=serverAuth
+		make_key ec256 "$T/$name.key"
+		openssl req -new -key "$T/$name.key" -subj "/CN=$name" \
+		    -out "$T/$name.csr" 2>/dev/null
+		printf 'extendedKeyUsage=%s\n' "$eku" > "$T/$name.ext"
+		openssl x509 -req -in "$T/$name.csr" -CA "$T/ca.crt" \
+		    -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+		    -extfile "$T/$name.ext" -out "$T/$name.crt" 2>/dev/null
+	done
+	SIGNER=notrsp staple web "$T/staple.der" -ndays 1
+	PORT=$(free_port)
+	BPORT=$(free_port)
+	conf
+	warned "it is not signed by the certificate's issuer or a responder it delegated to"
+	SIGNER=rsp staple web "$T/staple.der" -ndays 1
+	serve
+	grep -q "ocsp-staple \"$T/staple.der\": good until" "$T/recluse.log"
+	status
+	stapled
+}
+
 @test "no staple without ocsp-staple; ocsp-staple before certificate is refused at its line" {
 	PORT=$(free_port)
 	BPORT=$(free_port)
@@ -180,6 +206,13 @@ warned() {
 	[ "$output" = "$C:$(staple_line): \"ocsp-staple\" before \"certificate\": a staple belongs to the certificate line just before it" ]
 	run "$RECLUSE" -nn -f "$C"
 	[ "$status" -eq 1 ]
+	# Two for one certificate: the second is refused.
+	conf
+	sed -i "s|^\tocsp-staple .*|&\n&|" "$C"
+	run "$RECLUSE" -n -f "$C"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$C:$(( $(staple_line | head -n 1) + 1 )): duplicate \"ocsp-staple\"" ]
 }
 
 @test "recluse -nn prints ocsp-staple after its certificate" {
