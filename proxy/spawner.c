@@ -3,8 +3,8 @@
  *
  * Two phases, like keyproc.  Set-up: on its channel (SPAWNER_FD) the
  * parent sends SPAWNER_GLOBAL, SPAWNER_LISTENER (with the chain's sealed
- * memfd), SPAWNER_OCSP if it has a good staple, a SPAWNER_BACKEND per backend each followed by its SPAWNER_ADDR
- * messages, then SPAWNER_START.  The spawner rebuilds from them the struct
+ * memfd), SPAWNER_OCSP if it holds a good staple, a SPAWNER_BACKEND per
+ * backend each followed by its SPAWNER_ADDR messages, then SPAWNER_START.  The spawner rebuilds from them the struct
  * conf and struct conf_listener its children read (child.c, backend.c,
  * relay.c), builds the libtls context, compiles the children's filter,
  * makes its network namespace if asked, drops its capabilities, installs
