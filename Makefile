@@ -22,7 +22,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/tlshook.c proxy/parent_check.c proxy/stats.c proxy/metrics.c \
 		proxy/metrics_ctl.c proxy/route.c proxy/pp.c proxy/pp_parse.c proxy/pp_spawner.c \
 		proxy/pp_child.c proxy/mtls.c proxy/clientcert.c \
-		proxy/resume.c proxy/tickets.c proxy/sni.c \
+		proxy/resume.c proxy/tickets.c proxy/sni.c proxy/ocsp.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c lib/title.c \
 		config/parse.c config/conf.c config/cidr.c config/clientca.c \
 		config/conf_tickets.c \
@@ -188,6 +188,11 @@ install: recluse
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/recluse.service > $(DESTDIR)$(UNITDIR)/recluse.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/recluse.service
 	install -m 644 systemd/recluse.socket $(DESTDIR)$(UNITDIR)/recluse.socket
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/recluse-ocsp-fetch > $(DESTDIR)$(SBINDIR)/recluse-ocsp-fetch
+	chmod 755 $(DESTDIR)$(SBINDIR)/recluse-ocsp-fetch
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/recluse-ocsp-fetch.service > $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.service
+	install -m 644 systemd/recluse-ocsp-fetch.timer $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.timer
 	install -m 644 systemd/recluse.sysusers $(DESTDIR)/usr/lib/sysusers.d/recluse.conf
 	install -m 644 systemd/recluse.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/recluse.conf
 
@@ -195,6 +200,9 @@ install: recluse
 # /var/lib/recluse stay (see docs/OPERATIONS.md).
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/recluse $(DESTDIR)$(MANDIR)/man8/recluse.8 \
+	    $(DESTDIR)$(SBINDIR)/recluse-ocsp-fetch \
+	    $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.service \
+	    $(DESTDIR)$(UNITDIR)/recluse-ocsp-fetch.timer \
 	    $(DESTDIR)$(MANDIR)/man5/recluse.conf.5 \
 	    $(DESTDIR)$(SYSCONFDIR)/recluse/recluse.conf.example \
 	    $(DESTDIR)$(UNITDIR)/recluse.service $(DESTDIR)$(UNITDIR)/recluse.socket \

@@ -958,6 +958,11 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 			dump_string(fp, l->certs[i].key);
 			putc('\n', fp);
 		}
+		if (l->certs[i].ocsp_staple != NULL) {
+			fputs("\tocsp-staple ", fp);
+			dump_string(fp, l->certs[i].ocsp_staple);
+			putc('\n', fp);
+		}
 	}
 	fprintf(fp, "\tstrict-sni %s\n", l->strict_sni ? "yes" : "no");
 	fprintf(fp, "\tmax-connections %ld\n", l->max_connections);
@@ -1069,6 +1074,7 @@ conf_free(struct conf *c)
 		for (j = 0; j < l->ncerts; j++) {
 			free(l->certs[j].certificate);
 			free(l->certs[j].key);
+			free(l->certs[j].ocsp_staple);
 			if (l->certs[j].keyfd != -1)
 				close(l->certs[j].keyfd);
 		}

@@ -121,7 +121,9 @@ struct conf_cert {
 	char			*key;		/* PEM private key */
 	int			 keyfd;		/* key, opened and checked by
 						   conf_load(); -1: not open */
+	char			*ocsp_staple;	/* DER OCSP response, or NULL */
 	struct conf_where	 certificate_where, key_where;
+	struct conf_where	 ocsp_staple_where;
 };
 
 struct conf_listener {

@@ -116,6 +116,7 @@ static int	kw_listener(struct parser *, struct stmt *);
 static int	kw_log(struct parser *, struct stmt *);
 static int	kw_max_connections(struct parser *, struct stmt *);
 static int	kw_metrics(struct parser *, struct stmt *);
+static int	kw_ocsp_staple(struct parser *, struct stmt *);
 static int	kw_protocols(struct parser *, struct stmt *);
 static int	kw_server_name(struct parser *, struct stmt *);
 static int	kw_proxy_protocol(struct parser *, struct stmt *);
@@ -164,6 +165,7 @@ static const struct keyword keywords[] = {
 				kw_max_connections, 0 },
 	{ "memory",		LIMIT(limit_memory, 16, 1048576) },
 	{ "metrics",		CTX_TOP, 1, 2, 0, kw_metrics, 0 },
+	{ "ocsp-staple",	CTX_LISTENER, 1, 1, 0, kw_ocsp_staple, 0 },
 	{ "protocols",		CTX_LISTENER, 1, 1, 0, kw_protocols, 0 },
 	{ "proxy-protocol",	CTX_LISTENER | CTX_SERVERNAME, 1, 1, 0,
 				kw_proxy_protocol, 0 },
@@ -985,6 +987,21 @@ kw_strict_sni(struct parser *p, struct stmt *st)
 		    st->word[1]);
 	l->strict_sni_where = st->where;
 	return 0;
+}
+
+/* The staple of the certificate line before it (recluse.conf(5)). */
+static int
+kw_ocsp_staple(struct parser *p, struct stmt *st)
+{
+	struct conf_listener *l = p->listener;
+	struct conf_cert *c;
+
+	if (l->ncerts == 0)
+		return serr(p, st, "\"%s\" before \"certificate\": a staple "
+		    "belongs to the certificate line just before it",
+		    st->word[0]);
+	c = &l->certs[l->ncerts - 1];
+	return set_path(p, st, &c->ocsp_staple, &c->ocsp_staple_where);
 }
 
 static int

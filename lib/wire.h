@@ -380,6 +380,7 @@ _Static_assert(sizeof(struct chan_ended) == 32, "wire size");
 #define SPAWNER_BACKENDS_MAX	1024
 #define SPAWNER_ADDRS_MAX	1024	/* addresses of one backend */
 #define SPAWNER_CERTS_MAX	1024	/* CONF_CERTS_MAX */
+#define SPAWNER_OCSP_MAX	16384	/* a certificate's OCSP staple, DER */
 
 enum spawner_type {
 	/* parent -> spawner, once, in this order */
@@ -403,6 +404,10 @@ enum spawner_type {
 	SPAWNER_CERT = 12,	/* struct spawner_cert + its strings; fd: the
 				   chain's sealed memfd.  After the listener,
 				   before the first backend */
+	SPAWNER_OCSP = 13,	/* struct spawner_ocsp + the staple; at most
+				   once per certificate, after the
+				   certificates, before the first backend;
+				   only a staple the parent found good */
 	/* parent -> spawner, then */
 	SPAWNER_FORK = 6,	/* nothing; fd: the child's keyproc channel */
 	SPAWNER_TICKETS = 11,	/* struct spawner_tickets + keys: the session
@@ -453,6 +458,13 @@ _Static_assert(sizeof(struct spawner_listener) == 36, "wire size");
 
 /* An unknown SNI gets the unrecognized_name alert (strict-sni yes). */
 #define SPAWNER_STRICT_SNI	0x1
+
+struct spawner_ocsp {		/* SPAWNER_OCSP, + len bytes */
+	uint32_t	cert;		/* the certificate's index in the
+					   listener: 0 .. ncerts - 1 */
+	uint32_t	len;		/* 1 .. SPAWNER_OCSP_MAX */
+};
+_Static_assert(sizeof(struct spawner_ocsp) == 8, "wire size");
 
 struct spawner_cert {		/* SPAWNER_CERT, + certlen, reflen bytes */
 	uint32_t	certlen;	/* the certificate's file name */
@@ -546,6 +558,8 @@ _Static_assert(sizeof(struct spawner_forked) == 8, "wire size");
 #define SPAWNER_MSG_MAX	(sizeof(struct msg_hdr) + \
 			    sizeof(struct spawner_listener) + \
 			    4 * SPAWNER_STR_MAX + SPAWNER_REF_MAX)
+_Static_assert(SPAWNER_MSG_MAX >= sizeof(struct msg_hdr) +
+    sizeof(struct spawner_ocsp) + SPAWNER_OCSP_MAX, "SPAWNER_OCSP fits");
 
 /* ------------------------------------------------------------------ */
 /* parent <-> connector: the one connector's channel (fd CONNECTOR_FD) */

@@ -39,6 +39,7 @@
 #include "lib/log.h"
 #include "lib/title.h"
 #include "proxy/notify.h"
+#include "proxy/ocsp.h"
 #include "proxy/probe.h"
 #include "lib/sandbox.h"
 #include "lib/wire.h"
@@ -918,6 +919,24 @@ check_key_later(const struct conf_cert *l, const uint8_t *cert,
 	return found;
 }
 
+/* -n: a warning if l's OCSP staple would not be sent, and why. */
+static void
+check_staple(const struct conf_cert *l, const uint8_t *cert,
+    size_t certlen)
+{
+	char msg[CONF_ERR_MAX + 256];
+	uint8_t *der;
+	size_t len;
+
+	if (l->ocsp_staple == NULL)
+		return;
+	if (ocsp_staple_load(l->ocsp_staple, &l->ocsp_staple_where, cert,
+	    certlen, time(NULL), &der, &len, msg, sizeof(msg)) == 0)
+		free(der);
+	else
+		fprintf(stderr, "%s\n", msg);
+}
+
 /*
  * -n: does l's key match the first certificate of its chain?  The key is
  * read from the descriptor conf_load() opened and checked, never by path.
@@ -948,6 +967,7 @@ check_key(const struct conf_cert *l, char *err, size_t errlen)
 		    sizeof(kerr)) == 1)
 			fprintf(stderr, "%s:%d: warning: certificate \"%s\" "
 			    "%s\n", cw->file, cw->line, l->certificate, kerr);
+		check_staple(l, cert, certlen);
 	}
 	else if ((n = check_key_later(l, cert, certlen)) > 0)
 		conf_seterr(err, errlen, cw, "the first certificate in %s is "

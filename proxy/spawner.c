@@ -4,7 +4,7 @@
  * Two phases, like keyproc.  Set-up: on its channel (SPAWNER_FD) the
  * parent sends SPAWNER_GLOBAL, SPAWNER_LISTENER (with the chain's sealed
  * memfd), a SPAWNER_CERT for each certificate after the first (each with
- * its memfd), a SPAWNER_ALPN per ALPN protocol and a SPAWNER_ROUTE per
+ * its memfd), a SPAWNER_OCSP for each good staple, a SPAWNER_ALPN per ALPN protocol and a SPAWNER_ROUTE per
  * server-name block, a SPAWNER_BACKEND per backend each followed by its
  * SPAWNER_ADDR messages, then SPAWNER_START.  The spawner rebuilds from
  * them the struct conf and struct conf_listener its children read
@@ -234,6 +234,31 @@ rx_cert(const struct msg_hdr *hdr, const uint8_t *p, int fd)
 	sp_rx.certs++;
 }
 
+/* A certificate's OCSP staple: the parent checked it (proxy/ocsp.c). */
+static void
+rx_ocsp(const struct msg_hdr *hdr, const uint8_t *p)
+{
+	struct tlsconf_pem *pem;
+	struct spawner_ocsp m;
+	uint8_t *staple;
+
+	if (!sp_rx.listener || sp_rx.certs != sp.listener.ncerts ||
+	    sp_rx.backend > 0 || hdr->len < sizeof(m))
+		fatalx("set-up: unexpected OCSP staple message");
+	memcpy(&m, p, sizeof(m));
+	if (m.cert >= sp.listener.ncerts || m.len == 0 ||
+	    m.len > SPAWNER_OCSP_MAX ||
+	    !MSG_LEN_IS(hdr, sizeof(m) + (uint64_t)m.len) ||
+	    sp.pems[m.cert].staple != NULL)
+		fatalx("set-up: bad OCSP staple message");
+	if ((staple = malloc(m.len)) == NULL)
+		fatal("set-up");
+	memcpy(staple, p + sizeof(m), m.len);
+	pem = &sp.pems[m.cert];
+	pem->staple = staple;
+	pem->staplelen = m.len;
+}
+
 static void
 rx_backend(const struct msg_hdr *hdr, const uint8_t *p)
 {
@@ -399,6 +424,9 @@ spawner_receive(void)
 		case SPAWNER_CERT:
 			rx_cert(&hdr, buf + sizeof(hdr), fd);
 			break;
+		case SPAWNER_OCSP:
+			rx_ocsp(&hdr, buf + sizeof(hdr));
+			break;
 		case SPAWNER_BACKEND:
 			rx_backend(&hdr, buf + sizeof(hdr));
 			break;
@@ -529,6 +557,7 @@ spawner_build(void)
 	for (i = 0; i < sp.listener.ncerts; i++) {
 		free((void *)sp.pems[i].chain);
 		free((void *)sp.pems[i].ref);
+		free((void *)sp.pems[i].staple);
 	}
 	free(sp.pems);
 	sp.pems = NULL;

@@ -204,6 +204,30 @@ send_certs(int fd, const struct gen_listener *gl)
 	return 0;
 }
 
+/* Each certificate's OCSP staple that the parent found good (ocsp.h). */
+static int
+send_ocsp(int fd, const struct gen_listener *gl)
+{
+	struct spawner_ocsp m;
+	struct iovec iov[2];
+	size_t i;
+
+	for (i = 0; i < gl->tc.ncerts; i++) {
+		if (gl->tc.certs[i].staple == NULL)
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.cert = (uint32_t)i;
+		m.len = (uint32_t)gl->tc.certs[i].staplelen;
+		iov[0].iov_base = &m;
+		iov[0].iov_len = sizeof(m);
+		iov[1].iov_base = gl->tc.certs[i].staple;
+		iov[1].iov_len = gl->tc.certs[i].staplelen;
+		if (msg_putv(fd, SPAWNER_OCSP, iov, 2, -1, 0) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 send_backend(int fd, const struct conf_backend *b)
 {
@@ -276,7 +300,8 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 
 	if (send_global(fd, g, gl) == -1 || send_listener(fd, li, gl) == -1 ||
 	    pp_spawner_send(fd, gl->conf) == -1 ||
-	    mtls_send(fd, gl->conf) == -1 || send_certs(fd, gl) == -1)
+	    mtls_send(fd, gl->conf) == -1 || send_certs(fd, gl) == -1 ||
+	    send_ocsp(fd, gl) == -1)
 		return -1;
 	for (i = 0; i < gl->conf->nalpn; i++)
 		if (send_alpn(fd, gl->conf->alpn[i]) == -1)
@@ -303,7 +328,8 @@ spawner_conf_fits(const struct gen_listener *gl)
 		return 0;
 	for (i = 0; i < gl->tc.ncerts; i++)
 		if (str_len(l->certs[i].certificate) > SPAWNER_STR_MAX ||
-		    gl->tc.certs[i].reflen > SPAWNER_REF_MAX)
+		    gl->tc.certs[i].reflen > SPAWNER_REF_MAX ||
+		    gl->tc.certs[i].staplelen > SPAWNER_OCSP_MAX)
 			return 0;
 	return gl->socks.n > 0 && gl->socks.n <= SPAWNER_SOCKS_MAX &&
 	    str_len(l->name) <= SPAWNER_STR_MAX &&

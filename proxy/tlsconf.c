@@ -20,6 +20,7 @@
 #include "proxy/certcheck.h"
 #include "proxy/route.h"
 #include "proxy/mtls.h"
+#include "proxy/ocsp.h"
 #include "proxy/sni.h"
 #include "proxy/tlsconf.h"
 
@@ -36,10 +37,10 @@ tlsconf_configure(const struct conf_listener *l, struct tls_config *cfg,
 	/* The first pair is the default; libtls matches the SNI against
 	 * the names of the others' certificates, in order. */
 	for (i = 0; i < npems; i++) {
-		if ((i == 0 ? tls_config_set_keypair_mem :
-		    tls_config_add_keypair_mem)(cfg, pems[i].chain,
+		if ((i == 0 ? tls_config_set_keypair_ocsp_mem :
+		    tls_config_add_keypair_ocsp_mem)(cfg, pems[i].chain,
 		    pems[i].chainlen, (const uint8_t *)pems[i].ref,
-		    pems[i].reflen) == -1) {
+		    pems[i].reflen, pems[i].staple, pems[i].staplelen) == -1) {
 			snprintf(err, errlen, "%s: %s", pems[i].name,
 			    tls_config_error(cfg) ? tls_config_error(cfg) :
 			    "bad certificate");
@@ -143,6 +144,21 @@ err:
 	return -1;
 }
 
+/* cc's staple into tcc if it is good for the chain; else a warning. */
+static void
+tlsconf_staple(const struct conf_listener *l, const struct conf_cert *cc,
+    struct tlsconf_cert *tcc, const uint8_t *cert, size_t certlen)
+{
+	char msg[CONF_ERR_MAX + 256];
+
+	if (ocsp_staple_load(cc->ocsp_staple, &cc->ocsp_staple_where, cert,
+	    certlen, time(NULL), &tcc->staple, &tcc->staplelen, msg,
+	    sizeof(msg)) == 0)
+		log_info("listener %s: %s", l->name, msg);
+	else
+		log_warnx("listener %s: %s", l->name, msg);
+}
+
 /* One pair: read, reference, checked alone (so an error names it). */
 static int
 tlsconf_load_cert(const struct conf_listener *l, size_t i,
@@ -180,6 +196,8 @@ tlsconf_load_cert(const struct conf_listener *l, size_t i,
 	pem.chainlen = certlen;
 	pem.ref = tcc->ref;
 	pem.reflen = tcc->reflen;
+	pem.staple = NULL;
+	pem.staplelen = 0;
 	/* The check the spawner's tls_configure() will repeat. */
 	if ((tls = tlsconf_server(l, &pem, 1, kerr, sizeof(kerr))) == NULL) {
 		conf_seterr(err, errlen, &cc->certificate_where, "%s", kerr);
@@ -189,6 +207,8 @@ tlsconf_load_cert(const struct conf_listener *l, size_t i,
 	if (cert_expiry(cert, certlen, time(NULL), kerr, sizeof(kerr)) == 1)
 		log_warnx("listener %s: certificate %s %s", l->name,
 		    cc->certificate, kerr);
+	if (cc->ocsp_staple != NULL)
+		tlsconf_staple(l, cc, tcc, cert, certlen);
 	if ((tcc->chainfd = tlsconf_seal(cert, certlen)) == -1) {
 		conf_seterr(err, errlen, &cc->certificate_where,
 		    "certificate \"%s\": memfd: %s", cc->certificate,
@@ -240,6 +260,8 @@ tlsconf_check_all(const struct conf_listener *l, const struct tlsconf *tc,
 		pems[i].chainlen = tc->certs[i].chainlen;
 		pems[i].ref = tc->certs[i].ref;
 		pems[i].reflen = tc->certs[i].reflen;
+		pems[i].staple = tc->certs[i].staple;
+		pems[i].staplelen = tc->certs[i].staplelen;
 	}
 	tls = tlsconf_server(l, pems, tc->ncerts, err, errlen);
 	if (tls != NULL)
@@ -290,6 +312,7 @@ tlsconf_clear(struct tlsconf *tc)
 			close(tc->certs[i].chainfd);
 		free(tc->certs[i].ref);
 		free(tc->certs[i].spki);
+		free(tc->certs[i].staple);
 	}
 	free(tc->certs);
 	memset(tc, 0, sizeof(*tc));

@@ -23,6 +23,9 @@ struct tlsconf_cert {
 	size_t		 reflen;
 	uint8_t		*spki;		/* leaf public key, DER, for keyproc */
 	size_t		 spkilen;
+	uint8_t		*staple;	/* a good OCSP staple (ocsp.h), DER,
+					   or NULL: none to send */
+	size_t		 staplelen;
 };
 
 /* What the parent holds for one listener: conf_listener.certs, in order. */
@@ -38,6 +41,8 @@ struct tlsconf_pem {
 	size_t		 chainlen;
 	const char	*ref;		/* the key reference PEM */
 	size_t		 reflen;
+	const uint8_t	*staple;	/* its OCSP staple, DER, or NULL */
+	size_t		 staplelen;
 };
 
 /*
@@ -47,7 +52,9 @@ struct tlsconf_pem {
  * server context configured with all of them (protocols, ECDHE-only
  * ciphers) can be made, and keep each chain in a sealed memfd, so that
  * every spawner of l gets these very bytes, whatever becomes of the
- * files.  Return 0, or -1 with "FILE:LINE: message" in err.
+ * files.  Read each certificate's ocsp-staple, if any, and keep it if it
+ * is good for the chain (ocsp.h); if not, warn why and keep none (not an
+ * error).  Return 0, or -1 with "FILE:LINE: message" in err.
  */
 int	tlsconf_load(const struct conf_listener *l, struct tlsconf *tc,
 	    char *err, size_t errlen);
@@ -63,7 +70,8 @@ void	tlsconf_clear(struct tlsconf *tc);
  * Make a libtls server context for listener l from its npems (at least
  * one) chains and key reference PEMs (in a spawner: from the bytes the
  * parent sent).  The first pair is the default; libtls picks one of the
- * others when the client's SNI matches that certificate's names.  Return
+ * others when the client's SNI matches that certificate's names.  Each
+ * pair's staple, unless NULL, is stapled when that pair serves.  Return
  * it, or NULL with "FILE: message" in err.
  */
 struct tls	*tlsconf_server(const struct conf_listener *l,

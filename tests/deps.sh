@@ -11,10 +11,11 @@ packages="build-essential pkg-config libtls-dev libevent-dev libseccomp-dev
 # The suite's: clang-14 and libclang-rt-14-dev for the fuzz targets (make
 # fuzz, fuzz.bats), prometheus for promtool (metrics.bats), nghttp2-client
 # and nghttp2-server for nghttp and the h2c backend nghttpd (route.bats),
-# nginx-light for a real PROXY protocol receiver (pp.bats).
+# nginx-light for a real PROXY protocol receiver (pp.bats), faketime for
+# an expired OCSP staple (ocsp.bats).
 [ "${1:-test}" = demo ] || packages="$packages bats strace gdb mandoc
 	man-db systemd clang-14 libclang-rt-14-dev prometheus nghttp2-client
-	nghttp2-server nginx-light"
+	nghttp2-server nginx-light faketime"
 
 missing=""
 for p in $packages; do

@@ -144,6 +144,11 @@ allowed_syscalls() {
 	[ -f "$r/etc/recluse/recluse.conf.example" ]
 	[ -f "$r/lib/systemd/system/recluse.service" ]
 	[ -f "$r/lib/systemd/system/recluse.socket" ]
+	[ -x "$r/usr/local/sbin/recluse-ocsp-fetch" ]
+	[ -f "$r/lib/systemd/system/recluse-ocsp-fetch.service" ]
+	[ -f "$r/lib/systemd/system/recluse-ocsp-fetch.timer" ]
+	! grep -q @SBINDIR@ "$r/usr/local/sbin/recluse-ocsp-fetch" \
+	    "$r/lib/systemd/system/recluse-ocsp-fetch.service" || false
 	[ -f "$r/usr/lib/sysusers.d/recluse.conf" ]
 	[ -f "$r/usr/lib/tmpfiles.d/recluse.conf" ]
 	[ "$(stat -c %a "$r/lib/systemd/system/recluse.service")" = 644 ]
@@ -161,8 +166,14 @@ allowed_syscalls() {
 	sed "s|/usr/local/sbin/|$T/root/usr/local/sbin/|g" \
 	    "$T/root/lib/systemd/system/recluse.service" > "$T/units/recluse.service"
 	cp "$T/root/lib/systemd/system/recluse.socket" "$T/units/"
+	sed "s|/usr/local/sbin/|$T/root/usr/local/sbin/|g" \
+	    "$T/root/lib/systemd/system/recluse-ocsp-fetch.service" \
+	    > "$T/units/recluse-ocsp-fetch.service"
+	cp "$T/root/lib/systemd/system/recluse-ocsp-fetch.timer" "$T/units/"
 	run env MANPATH="$T/root/usr/local/share/man" systemd-analyze verify \
-	    "$T/units/recluse.service" "$T/units/recluse.socket"
+	    "$T/units/recluse.service" "$T/units/recluse.socket" \
+	    "$T/units/recluse-ocsp-fetch.service" \
+	    "$T/units/recluse-ocsp-fetch.timer"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
