@@ -527,9 +527,8 @@ shell_word(const char *path, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
-/* What is wrong with a key file's mode, or NULL. */
-static const char *
-key_mode_fault(mode_t mode)
+const char *
+conf_key_mode_fault(mode_t mode)
 {
 	if (mode & S_IWOTH)
 		return "world-writable";
@@ -554,7 +553,7 @@ check_key_perms(struct check *ck, const struct conf_cert *l,
 	const struct conf_where *w = &l->key_where;
 	const struct passwd *pw;
 	const struct group *gr;
-	const char *fault = key_mode_fault(sb->st_mode);
+	const char *fault = conf_key_mode_fault(sb->st_mode);
 	char cmd[PATH_MAX + 8], who[64];
 
 	shell_word(l->key, cmd, sizeof(cmd));

@@ -232,6 +232,14 @@ int		 conf_defaults(struct conf *conf, char *errbuf, size_t errlen);
 int		 conf_dump(const struct conf *conf, FILE *fp);
 
 /*
+ * conf_key_mode_fault(mode):
+ * What is wrong with the mode of a key file (or any secret file) for
+ * recluse.conf(5)'s key rules: "world-writable", "group-writable" or
+ * "world-readable"; NULL if nothing.
+ */
+const char	*conf_key_mode_fault(mode_t mode);
+
+/*
  * conf_free(conf):
  * Free conf and everything it owns, key descriptors included.
  * conf_free(NULL) does nothing.

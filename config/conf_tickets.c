@@ -15,25 +15,13 @@
 #include "config/conf_tickets.h"
 #include "config/parse.h"
 
-static const char *
-ticket_mode_fault(mode_t mode)
-{
-	if (mode & S_IWOTH)
-		return "world-writable";
-	if (mode & S_IWGRP)
-		return "group-writable";
-	if (mode & S_IROTH)
-		return "world-readable";
-	return NULL;
-}
-
 /* The file's owner, mode and size: the rules of a private key's file. */
 static int
 ticket_file_check(const struct conf *c, const struct conf_listener *l,
     const struct stat *sb, char *err, size_t errlen)
 {
 	const struct conf_where *w = &l->ticket_key_where;
-	const char *fault = ticket_mode_fault(sb->st_mode);
+	const char *fault = conf_key_mode_fault(sb->st_mode);
 
 	if (!S_ISREG(sb->st_mode))
 		return conf_seterr(err, errlen, w, "session-ticket-key \"%s\" "
