@@ -197,7 +197,7 @@ fleet_key() {
 	[[ "$output" == *"a.conf:10: session-ticket-key"*"not a regular file"* ]]
 }
 
-@test "session-ticket-key without session-tickets on, and session-tickets on with TLS 1.2 only, are refused" {
+@test "session-ticket-key without session-tickets on, session-tickets on with TLS 1.2 only or with client-ca, are refused" {
 	fleet_key "$T/ticket.key"
 	PORT=$(free_port)
 	conf a "$PORT" "session-ticket-key \"$T/ticket.key\""
@@ -212,6 +212,12 @@ fleet_key() {
 	run "$RECLUSE" -n -f "$T/a.conf"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"a.conf:9: session-tickets \"maybe\": on or off"* ]]
+	# a ticket would stand in for a client certificate
+	conf a "$PORT" "session-tickets on" "client-ca \"$T/ca.crt\""
+	run "$RECLUSE" -n -f "$T/a.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a.conf:9: session-tickets on and client-ca in listener \"web\""* ]]
 }
 
 # tests/helpers/recluse-rotate is recluse that also rotates its ticket keys
