@@ -28,7 +28,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		config/conf_tickets.c \
 		keyproc/keyproc.c keyproc/kp_check.c keyproc/sign.c \
 		keyproc/policy.c keyproc/kp_provider.c keyproc/kp_ref.c \
-		keyproc/kp_ctl.c
+		keyproc/kp_ctl.c keyproc/kp_pool.c
 OBJS =		$(SRCS:.c=.o)
 # tests/isolation.bats: see below; never installed
 HOSTILE =	tests/helpers/recluse-hostile tests/helpers/hostile-control

@@ -2,6 +2,8 @@
  * kpsign: what a signature through keyproc costs, beside signing locally.
  *
  *   kpsign -x RECLUSE -r CHROOT -u USER [-n N] [-c same|cross|any] KEY CERT
+ *   kpsign -x RECLUSE -r CHROOT -u USER -t CLIENTS [-s SIGNERS] [-d SECS]
+ *       KEY CERT
  *
  * Signs N TLS 1.3 server CertificateVerify inputs (130 bytes) with the key
  * in two ways and prints the median, 10th and 90th percentile of each, in
@@ -19,13 +21,26 @@
  * signature, close), from /proc/PID/schedstat.
  * -c pins this process to CPU 0 and keyproc to CPU 0 (same) or 1 (cross);
  * the default (any) leaves both to the scheduler.
+ *
+ * With -t, throughput instead: keyproc with SIGNERS signer threads
+ * (keyproc-signers; 1 by default) and CLIENTS channels in flight at once,
+ * each doing what one connection does: a new channel handed over and
+ * armed, one TLS 1.3 CertificateVerify request (the wire format, as the
+ * provider frames it), the answer, the close; then the next.  It runs for
+ * SECS seconds (5) after one second of warm-up and prints the signatures
+ * per second and keyproc's CPU time per signature, all its threads (the
+ * loop's apart).  Every answer is checked for its id and status, not
+ * verified (the client must cost little beside keyproc).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -42,9 +57,12 @@
 
 #include "keyproc/keyproc.h"
 #include "keyproc/kp_provider.h"
+#include "lib/msg.h"
 #include "lib/wire.h"
 #include "keyproc/sign.h"
 #include "lib/log.h"
+
+#define TPUT_MAX	1024	/* -t: channels in flight */
 
 static uint8_t	*readfile(const char *, size_t *);
 
@@ -210,11 +228,165 @@ cpu_ns(pid_t pid)
 	return ns;
 }
 
+/* CPU time in ns of every thread of pid, and of its first (the loop). */
+static unsigned long long
+cpu_ns_all(pid_t pid, unsigned long long *loopns)
+{
+	unsigned long long ns, sum = 0;
+	struct dirent *de;
+	char path[320];
+	FILE *f;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		err(1, "%s", path);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat",
+		    (int)pid, de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;	/* a thread that just ended */
+		if (fscanf(f, "%llu", &ns) == 1) {
+			sum += ns;
+			if (atoi(de->d_name) == (int)pid)
+				*loopns = ns;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+/* One channel in flight of the throughput mode. */
+struct slot {
+	int	 fd;
+	uint32_t id;
+};
+
+/* A new channel, armed, with its request sent. */
+static void
+tput_start(int ctlfd, struct slot *sl, pid_t pid, uint32_t alg,
+    const uint8_t *tbs, size_t tbslen)
+{
+	struct kp_sign_req req;
+	struct iovec iov[2];
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
+		err(1, "socketpair");
+	if (kp_ctl_send_child(ctlfd, pid, 0, sp[1]) == -1 ||
+	    kp_ctl_send_arm(ctlfd, pid) == -1)
+		err(1, "control");
+	close(sp[1]);
+	memset(&req, 0, sizeof(req));
+	req.id = sl->id = (uint32_t)pid;
+	req.key = 0;
+	req.alg = alg;
+	req.tbslen = (uint32_t)tbslen;
+	iov[0].iov_base = &req;
+	iov[0].iov_len = sizeof(req);
+	iov[1].iov_base = (void *)tbs;
+	iov[1].iov_len = tbslen;
+	if (msg_putv(sp[0], KP_SIGN, iov, 2, -1, 0) == -1)
+		err(1, "request");
+	sl->fd = sp[0];
+}
+
+/* The answer on sl: 0 if it is a signature for its request. */
+static int
+tput_answer(struct slot *sl)
+{
+	uint8_t buf[sizeof(struct msg_hdr) + sizeof(struct kp_sign_rep) +
+	    KP_SIG_MAX];
+	struct kp_sign_rep rep;
+	struct msg_hdr hdr;
+
+	if (msg_get(sl->fd, buf, sizeof(buf), &hdr, NULL, 0) <= 0 ||
+	    hdr.type != KP_SIGNED || hdr.len < sizeof(rep))
+		return -1;
+	memcpy(&rep, buf + sizeof(hdr), sizeof(rep));
+	return rep.id == sl->id && rep.status == KP_OK && rep.siglen > 0 ?
+	    0 : -1;
+}
+
+static double
+now_s(void)
+{
+	return now_us() / 1e6;
+}
+
+/* -t: signatures per second with nslots channels in flight. */
+static void
+throughput(int ctlfd, pid_t kppid, int rsa, int nslots, int secs,
+    unsigned int signers, const char *keyfile, int bits)
+{
+	static struct slot sl[TPUT_MAX];
+	static struct pollfd pfd[TPUT_MAX];
+	unsigned long long ns0 = 0, ns1, loop0 = 0, loop1 = 0;
+	uint32_t alg = rsa ? KP_ALG_RSA_PSS_SHA256 : KP_ALG_ECDSA_SHA256;
+	double t0 = 0, tend, t;
+	long count = 0;
+	pid_t pid = 1000;
+	uint8_t tbs[130];
+	int i, measuring = 0;
+
+	tbs13(tbs);
+	for (i = 0; i < nslots; i++) {
+		tput_start(ctlfd, &sl[i], pid++, alg, tbs, sizeof(tbs));
+		pfd[i].fd = sl[i].fd;
+		pfd[i].events = POLLIN;
+	}
+	tend = now_s() + 1;	/* warm-up */
+	for (;;) {
+		if (poll(pfd, (nfds_t)nslots, 5000) < 1)
+			errx(1, "no answer from keyproc for 5 s");
+		for (i = 0; i < nslots; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if (tput_answer(&sl[i]) == -1)
+				errx(1, "channel %u: no signature", sl[i].id);
+			close(sl[i].fd);
+			count++;
+			tput_start(ctlfd, &sl[i], pid++, alg, tbs,
+			    sizeof(tbs));
+			pfd[i].fd = sl[i].fd;
+			/* keyproc's log lines and pongs: none asked */
+			if (pid % 64 == 0)
+				while (kp_ctl_read(ctlfd, NULL) > 0)
+					;
+		}
+		if ((t = now_s()) < tend)
+			continue;
+		if (!measuring) {
+			measuring = 1;
+			count = 0;
+			t0 = t;
+			tend = t + secs;
+			ns0 = cpu_ns_all(kppid, &loop0);
+			continue;
+		}
+		break;
+	}
+	ns1 = cpu_ns_all(kppid, &loop1);
+	printf("key %s (%s, %d bits), signers %u, clients %d\n", keyfile,
+	    rsa ? "RSA-PSS SHA-256" : "ECDSA SHA-256", bits, signers, nslots);
+	printf("throughput %.0f signatures/s over %.1f s\n",
+	    count / (t - t0), t - t0);
+	printf("keyproc cpu %.1f us per signature (loop %.1f us)\n",
+	    (ns1 - ns0) / 1e3 / count, (loop1 - loop0) / 1e3 / count);
+	for (i = 0; i < nslots; i++)
+		close(sl[i].fd);
+}
+
 static __dead void
 usage(void)
 {
 	fprintf(stderr, "usage: kpsign -x RECLUSE -r CHROOT -u USER [-n N] "
-	    "[-c same|cross|any] KEY CERT\n");
+	    "[-c same|cross|any] KEY CERT\n"
+	    "       kpsign -x RECLUSE -r CHROOT -u USER -t CLIENTS "
+	    "[-s SIGNERS] [-d SECS] KEY CERT\n");
 	exit(2);
 }
 
@@ -229,13 +401,23 @@ main(int argc, char *argv[])
 	char errbuf[1024];
 	size_t certlen, spkilen;
 	struct passwd *pw;
-	int ch, n = 2000, i, ctlfd, keyfd, chan, rsa;
+	int ch, n = 2000, i, ctlfd, keyfd, chan, rsa, tput = 0, secs = 5;
+	unsigned int signers = 1;
 	pid_t kppid;
 
-	while ((ch = getopt(argc, argv, "c:n:r:u:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:n:r:s:t:u:x:")) != -1) {
 		switch (ch) {
 		case 'c':
 			cpus = optarg;
+			break;
+		case 'd':
+			secs = atoi(optarg);
+			break;
+		case 's':
+			signers = (unsigned int)atoi(optarg);
+			break;
+		case 't':
+			tput = atoi(optarg);
 			break;
 		case 'n':
 			n = atoi(optarg);
@@ -255,7 +437,9 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 2 || exe == NULL || root == NULL || user == NULL || n < 10)
+	if (argc != 2 || exe == NULL || root == NULL || user == NULL || n < 10 ||
+	    tput < 0 || tput > TPUT_MAX || secs < 1 || signers < 1 ||
+	    signers > KP_SIGNERS_MAX)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	log_init("kpsign", 0, -1);
@@ -274,6 +458,8 @@ main(int argc, char *argv[])
 	rsa = EVP_PKEY_is_a(real, "RSA");
 	if (strcmp(cpus, "any") != 0)
 		pin(0, 0);
+	if (tput > 0)
+		n = 10;		/* the local figures are not printed */
 	for (i = 0; i < n / 10; i++)
 		sign_once(real, rsa, tbs, sizeof(tbs));
 	for (i = 0; i < n; i++)
@@ -288,11 +474,18 @@ main(int argc, char *argv[])
 		err(1, "%s", argv[0]);
 	if (kp_ctl_send_listener(ctlfd, 0, KP_PROTO_ALL, 10000) == -1 ||
 	    kp_ctl_send_key(ctlfd, 0, 0, spki, spkilen, argv[0], keyfd) == -1 ||
-	    kp_ctl_send_start(ctlfd, pw->pw_uid, pw->pw_gid, 0, root) == -1)
+	    kp_ctl_send_start(ctlfd, pw->pw_uid, pw->pw_gid, 0, signers,
+	    root) == -1)
 		err(1, "control");
 	close(keyfd);
 	if (kp_ctl_wait_ready(ctlfd, errbuf, sizeof(errbuf)) == -1)
 		errx(1, "%s", errbuf);
+	if (tput > 0) {
+		throughput(ctlfd, kppid, rsa, tput, secs, signers, argv[0],
+		    EVP_PKEY_get_bits(real));
+		close(ctlfd);
+		return 0;
+	}
 	if (strcmp(cpus, "same") == 0)
 		pin(kppid, 0);
 	else if (strcmp(cpus, "cross") == 0)

@@ -1015,6 +1015,10 @@ conf_dump(const struct conf *c, FILE *fp)
 	fputs("\nchroot ", fp);
 	dump_string(fp, c->chroot);
 	fprintf(fp, "\nmax-connections %ld\n", c->max_connections);
+	if (c->keyproc_signers == 0)
+		fputs("keyproc-signers auto\n", fp);
+	else
+		fprintf(fp, "keyproc-signers %d\n", c->keyproc_signers);
 	fprintf(fp, "timeout handshake %d\n", c->timeout_handshake);
 	fprintf(fp, "timeout idle %d\n", c->timeout_idle);
 	fprintf(fp, "timeout connect %d\n", c->timeout_connect);

@@ -183,6 +183,7 @@ struct conf {
 	uid_t			 uid, keyproc_uid;	/* resolved */
 	gid_t			 gid, keyproc_gid;
 	long			 max_connections;
+	int			 keyproc_signers;	/* 0: auto */
 	int			 timeout_handshake;	/* seconds */
 	int			 timeout_idle;
 	int			 timeout_connect;
@@ -197,6 +198,7 @@ struct conf {
 	struct conf_where	 user_where, keyproc_user_where, chroot_where;
 	struct conf_where	 log_where;
 	struct conf_where	 max_connections_where;
+	struct conf_where	 keyproc_signers_where;
 	char			**files;	/* every file read, files[0] == file; */
 	size_t			 nfiles;	/* each where.file points here */
 };

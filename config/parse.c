@@ -32,6 +32,7 @@
 
 #include "config/cidr.h"
 #include "config/parse.h"
+#include "lib/wire.h"
 
 #define PARSE_FILE_MAX	(1024 * 1024)	/* bytes in one configuration file */
 #define PARSE_TOKEN_MAX	4096		/* bytes in one word or string */
@@ -110,6 +111,7 @@ static int	kw_client_verify(struct parser *, struct stmt *);
 static int	kw_include(struct parser *, struct stmt *);
 static int	kw_key(struct parser *, struct stmt *);
 static int	kw_keyproc_user(struct parser *, struct stmt *);
+static int	kw_keyproc_signers(struct parser *, struct stmt *);
 static int	kw_limit(struct parser *, struct stmt *);
 static int	kw_listen(struct parser *, struct stmt *);
 static int	kw_listener(struct parser *, struct stmt *);
@@ -156,6 +158,7 @@ static const struct keyword keywords[] = {
 	{ "idle",		TIMEOUT(timeout_idle) },
 	{ "include",		CTX_TOP, 1, 1, 0, kw_include, 0 },
 	{ "key",		CTX_LISTENER, 1, 1, 0, kw_key, 0 },
+	{ "keyproc-signers",	CTX_TOP, 1, 1, 0, kw_keyproc_signers, 0 },
 	{ "keyproc-user",	CTX_TOP, 1, 1, 0, kw_keyproc_user, 0 },
 	{ "limit",		CTX_TOP, 2, 2, 0, kw_limit, 0 },
 	{ "listen",		CTX_LISTENER, 1, 1, 0, kw_listen, 0 },
@@ -731,6 +734,26 @@ kw_keyproc_user(struct parser *p, struct stmt *st)
 {
 	return set_string(p, st, &p->conf->keyproc_user,
 	    &p->conf->keyproc_user_where);
+}
+
+/* "auto" (the default: one per CPU) or 1 .. KP_SIGNERS_MAX. */
+static int
+kw_keyproc_signers(struct parser *p, struct stmt *st)
+{
+	const char *errstr;
+	long long n;
+
+	if (p->conf->keyproc_signers_where.line != 0)
+		return serr(p, st, "duplicate \"%s\"", st->word[0]);
+	p->conf->keyproc_signers_where = st->where;
+	if (strcmp(st->word[1], "auto") == 0)
+		return 0;
+	n = parse_number(st->word[1], 1, KP_SIGNERS_MAX, &errstr);
+	if (errstr != NULL)
+		return serr(p, st, "keyproc-signers \"%s\" is %s (auto, or 1 "
+		    "to %d)", st->word[1], errstr, KP_SIGNERS_MAX);
+	p->conf->keyproc_signers = (int)n;
+	return 0;
 }
 
 static int

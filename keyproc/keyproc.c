@@ -37,6 +37,7 @@
 
 #include "keyproc/keyproc.h"
 #include "keyproc/kp_check.h"
+#include "keyproc/kp_pool.h"
 #include "lib/msg.h"
 #include "lib/wire.h"
 #include "keyproc/policy.h"
@@ -79,6 +80,10 @@ struct kp_chan {
 	const struct kp_listener	*l;
 	int				 armed;
 	unsigned int			 nsigned;
+	struct kp_job			*job;	/* at a signer: not read */
+	const struct kp_keyent		*jobkey;	/* its key, its shape, */
+	int				 jobshape;	/* for the log */
+	int				 dying;	/* freed when job is back */
 };
 
 static struct kp_listener	*kp_listeners;
@@ -92,8 +97,12 @@ static struct event		*kp_ctlev;
 static int			 kp_retiring;	/* control channel closed */
 static struct event		*kp_pongev;	/* an answer waits for room */
 static uint32_t			 kp_pongseq;	/* the last ping's */
+static unsigned int		 kp_signers = 1;	/* 1: the loop signs */
+static int			 kp_pong_waits;	/* for the signers to move */
 
 static void	kp_chan_free(struct kp_chan *);
+static void	kp_chan_done(struct kp_job *);
+static void	kp_pong(int, short, void *);
 
 static void
 kp_keys_free(void)
@@ -119,9 +128,12 @@ kp_exit(int status)
 	size_t i;
 
 	kp_retiring = 0;	/* kp_chan_free() must not come back here */
+	kp_pool_stop();		/* no signer holds a key or a channel now */
 	for (i = 0; i < KP_CHAN_HASH; i++)
-		while ((c = LIST_FIRST(&kp_chans[i])) != NULL)
+		while ((c = LIST_FIRST(&kp_chans[i])) != NULL) {
+			c->job = NULL;	/* the stopped pool's */
 			kp_chan_free(c);
+		}
 	kp_keys_free();
 	free(kp_listeners);
 	/*
@@ -356,6 +368,8 @@ kp_start(const struct msg_hdr *hdr, const uint8_t *body)
 	    !MSG_LEN_IS(hdr, sizeof(m) + m.pathlen) ||
 	    memchr(body + sizeof(m), '\0', m.pathlen) != NULL)
 		fatalx("control: bad start message");
+	if (m.signers == 0 || m.signers > KP_SIGNERS_MAX)
+		fatalx("control: bad start message");
 	if ((root = strndup((const char *)body + sizeof(m), m.pathlen)) == NULL)
 		fatal("control");
 	log_init("keyproc", (int)m.verbose, KP_CTL_FD);
@@ -363,11 +377,29 @@ kp_start(const struct msg_hdr *hdr, const uint8_t *body)
 	if ((kp_base = kp_event_base()) == NULL)
 		kp_fail("keyproc: cannot make an event base with EV_CLOSED "
 		    "and priorities");
+	/*
+	 * The signers are made before the sandbox: chroot (their fs is the
+	 * process's), the credentials (glibc sets them on every thread) and
+	 * the limits (per process: RLIMIT_NPROC 0 would refuse a thread
+	 * made later) hold for them, and the filter is put on every thread
+	 * at once, so no clone(2) is in it.  Until the filter is in, they
+	 * only wait for a job, and none comes before KP_CTL_READY.
+	 */
+	kp_signers = m.signers;
+	if (kp_signers > 1 && kp_pool_start(kp_signers, kp_base, kp_chan_done,
+	    err, sizeof(err)) == -1)
+		kp_fail(err);
 	if (sandbox_drop(root, (uid_t)m.uid, (gid_t)m.gid, kp_nofile(), err,
 	    sizeof(err)) == -1 ||
-	    sandbox_seccomp(SANDBOX_KEYPROC, err, sizeof(err)) == -1)
+	    (kp_signers > 1 ? sandbox_seccomp_threads(SANDBOX_KEYPROC, err,
+	    sizeof(err)) : sandbox_seccomp(SANDBOX_KEYPROC, err,
+	    sizeof(err))) == -1)
 		kp_fail(err);
 	free(root);
+	if (kp_signers > 1)
+		log_debug("%u signer threads", kp_signers);
+	else
+		log_debug("one signer: the loop");
 	log_debug("%zu keys loaded, serving", kp_nkeys);
 	kp_send_ctl(KP_CTL_READY, NULL);
 }
@@ -423,6 +455,14 @@ kp_chan_find(pid_t pid)
 static void
 kp_chan_free(struct kp_chan *c)
 {
+	if (c->job != NULL) {
+		/* a signer holds its fd: free it when the job is back */
+		c->dying = 1;
+		event_del(c->ev);
+		if (c->expire != NULL)
+			event_del(c->expire);
+		return;
+	}
 	LIST_REMOVE(c, entry);
 	event_free(c->ev);
 	if (c->expire != NULL)
@@ -449,6 +489,7 @@ kp_retire(void)
 	event_free(kp_ctlev);
 	kp_ctlev = NULL;
 	event_del(kp_pongev);
+	kp_pong_waits = 0;
 	for (i = 0; i < KP_CHAN_HASH; i++)
 		for (c = LIST_FIRST(&kp_chans[i]); c != NULL; c = next) {
 			next = LIST_NEXT(c, entry);
@@ -469,6 +510,15 @@ kp_key_kind_of(uint32_t listener, uint32_t key)
 	const struct kp_keyent *e;
 
 	return (e = kp_key_find(listener, key)) != NULL ? e->kind : -1;
+}
+
+static void
+kp_signed_log(const struct kp_chan *c, const struct kp_keyent *e,
+    uint32_t alg, int shape, uint32_t tbslen)
+{
+	log_debug("child %d: %s signature with %s (%s, %u bytes)", (int)c->pid,
+	    sign_alg_name(alg), e->path, shape == POLICY_TLS13_SERVER_CV ?
+	    "TLS 1.3" : "TLS 1.2", tbslen);
 }
 
 /* Sign and answer; -1 if the child cannot be answered. */
@@ -501,10 +551,72 @@ kp_sign(struct kp_chan *c, struct kp_keyent *e, const struct kp_sign_req *req,
 		log_warn("child %d: reply", (int)c->pid);
 		return -1;
 	}
-	log_debug("child %d: %s signature with %s (%s, %u bytes)", (int)c->pid,
-	    sign_alg_name(req->alg), e->path, shape == POLICY_TLS13_SERVER_CV ?
-	    "TLS 1.3" : "TLS 1.2", req->tbslen);
+	kp_signed_log(c, e, req->alg, shape, req->tbslen);
 	return 0;
+}
+
+/*
+ * Hand the signature to a signer thread (kp_pool.h).  The channel is not
+ * read until the job is back (kp_chan_done()): a child has one request
+ * out at a time, and keyproc never reads a channel it is answering.
+ */
+static void
+kp_sign_async(struct kp_chan *c, struct kp_keyent *e,
+    const struct kp_sign_req *req, int shape, const uint8_t *tbs)
+{
+	struct kp_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_warn("child %d: job", (int)c->pid);
+		kp_chan_free(c);
+		return;
+	}
+	c->nsigned++;
+	j->sk = e->sk;
+	j->fd = c->fd;
+	j->id = req->id;
+	j->alg = req->alg;
+	j->tbslen = req->tbslen;
+	memcpy(j->tbs, tbs, req->tbslen);
+	j->arg = c;
+	event_del(c->ev);
+	c->job = j;
+	c->jobkey = e;
+	c->jobshape = shape;
+	kp_pool_submit(j);
+}
+
+/* A signer is done with the job of c = job->arg. */
+static void
+kp_chan_done(struct kp_job *j)
+{
+	struct kp_chan *c = j->arg;
+	int ok = 1;
+
+	c->job = NULL;
+	if (j->failed)
+		log_warnx("child %d: %s: %s", (int)c->pid, c->jobkey->path,
+		    j->err);
+	if (j->send_errno != 0) {
+		errno = j->send_errno;
+		log_warn("child %d: reply", (int)c->pid);
+		ok = 0;
+	} else
+		kp_signed_log(c, c->jobkey, j->alg, c->jobshape,
+		    (uint32_t)j->tbslen);
+	free(j);
+	if (kp_pong_waits) {
+		/* the signers move again: the ping held back is answered */
+		kp_pong_waits = 0;
+		if (!event_pending(kp_pongev, EV_WRITE, NULL))
+			kp_pong(KP_CTL_FD, 0, NULL);
+	}
+	if (c->dying || !ok)
+		kp_chan_free(c);
+	else if (event_add(c->ev, NULL) == -1) {
+		log_warnx("child %d: cannot watch its channel", (int)c->pid);
+		kp_chan_free(c);
+	}
 }
 
 /* An armed channel has a request, or was closed. */
@@ -558,7 +670,9 @@ kp_chan_read(int fd, short events, void *arg)
 		kp_chan_free(c);
 		return;
 	}
-	if (kp_sign(c, e, &req, shape, body + sizeof(req)) == -1)
+	if (kp_signers > 1)
+		kp_sign_async(c, e, &req, shape, body + sizeof(req));
+	else if (kp_sign(c, e, &req, shape, body + sizeof(req)) == -1)
 		kp_chan_free(c);
 }
 
@@ -711,6 +825,15 @@ kp_recv_ping(const struct msg_hdr *hdr, const uint8_t *body, int fd)
 		fatalx("control: bad ping message");
 	memcpy(&m, body, sizeof(m));
 	kp_pongseq = m.seq;
+	/*
+	 * Signers that hold jobs and finished none since the last ping are
+	 * stuck, or starved: the answer waits for their next finished job,
+	 * so the parent judges them as it judges the loop.
+	 */
+	if (kp_signers > 1 && kp_pool_stuck()) {
+		kp_pong_waits = 1;
+		return;
+	}
 	/* an answer still waiting for room now carries this number */
 	if (!event_pending(kp_pongev, EV_WRITE, NULL))
 		kp_pong(KP_CTL_FD, 0, NULL);

@@ -39,6 +39,13 @@ __dead void	keyproc_main(void);
 int	kp_ctl_spawn(pid_t *pidp, int *fdp);
 
 /*
+ * kp_ctl_signers_auto():
+ * keyproc-signers' default: the CPUs this process may run on, 1 ..
+ * KP_SIGNERS_MAX.
+ */
+unsigned int	kp_ctl_signers_auto(void);
+
+/*
  * kp_ctl_spawn_exe(exe, pidp, fdp):
  * kp_ctl_spawn() with the program exe in place of /proc/self/exe (for
  * test drivers and benchmarks that start the recluse binary as keyproc).
@@ -68,12 +75,13 @@ int	kp_ctl_send_key(int fd, uint32_t listener, uint32_t key,
 	    const uint8_t *spki, size_t spkilen, const char *path, int keyfd);
 
 /*
- * kp_ctl_send_start(fd, uid, gid, verbose, chroot):
- * Tell keyproc that all keys were sent: it loads them, chroots, becomes
- * uid/gid and starts serving.  Return 0 or -1.
+ * kp_ctl_send_start(fd, uid, gid, verbose, signers, chroot):
+ * Tell keyproc that all keys were sent: it loads them, starts signers
+ * threads that sign (1: none, its loop signs; at most KP_SIGNERS_MAX),
+ * chroots, becomes uid/gid and starts serving.  Return 0 or -1.
  */
 int	kp_ctl_send_start(int fd, uid_t uid, gid_t gid, int verbose,
-	    const char *chroot);
+	    unsigned int signers, const char *chroot);
 
 /*
  * kp_ctl_wait_ready(fd, err, errlen):

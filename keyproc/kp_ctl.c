@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,18 @@ kp_ctl_spawn_exe(const char *exe, pid_t *pidp, int *fdp)
 	return 0;
 }
 
+unsigned int
+kp_ctl_signers_auto(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == -1 ||
+	    (n = CPU_COUNT(&set)) < 1)
+		return 1;
+	return n > KP_SIGNERS_MAX ? KP_SIGNERS_MAX : (unsigned int)n;
+}
+
 int
 kp_ctl_spawn(pid_t *pidp, int *fdp)
 {
@@ -113,12 +126,13 @@ kp_ctl_send_listener(int fd, uint32_t listener, uint32_t protocols,
 
 int
 kp_ctl_send_start(int fd, uid_t uid, gid_t gid, int verbose,
-    const char *chroot)
+    unsigned int signers, const char *chroot)
 {
 	struct kp_ctl_start s;
 	size_t pathlen = strlen(chroot);
 
-	if (pathlen == 0 || pathlen > KP_PATH_MAX) {
+	if (pathlen == 0 || pathlen > KP_PATH_MAX || signers == 0 ||
+	    signers > KP_SIGNERS_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -126,6 +140,7 @@ kp_ctl_send_start(int fd, uid_t uid, gid_t gid, int verbose,
 	s.uid = (uint32_t)uid;
 	s.gid = (uint32_t)gid;
 	s.verbose = verbose < 0 ? 0 : (uint32_t)verbose;
+	s.signers = signers;
 	s.pathlen = (uint32_t)pathlen;
 	return kp_ctl_sendv(fd, KP_CTL_START, &s, sizeof(s), chroot, pathlen,
 	    NULL, 0, -1);

@@ -471,3 +471,21 @@ sandbox_seccomp(enum sandbox_role role, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+int
+sandbox_seccomp_threads(enum sandbox_role role, char *err, size_t errlen)
+{
+	long rc;
+
+	if (sandbox_prepare(role, err, errlen) == -1)
+		return -1;
+	/* > 0: the id of a thread that could not be synchronised */
+	if ((rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	    SECCOMP_FILTER_FLAG_TSYNC, &sandbox_prog[role])) != 0) {
+		snprintf(err, errlen, "sandbox: cannot install the seccomp "
+		    "filter on every thread: %s", rc == -1 ? strerror(errno) :
+		    "a thread has a filter of its own");
+		return -1;
+	}
+	return 0;
+}

@@ -73,4 +73,15 @@ int	sandbox_prepare(enum sandbox_role role, char *err, size_t errlen);
  */
 int	sandbox_seccomp(enum sandbox_role role, char *err, size_t errlen);
 
+/*
+ * sandbox_seccomp_threads(role, err, errlen):
+ * sandbox_seccomp() for every thread of the process at once
+ * (SECCOMP_FILTER_FLAG_TSYNC, which also sets PR_SET_NO_NEW_PRIVS on
+ * each): for a process that made its threads before its sandbox (keyproc's
+ * signers).  The threads must have no filter of their own.  Return 0, or
+ * -1 with a message in err.
+ */
+int	sandbox_seccomp_threads(enum sandbox_role role, char *err,
+	    size_t errlen);
+
 #endif

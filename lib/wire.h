@@ -159,13 +159,16 @@ struct kp_ctl_key {		/* KP_CTL_KEY */
 };
 _Static_assert(sizeof(struct kp_ctl_key) == 16, "wire size");
 
+#define KP_SIGNERS_MAX	64	/* keyproc-signers' largest value */
+
 struct kp_ctl_start {		/* KP_CTL_START, + pathlen bytes */
 	uint32_t	uid;		/* keyproc-user */
 	uint32_t	gid;
 	uint32_t	verbose;
+	uint32_t	signers;	/* 1 .. KP_SIGNERS_MAX threads that sign */
 	uint32_t	pathlen;	/* chroot directory */
 };
-_Static_assert(sizeof(struct kp_ctl_start) == 16, "wire size");
+_Static_assert(sizeof(struct kp_ctl_start) == 20, "wire size");
 
 /*
  * KP_CTL_CHILD: the channel is not read until KP_CTL_ARM names its pid;

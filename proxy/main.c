@@ -180,7 +180,9 @@ keyproc_start(struct gen *g, pid_t *pidp, char *err, size_t errlen)
 			}
 	}
 	if (kp_ctl_send_start(fd, g->conf->keyproc_uid, g->conf->keyproc_gid,
-	    parent.verbose, g->conf->chroot) == -1) {
+	    parent.verbose, g->conf->keyproc_signers != 0 ?
+	    (unsigned int)g->conf->keyproc_signers : kp_ctl_signers_auto(),
+	    g->conf->chroot) == -1) {
 		snprintf(err, errlen, "keyproc: cannot start it");
 		goto err;
 	}

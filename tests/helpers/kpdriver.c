@@ -2,14 +2,15 @@
  * kpdriver: plays the parent for keyproc, to test it through its wire
  * formats (lib/wire.h).
  *
- *   kpdriver -x RECLUSE -r CHROOT -u USER [-v] -k L,K,KEYFILE,CERTFILE ...
- *       [-l L,VERSIONS,MS ...] MODE
+ *   kpdriver -x RECLUSE -r CHROOT -u USER [-v] [-s SIGNERS]
+ *       -k L,K,KEYFILE,CERTFILE ... [-l L,VERSIONS,MS ...] MODE
  *
  * It starts RECLUSE as keyproc exactly as the parent does (kp_ctl.c),
  * describes every listener that has a key (-l: VERSIONS "1.2", "1.3" or
  * "1.2+1.3", the handshake timeout in ms; by default both versions and
  * 10000 ms), sends key K of listener L for every -k, then START with the
- * chroot and the user, and then, by MODE:
+ * chroot, the user and SIGNERS (keyproc-signers; 1 by default), and
+ * then, by MODE:
  *
  *   load    print "ready" or "error: MESSAGE" (exit 1)
  *   pause   print "ready" and "keyproc pid N", make one signature, wait
@@ -29,6 +30,11 @@
  *           channel open (listener 0), and time keyproc's exit while the
  *           armed one stays open: "keyproc gone N ms after EOF"
  *   sign N  make N signatures, one per channel, and print "signed N"
+ *   many N C  make N signatures, C channels at a time (at most 1024):
+ *           C channels made and armed, a request sent on each (key i of
+ *           the -k list for channel i, a TLS 1.3 input with a random
+ *           hash), then every answer read and verified against its own
+ *           channel's input; print "signed N of N, C at a time"
  *
  * Every channel is handed over with a pid of its own (a made-up one: it
  * only names the channel in KP_CTL_ARM and in keyproc's log lines) and
@@ -92,6 +98,7 @@ static pid_t		 kppid;
 static int		 kpstatus = -1;	/* once reaped */
 static int		 nfail;
 static pid_t		 nextpid = FIRST_PID;
+static unsigned int	 signers = 1;
 
 /* ------------------------------------------------------------------ */
 /* set-up                                                              */
@@ -215,7 +222,7 @@ start_keyproc(const char *exe, const char *root, const char *user,
 		close(fd);
 	}
 	if (kp_ctl_send_start(ctlfd, pw->pw_uid, pw->pw_gid, verbose,
-	    root) == -1)
+	    signers, root) == -1)
 		err(2, "send start");
 	if (kp_ctl_wait_ready(ctlfd, errbuf, sizeof(errbuf)) == -1) {
 		printf("error: %s\n", errbuf);
@@ -934,6 +941,62 @@ run_sign(long count)
 	printf("signed %ld\n", i);
 }
 
+#define MANY_MAX	1024
+
+/* One of run_many()'s channels: its key and input. */
+struct many {
+	int			 fd;
+	const struct dkey	*d;
+	uint32_t		 alg;
+	struct pending		 p;
+};
+
+static void
+run_many(long count, long conc)
+{
+	static struct many m[MANY_MAX];
+	const char *got;
+	long done = 0, ok = 0, i, n;
+
+	if (conc < 1 || conc > MANY_MAX || count < 1)
+		errx(2, "many N C: C is 1 to %d", MANY_MAX);
+	while (done < count) {
+		n = count - done < conc ? count - done : conc;
+		for (i = 0; i < n; i++) {
+			m[i].d = &keys[(done + i) % nkeys];
+			m[i].alg = EVP_PKEY_is_a(m[i].d->pub, "RSA") ?
+			    KP_ALG_RSA_PSS_SHA256 : KP_ALG_ECDSA_SHA256;
+			m[i].fd = new_channel(m[i].d->listener);
+		}
+		for (i = 0; i < n; i++) {
+			m[i].p.id = (uint32_t)(done + i + 1);
+			m[i].p.l = m[i].d->listener;
+			m[i].p.key = m[i].d->key;
+			m[i].p.alg = m[i].alg;
+			m[i].p.tbslen = make_tbs(T13_32, m[i].p.tbs);
+			/* this channel's own hash: an answer sent to
+			 * another channel would not verify there */
+			if (RAND_bytes(m[i].p.tbs + 98, 32) != 1)
+				errx(2, "RAND_bytes");
+			m[i].p.sendfailed = send_req(m[i].fd, WIRE_OK,
+			    m[i].p.id, m[i].d->key, m[i].alg, m[i].p.tbs,
+			    m[i].p.tbslen) == -1 ? errno : 0;
+		}
+		for (i = 0; i < n; i++) {
+			got = answer(m[i].fd, &m[i].p, WAIT_MS);
+			if (strcmp(got, "signed") == 0)
+				ok++;
+			else if (nfail++ < 10)
+				printf("signature %ld: %s\n", done + i + 1,
+				    got);
+			close(m[i].fd);
+		}
+		done += n;
+		drain_log();
+	}
+	printf("signed %ld of %ld, %ld at a time\n", ok, count, conc);
+}
+
 static void
 run_pause(void)
 {
@@ -950,8 +1013,8 @@ static __dead void
 usage(void)
 {
 	fprintf(stderr, "usage: kpdriver -x RECLUSE -r CHROOT -u USER [-v] "
-	    "-k L,K,KEY,CERT ... [-l L,VERSIONS,MS ...] "
-	    "load|pause|policy|arm|expire|retire|sign N\n");
+	    "[-s SIGNERS] -k L,K,KEY,CERT ... [-l L,VERSIONS,MS ...] "
+	    "load|pause|policy|arm|expire|retire|sign N|many N C\n");
 	exit(2);
 }
 
@@ -963,7 +1026,7 @@ main(int argc, char *argv[])
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((ch = getopt(argc, argv, "k:l:r:u:vx:")) != -1) {
+	while ((ch = getopt(argc, argv, "k:l:r:s:u:vx:")) != -1) {
 		switch (ch) {
 		case 'k':
 			add_key(optarg);
@@ -973,6 +1036,9 @@ main(int argc, char *argv[])
 			break;
 		case 'r':
 			root = optarg;
+			break;
+		case 's':
+			signers = (unsigned int)strtoul(optarg, NULL, 10);
 			break;
 		case 'u':
 			user = optarg;
@@ -1011,6 +1077,8 @@ main(int argc, char *argv[])
 		run_retire();
 	else if (strcmp(argv[0], "sign") == 0 && argc == 2)
 		run_sign(strtol(argv[1], NULL, 10));
+	else if (strcmp(argv[0], "many") == 0 && argc == 3)
+		run_many(strtol(argv[1], NULL, 10), strtol(argv[2], NULL, 10));
 	else if (strcmp(argv[0], "pause") == 0)
 		run_pause();
 	else if (strcmp(argv[0], "load") != 0)
