@@ -586,3 +586,151 @@ accepted_by() {
 	kill "$STRACE_PID"
 	echo_through after -tls1_3
 }
+
+# ------------------------------------------------------------------
+# several signers (keyproc-signers, issue 15)
+
+# threads_sandboxed PID N: keyproc PID has N threads, and every one of
+# them runs as the keyproc user, in the empty chroot, under the seccomp
+# filter, with NoNewPrivs and no capability.
+threads_sandboxed() {
+	local kp=$1 n=$2 uid gid t
+	uid=$(id -u "$TEST_KEYUSER")
+	gid=$(id -g "$TEST_KEYUSER")
+	[ "$(ls "/proc/$kp/task" | wc -l)" -eq "$n" ] || {
+		echo "keyproc has $(ls "/proc/$kp/task" | wc -l) threads," \
+		    "not $n" >&2
+		return 1
+	}
+	for t in /proc/$kp/task/*; do
+		grep -Eq "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" "$t/status"
+		grep -Eq "^Gid:\s+$gid\s+$gid\s+$gid\s+$gid$" "$t/status"
+		grep -Eq "^Groups:\s+$gid\s*$" "$t/status"
+		grep -Eq "^Seccomp:\s+2$" "$t/status"
+		grep -Eq "^NoNewPrivs:\s+1$" "$t/status"
+		grep -Eq "^CapPrm:\s+0+$" "$t/status"
+		grep -Eq "^CapEff:\s+0+$" "$t/status"
+		[ "$(readlink "$t/root")" = "$T/empty" ]
+	done
+}
+
+@test "keyproc with 2 signers: every thread runs as keyproc-user in the empty chroot, with seccomp, NoNewPrivs, no capabilities" {
+	make_cert web ec256
+	mkfifo "$T/in"
+	kpdriver -s 2 -k "0,0,$T/web.key,$T/web.crt" pause < "$T/in" \
+	    > "$T/kpdriver.log" 2>&1 &
+	track $!
+	exec 5> "$T/in"
+	wait_for grep -q "^signed 1$" "$T/kpdriver.log"
+	kp=$(sed -n 's/^keyproc pid //p' "$T/kpdriver.log")
+	track "$kp"
+	# the loop and two signers
+	threads_sandboxed "$kp" 3
+	grep -Eq "^Max processes\s+0\s+0" /proc/$kp/limits
+	[ "$(stat -c %u /proc/$kp/mem)" -eq 0 ]
+	exec 5>&-
+	wait_for grep -q "^keyproc exit 0$" "$T/kpdriver.log"
+}
+
+@test "keyproc with 2 signers signs 3000 requests from 300 channels at a time, each answer on its own channel and verified" {
+	make_cert rsa rsa2048
+	make_cert ec ec256
+	make_cert ec384 ec384
+	kpdriver -s 2 -k "0,0,$T/rsa.key,$T/rsa.crt" \
+	    -k "1,0,$T/ec.key,$T/ec.crt" -k "1,1,$T/rsa.key,$T/rsa.crt" \
+	    -k "2,0,$T/ec384.key,$T/ec384.crt" many 3000 300 \
+	    > "$T/kpdriver.log" 2>&1
+	has_line "signed 3000 of 3000, 300 at a time"
+	has_line "keyproc exit 0"
+	has_line "summary: 0 unexpected"
+}
+
+@test "keyproc with 2 signers holds the whole policy: every case of the script as with one" {
+	make_cert rsa rsa2048
+	make_cert ec ec256
+	make_cert ec384 ec384
+	kpdriver -s 2 -k "0,0,$T/rsa.key,$T/rsa.crt" \
+	    -k "1,0,$T/ec.key,$T/ec.crt" -k "1,1,$T/rsa.key,$T/rsa.crt" \
+	    -k "2,0,$T/rsa.key,$T/rsa.crt" -k "3,0,$T/ec.key,$T/ec.crt" \
+	    -k "4,0,$T/ec384.key,$T/ec384.crt" \
+	    -l 0,1.2+1.3,60000 -l 1,1.2+1.3,60000 -l 2,1.3,60000 \
+	    -l 3,1.2,60000 -l 4,1.2+1.3,60000 policy > "$T/kpdriver.log" 2>&1
+	! grep -q " FAIL$" "$T/kpdriver.log" || false
+	has_line "case rsa-tls13-pss-sha256: signed (expected signed)"
+	has_line "summary: 0 unexpected"
+	has_line "keyproc exit 0"
+}
+
+@test "keyproc with 2 signers: arm, expiry and retirement as with one" {
+	mode_run arm -s 2
+	has_line "summary: 0 unexpected"
+	mode_run expire -s 2 -l 0,1.2+1.3,300
+	has_line "summary: 0 unexpected"
+	mode_run retire -s 2 -l 0,1.2+1.3,1000
+	has_line "summary: 0 unexpected"
+}
+
+# log_count_is N PATTERN: the log has N lines that match PATTERN.
+log_count_is() {
+	[ "$(grep -c -- "$2" "$T/recluse.log")" -eq "$1" ]
+}
+
+@test "recluse with keyproc-signers 2: 300 concurrent handshakes, all served, by a keyproc of 3 sandboxed threads" {
+	ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	e2e_setup ec256
+	sed -i "1i keyproc-signers 2" "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" -v
+	kp=$(keyproc_of "$RECLUSE_PID")
+	threads_sandboxed "$kp" 3
+	grep -Eq "${STAMP}keyproc: 2 signer threads$" "$T/recluse.log"
+	run timeout 150 "$HELPERS/tlspipe" -C "$T/ca.crt" -t 120 -c 300 \
+	    127.0.0.1 "$PORT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "ready 300/300" ]
+	# every one handshaken, so signed (keyproc's own log lines are
+	# dropped when the parent is behind: not counted)
+	wait_for log_count_is 300 'listener=web .*end=client-close$'
+	! grep -q "killed by signal" "$T/recluse.log" || false
+	no_violations
+}
+
+@test "keyproc-signers 1 signs in keyproc's loop: one thread" {
+	e2e_setup ec256
+	sed -i "1i keyproc-signers 1" "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" -v
+	kp=$(keyproc_of "$RECLUSE_PID")
+	threads_sandboxed "$kp" 1
+	grep -Eq "${STAMP}keyproc: one signer: the loop$" "$T/recluse.log"
+	echo_through one -tls1_3
+}
+
+@test "keyproc-signers: auto or 1 to 64, once; anything else is refused with its line" {
+	e2e_setup ec256
+	for v in auto 1 64; do
+		{ echo "keyproc-signers $v"; cat "$T/recluse.conf"; } \
+		    > "$T/ok.conf"
+		run "$RECLUSE" -n -f "$T/ok.conf"
+		echo "$output"
+		[ "$status" -eq 0 ]
+	done
+	for v in 0 65 -1 two; do
+		{ echo "keyproc-signers $v"; cat "$T/recluse.conf"; } \
+		    > "$T/bad.conf"
+		run "$RECLUSE" -n -f "$T/bad.conf"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == "$T/bad.conf:1: keyproc-signers \"$v\" is"* ]]
+	done
+	{ echo "keyproc-signers 2"; echo "keyproc-signers 3"; \
+	    cat "$T/recluse.conf"; } > "$T/bad.conf"
+	run "$RECLUSE" -n -f "$T/bad.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == "$T/bad.conf:2: duplicate \"keyproc-signers\""* ]]
+	# the default, and a value, as recluse -nn prints them
+	run "$RECLUSE" -nn -f "$T/recluse.conf"
+	[[ "$output" == *$'\nkeyproc-signers auto\n'* ]]
+	{ echo "keyproc-signers 3"; cat "$T/recluse.conf"; } > "$T/ok.conf"
+	run "$RECLUSE" -nn -f "$T/ok.conf"
+	[[ "$output" == *$'\nkeyproc-signers 3\n'* ]]
+}

@@ -33,7 +33,7 @@
  *   many N C  make N signatures, C channels at a time (at most 1024):
  *           C channels made and armed, a request sent on each (key i of
  *           the -k list for channel i, a TLS 1.3 input with a random
- *           hash), then every answer read and verified against its own
+ *           hash, the curve's hash for ECDSA), then every answer read and verified against its own
  *           channel's input; print "signed N of N, C at a time"
  *
  * Every channel is handed over with a pid of its own (a made-up one: it
@@ -965,7 +965,9 @@ run_many(long count, long conc)
 		for (i = 0; i < n; i++) {
 			m[i].d = &keys[(done + i) % nkeys];
 			m[i].alg = EVP_PKEY_is_a(m[i].d->pub, "RSA") ?
-			    KP_ALG_RSA_PSS_SHA256 : KP_ALG_ECDSA_SHA256;
+			    KP_ALG_RSA_PSS_SHA256 :
+			    EVP_PKEY_get_bits(m[i].d->pub) == 384 ?
+			    KP_ALG_ECDSA_SHA384 : KP_ALG_ECDSA_SHA256;
 			m[i].fd = new_channel(m[i].d->listener);
 		}
 		for (i = 0; i < n; i++) {
