@@ -18,6 +18,11 @@
  * (reload); the channels not armed can never be, so they are closed, and
  * keyproc exits when the last armed one is done, at the latest one
  * handshake timeout later.
+ *
+ * With keyproc-signers N > 1 the loop does all of this but the signature
+ * itself: a checked request goes to one of N signer threads (kp_pool.h),
+ * which signs and answers the child; the channel is not read meanwhile.
+ * docs/ARCHITECTURE.md, "Several signers".
  */
 #include <sys/types.h>
 #include <sys/prctl.h>

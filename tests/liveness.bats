@@ -142,3 +142,42 @@ cpu_ticks() {
 	[ "$(keyproc_of "$RECLUSE_PID")" = "$KP" ]
 	echo_once after
 }
+
+# With signer threads (keyproc-signers 2) the loop that answers the pings
+# no longer signs: a signer stuck in a signature must still get keyproc
+# replaced.  strace delays the signers' answers to the children (send(2),
+# 8 s each) and nothing else: the loop stays free to answer.
+@test "keyproc-signers 2: signers stuck in a signature get keyproc killed and replaced, though its loop runs" {
+	e2e_setup ec256
+	sed -i "1i keyproc-signers 2" "$T/recluse.conf"
+	start_recluse "$T/recluse.conf" -v
+	echo_once before
+	KP=$(keyproc_of "$RECLUSE_PID")
+	[ -n "$KP" ]
+	tids=$(ls "/proc/$KP/task" | grep -vx "$KP")
+	[ "$(echo "$tids" | wc -l)" -eq 2 ]
+	strace -qq $(printf -- '-p %s ' $tids) -e trace=sendto \
+	    -e inject=sendto:delay_enter=8000000 -o "$T/strace.txt" &
+	STRACE_PID=$!
+	track "$STRACE_PID"
+	for t in $tids; do
+		wait_for grep -Eq "^TracerPid:\s+$STRACE_PID$" \
+		    "/proc/$KP/task/$t/status"
+	done
+	# the loop still answers while no signature is asked for
+	sleep 1
+	[ "$(grep -cE "$STUCK_LINE" "$T/recluse.log")" -eq 0 ]
+	# a handshake: its signature is stuck in a signer
+	start=$(now_ms)
+	! echo_once stuck || false
+	wait_for grep -qE "${STAMP}parent: keyproc $KP: no answer for" \
+	    "$T/recluse.log"
+	kill "$STRACE_PID"
+	until echo_once again; do
+		[ $(( $(now_ms) - start )) -lt 10000 ]
+	done
+	kp2=$(keyproc_of "$RECLUSE_PID")
+	[ -n "$kp2" ]
+	[ "$kp2" != "$KP" ]
+	[ "$(grep -cE "$STUCK_LINE" "$T/recluse.log")" -eq 1 ]
+}

@@ -33,8 +33,9 @@
  *   many N C  make N signatures, C channels at a time (at most 1024):
  *           C channels made and armed, a request sent on each (key i of
  *           the -k list for channel i, a TLS 1.3 input with a random
- *           hash, the curve's hash for ECDSA), then every answer read and verified against its own
- *           channel's input; print "signed N of N, C at a time"
+ *           hash, the curve's hash for ECDSA), then every answer read
+ *           and verified against its own channel's input; print
+ *           "signed N of N, C at a time"
  *
  * Every channel is handed over with a pid of its own (a made-up one: it
  * only names the channel in KP_CTL_ARM and in keyproc's log lines) and
