@@ -28,8 +28,8 @@
  * armed, one TLS 1.3 CertificateVerify request (the wire format, as the
  * provider frames it), the answer, the close; then the next.  It runs for
  * SECS seconds (5) after one second of warm-up and prints the signatures
- * per second and keyproc's CPU time per signature, all its threads (the
- * loop's apart).  Every answer is checked for its id and status, not
+ * per second, keyproc's CPU time per signature, all its threads (the
+ * loop's apart), and its own.  Every answer is checked for its id and status, not
  * verified (the client must cost little beside keyproc).
  */
 #include <sys/types.h>
@@ -324,7 +324,7 @@ throughput(int ctlfd, pid_t kppid, int rsa, int nslots, int secs,
 {
 	static struct slot sl[TPUT_MAX];
 	static struct pollfd pfd[TPUT_MAX];
-	unsigned long long ns0 = 0, ns1, loop0 = 0, loop1 = 0;
+	unsigned long long ns0 = 0, ns1, loop0 = 0, loop1 = 0, me0 = 0, me1;
 	uint32_t alg = rsa ? KP_ALG_RSA_PSS_SHA256 : KP_ALG_ECDSA_SHA256;
 	double t0 = 0, tend, t;
 	long count = 0;
@@ -365,17 +365,21 @@ throughput(int ctlfd, pid_t kppid, int rsa, int nslots, int secs,
 			t0 = t;
 			tend = t + secs;
 			ns0 = cpu_ns_all(kppid, &loop0);
+			me0 = cpu_ns(getpid());
 			continue;
 		}
 		break;
 	}
 	ns1 = cpu_ns_all(kppid, &loop1);
+	me1 = cpu_ns(getpid());
 	printf("key %s (%s, %d bits), signers %u, clients %d\n", keyfile,
 	    rsa ? "RSA-PSS SHA-256" : "ECDSA SHA-256", bits, signers, nslots);
 	printf("throughput %.0f signatures/s over %.1f s\n",
 	    count / (t - t0), t - t0);
 	printf("keyproc cpu %.1f us per signature (loop %.1f us)\n",
 	    (ns1 - ns0) / 1e3 / count, (loop1 - loop0) / 1e3 / count);
+	printf("client cpu %.1f us per signature\n",
+	    (me1 - me0) / 1e3 / count);
 	for (i = 0; i < nslots; i++)
 		close(sl[i].fd);
 }
