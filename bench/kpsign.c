@@ -29,8 +29,8 @@
  * provider frames it), the answer, the close; then the next.  It runs for
  * SECS seconds (5) after one second of warm-up and prints the signatures
  * per second, keyproc's CPU time per signature, all its threads (the
- * loop's apart), and its own.  Every answer is checked for its id and status, not
- * verified (the client must cost little beside keyproc).
+ * loop's apart), and its own.  Every answer is checked for its id and
+ * status, not verified (the client must cost little beside keyproc).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
