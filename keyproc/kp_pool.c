@@ -36,6 +36,8 @@ static struct kp_jobq	 kp_pool_todo = TAILQ_HEAD_INITIALIZER(kp_pool_todo);
 static struct kp_jobq	 kp_pool_done = TAILQ_HEAD_INITIALIZER(kp_pool_done);
 static int		 kp_pool_wake;	/* the eventfd was written, not read */
 static int		 kp_pool_stopping;
+static unsigned int	 kp_pool_started;	/* signers in their loop */
+static pthread_cond_t	 kp_pool_startcv = PTHREAD_COND_INITIALIZER;
 static unsigned long	 kp_pool_submitted, kp_pool_finished;
 static unsigned long	 kp_pool_seen;	/* kp_pool_finished at the last look */
 static int		 kp_pool_busy;	/* jobs out at the last look */
@@ -81,6 +83,14 @@ kp_pool_signer(void *arg)
 	uint64_t one = 1;
 	int wake;
 
+	/*
+	 * glibc's start of a thread (rseq, set_robust_list, the signal
+	 * mask) is over: the filter, which allows none of them, may come.
+	 */
+	pthread_mutex_lock(&kp_pool_mtx);
+	kp_pool_started++;
+	pthread_cond_signal(&kp_pool_startcv);
+	pthread_mutex_unlock(&kp_pool_mtx);
 	for (;;) {
 		pthread_mutex_lock(&kp_pool_mtx);
 		while (TAILQ_EMPTY(&kp_pool_todo) && !kp_pool_stopping)
@@ -161,6 +171,11 @@ kp_pool_start(unsigned int n, struct event_base *base,
 		kp_pool_stop();
 		return -1;
 	}
+	/* not before every signer has made the system calls of its start */
+	pthread_mutex_lock(&kp_pool_mtx);
+	while (kp_pool_started < kp_pool_n)
+		pthread_cond_wait(&kp_pool_startcv, &kp_pool_mtx);
+	pthread_mutex_unlock(&kp_pool_mtx);
 	return 0;
 }
 

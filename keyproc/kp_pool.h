@@ -40,11 +40,12 @@ struct kp_job {
 /*
  * kp_pool_start(n, base, done, err, errlen):
  * Start n (2 .. KP_SIGNERS_MAX) signer threads, with every signal blocked,
- * and watch their finished jobs from base: done(job) is called from
- * base's loop for each, once, and then owns it.  Call it before the
- * sandbox: the threads share the process's root, credentials, limits and
- * (sandbox_seccomp_threads()) its filter.  Return 0, or -1 with a message
- * in err.
+ * wait until each has begun (glibc's start of a thread makes system calls
+ * no filter of keyproc allows), and watch their finished jobs from base:
+ * done(job) is called from base's loop for each, once, and then owns it.
+ * Call it before the sandbox: the threads share the process's root,
+ * credentials, limits and (sandbox_seccomp_threads()) its filter.  Return
+ * 0, or -1 with a message in err.
  */
 int	kp_pool_start(unsigned int n, struct event_base *base,
 	    void (*done)(struct kp_job *), char *err, size_t errlen);
