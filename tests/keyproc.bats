@@ -692,7 +692,12 @@ log_count_is() {
 	# dropped when the parent is behind: not counted)
 	wait_for log_count_is 300 'listener=web .*end=client-close$'
 	! grep -q "killed by signal" "$T/recluse.log" || false
-	no_violations
+	# no channel closed for the policy (spares the pool retires after
+	# the burst close theirs before an arm: not a violation)
+	! grep -E "${STAMP}keyproc: child [0-9]*: " "$T/recluse.log" |
+	    grep -v -e " signature with " -e ": channel for listener " \
+	    -e ": channel closed$" -e ": armed for [0-9]* ms$" \
+	    -e ": channel closed before its arm$" || false
 }
 
 @test "keyproc-signers 1 signs in keyproc's loop: one thread" {
