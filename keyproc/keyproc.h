@@ -40,8 +40,8 @@ int	kp_ctl_spawn(pid_t *pidp, int *fdp);
 
 /*
  * kp_ctl_signers_auto():
- * keyproc-signers' default: the CPUs this process may run on, 1 ..
- * KP_SIGNERS_MAX.
+ * keyproc-signers' default: the CPUs this process may run on but one (for
+ * keyproc's loop), 1 .. KP_SIGNERS_MAX.
  */
 unsigned int	kp_ctl_signers_auto(void);
 

@@ -72,8 +72,9 @@ kp_ctl_signers_auto(void)
 	cpu_set_t set;
 	int n;
 
+	/* one CPU for keyproc's loop, the others for signers */
 	if (sched_getaffinity(0, sizeof(set), &set) == -1 ||
-	    (n = CPU_COUNT(&set)) < 1)
+	    (n = CPU_COUNT(&set) - 1) < 1)
 		return 1;
 	return n > KP_SIGNERS_MAX ? KP_SIGNERS_MAX : (unsigned int)n;
 }

@@ -739,3 +739,19 @@ log_count_is() {
 	run "$RECLUSE" -nn -f "$T/ok.conf"
 	[[ "$output" == *$'\nkeyproc-signers 3\n'* ]]
 }
+
+@test "keyproc-signers auto: one signer per CPU but one; the loop signs on one or two CPUs" {
+	e2e_setup ec256
+	start_recluse "$T/recluse.conf" -v
+	kp=$(keyproc_of "$RECLUSE_PID")
+	n=$(( $(nproc) - 1 ))
+	[ "$n" -le 64 ] || n=64
+	if [ "$n" -le 1 ]; then
+		threads_sandboxed "$kp" 1
+		grep -Eq "${STAMP}keyproc: one signer: the loop$" "$T/recluse.log"
+	else
+		threads_sandboxed "$kp" $(( n + 1 ))
+		grep -Eq "${STAMP}keyproc: $n signer threads$" "$T/recluse.log"
+	fi
+	echo_through one -tls1_3
+}
