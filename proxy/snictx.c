@@ -26,14 +26,23 @@ struct snictx_bytes {
 	size_t		 len;
 };
 
+/* A pair after the default, as the servername callback installs it. */
+struct snictx_pair {
+	X509		*leaf;
+	STACK_OF(X509)	*chain;		/* the certificates after the leaf,
+					   shared by pairs of one CA */
+	EVP_PKEY	*pkey;		/* the key reference's */
+};
+
 /* The spawner's, read by each child: set once, before any fork. */
 static int			  snictx_capturing;
 static SSL_CTX			**snictx_seen;	/* made while capturing */
-static size_t			  snictx_nseen;
-static SSL_CTX			**snictx_ctx;	/* by pair */
+static size_t			  snictx_nseen, snictx_maxseen;
+static SSL_CTX			 *snictx_main;	/* libtls's, the default's */
+static X509			 *snictx_default;	/* its leaf, parsed */
+static struct snictx_pair	 *snictx_pairs;	/* by pair; [0] unused */
 static struct snictx_bytes	 *snictx_staple;	/* by pair */
 static struct snictx_bytes	 *snictx_alpn;	/* by route, 0 .. nroutes */
-static size_t			  snictx_npairs;
 static struct snimap		 *snictx_map;
 static const struct conf_listener *snictx_l;
 /* A child's one connection. */
@@ -45,16 +54,12 @@ static void
 snictx_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     long argl, void *argp)
 {
-	SSL_CTX **s;
-
-	if (!snictx_capturing)
+	if (snictx_capturing != 1)
 		return;
-	if ((s = reallocarray(snictx_seen, snictx_nseen + 1,
-	    sizeof(*s))) == NULL) {
+	if (snictx_nseen == snictx_maxseen) {
 		snictx_capturing = -1;	/* snictx_setup() fails */
 		return;
 	}
-	snictx_seen = s;
 	snictx_seen[snictx_nseen++] = parent;
 }
 
@@ -67,16 +72,6 @@ snictx_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	for (i = 0; i < snictx_nseen; i++)
 		if (snictx_seen[i] == parent)
 			snictx_seen[i] = NULL;
-}
-
-int
-snictx_capture(void)
-{
-	if (CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL,
-	    snictx_new, NULL, snictx_gone) == -1)
-		return -1;
-	snictx_capturing = 1;
-	return 0;
 }
 
 static int
@@ -105,9 +100,12 @@ snictx_servername_cb(SSL *ssl, int *al, void *arg)
 	snictx_named = 1;
 	if ((i = snimap_lookup(snictx_map, name)) <= 0)
 		return SSL_TLSEXT_ERR_OK;	/* the default serves */
+	/* Only the default's certificate and key are in place: a pair of
+	 * another type must not leave them beside its own. */
 	snictx_chosen = i;
-	if (SSL_get_SSL_CTX(ssl) != snictx_ctx[i] &&
-	    SSL_set_SSL_CTX(ssl, snictx_ctx[i]) == NULL) {
+	SSL_certs_clear(ssl);
+	if (SSL_use_cert_and_key(ssl, snictx_pairs[i].leaf,
+	    snictx_pairs[i].pkey, snictx_pairs[i].chain, 1) != 1) {
 		*al = SSL_AD_INTERNAL_ERROR;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
@@ -145,45 +143,88 @@ snictx_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_NOACK;	/* as libretls: none agreed */
 }
 
-/* The leaf (first) certificate of a PEM chain, or NULL. */
-static X509 *
-snictx_leaf(const uint8_t *chain, size_t len)
+/* The PEM text after a chain's first certificate: its chain proper. */
+static const uint8_t *
+snictx_rest(const struct tlsconf_pem *pem, size_t *len)
 {
-	X509 *x;
-	BIO *bio;
+	static const char end[] = "-----END CERTIFICATE-----";
+	const uint8_t *e;
 
-	if (len > INT_MAX || (bio = BIO_new_mem_buf(chain, (int)len)) == NULL)
-		return NULL;
-	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	return x;
+	if ((e = memmem(pem->chain, pem->chainlen, end,
+	    sizeof(end) - 1)) == NULL) {
+		*len = 0;
+		return pem->chain + pem->chainlen;
+	}
+	e += sizeof(end) - 1;
+	*len = pem->chainlen - (size_t)(e - pem->chain);
+	return e;
 }
 
-/* The context libtls made for each pair, matched by its certificate. */
-static int
-snictx_match(X509 *const *leaves, size_t n, char *err, size_t errlen,
-    const struct tlsconf_pem *pems)
+/*
+ * An earlier pair after the default whose chain (the certificates after
+ * the leaf) is the same text as pems[i]'s, or 0: pairs signed by one CA
+ * share one parsed chain.
+ */
+static size_t
+snictx_same_chain(const struct tlsconf_pem *pems, size_t i)
 {
-	X509 *x;
-	size_t i, j;
+	const uint8_t *a, *b;
+	size_t j, alen, blen;
 
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < snictx_nseen; j++) {
-			if (snictx_seen[j] == NULL ||
-			    (x = SSL_CTX_get0_certificate(snictx_seen[j])) ==
-			    NULL || X509_cmp(x, leaves[i]) != 0)
-				continue;
-			snictx_ctx[i] = snictx_seen[j];
-			snictx_seen[j] = NULL;	/* one pair each */
-			break;
-		}
-		if (snictx_ctx[i] == NULL) {
-			snprintf(err, errlen, "%s: libtls made no context "
-			    "for it", pems[i].name);
-			return -1;
-		}
+	a = snictx_rest(&pems[i], &alen);
+	for (j = 1; j < i; j++) {
+		b = snictx_rest(&pems[j], &blen);
+		if (alen == blen && memcmp(a, b, alen) == 0)
+			return j;
 	}
 	return 0;
+}
+
+/*
+ * Pair i from its PEM chain and key reference: the leaf, and for a pair
+ * after the default its chain and key.  0 or -1.
+ */
+static int
+snictx_load(const struct tlsconf_pem *pems, size_t i)
+{
+	const struct tlsconf_pem *pem = &pems[i];
+	struct snictx_pair *p = &snictx_pairs[i];
+	size_t same;
+	X509 *x;
+	BIO *bio;
+	int rc = -1;
+
+	if (pem->chainlen > INT_MAX || pem->reflen > INT_MAX ||
+	    (bio = BIO_new_mem_buf(pem->chain, (int)pem->chainlen)) == NULL)
+		return -1;
+	if ((p->leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		goto out;
+	if (i == 0) {
+		rc = 0;
+		goto out;
+	}
+	if ((same = snictx_same_chain(pems, i)) != 0)
+		p->chain = snictx_pairs[same].chain;
+	else if ((p->chain = sk_X509_new_null()) == NULL)
+		goto out;
+	while (same == 0 &&
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		if (sk_X509_push(p->chain, x) == 0) {
+			X509_free(x);
+			goto out;
+		}
+	BIO_free(bio);
+	if ((bio = BIO_new_mem_buf(pem->ref, (int)pem->reflen)) == NULL ||
+	    (p->pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL)
+		goto out;
+	/* What SSL_use_cert_and_key() checks, here: the comparison leaves
+	 * the exported key in the key's cache, not in a child's pages. */
+	if (EVP_PKEY_eq(X509_get0_pubkey(p->leaf), p->pkey) != 1)
+		goto out;
+	rc = 0;
+out:
+	BIO_free(bio);
+	return rc;
 }
 
 /* The ALPN wire list ("\x02h2\x08http/1.1") of protos. */
@@ -231,65 +272,97 @@ snictx_copy(const struct conf_listener *l, const struct tlsconf_pem *pems,
 	return 0;
 }
 
-static void
-snictx_install(SSL_CTX *ctx, int alpn)
-{
-	SSL_CTX_set_tlsext_servername_callback(ctx, snictx_servername_cb);
-	SSL_CTX_set_tlsext_servername_arg(ctx, NULL);
-	SSL_CTX_set_tlsext_status_cb(ctx, snictx_status_cb);
-	if (alpn)
-		SSL_CTX_set_alpn_select_cb(ctx, snictx_alpn_cb, NULL);
-}
+/* The most SSL_CTXs libtls makes for one server context: one. */
+#define SNICTX_SEEN_MAX	8
 
 int
-snictx_setup(const struct conf_listener *l, const struct tlsconf_pem *pems,
-    size_t npems, char *err, size_t errlen)
+snictx_prepare(char *err, size_t errlen)
+{
+	if ((snictx_seen = calloc(SNICTX_SEEN_MAX,
+	    sizeof(*snictx_seen))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL,
+	    snictx_new, NULL, snictx_gone) == -1) {
+		snprintf(err, errlen, "cannot register the SSL_CTX hook");
+		return -1;
+	}
+	snictx_maxseen = SNICTX_SEEN_MAX;
+	snictx_capturing = 1;
+	return 0;
+}
+
+/* Every pair, the table of names, the staples and the ALPN lists. */
+static int
+snictx_load_all(const struct conf_listener *l,
+    const struct tlsconf_pem *pems, size_t npems, char *err, size_t errlen)
 {
 	X509 **leaves;
 	size_t i;
 	int rc = -1;
 
-	if (snictx_capturing != 1) {
-		snprintf(err, errlen, "SSL contexts not captured");
-		return -1;
-	}
-	snictx_capturing = 0;
 	snictx_l = l;
-	snictx_npairs = npems;
 	if ((leaves = calloc(npems, sizeof(*leaves))) == NULL ||
-	    (snictx_ctx = calloc(npems, sizeof(*snictx_ctx))) == NULL ||
+	    (snictx_pairs = calloc(npems, sizeof(*snictx_pairs))) == NULL ||
 	    (snictx_staple = calloc(npems, sizeof(*snictx_staple))) == NULL ||
 	    (snictx_alpn = calloc(l->nroutes + 1,
 	    sizeof(*snictx_alpn))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < npems; i++)
-		if ((leaves[i] = snictx_leaf(pems[i].chain,
-		    pems[i].chainlen)) == NULL) {
-			snprintf(err, errlen, "%s: no PEM certificate",
-			    pems[i].name);
+	for (i = 0; i < npems; i++) {
+		if (snictx_load(pems, i) == -1) {
+			snprintf(err, errlen, "%s: cannot load the certificate "
+			    "and key reference", pems[i].name);
 			goto out;
 		}
-	if (snictx_match(leaves, npems, err, errlen, pems) == -1)
-		goto out;
+		leaves[i] = snictx_pairs[i].leaf;
+	}
+	snictx_default = snictx_pairs[0].leaf;
 	if ((snictx_map = snimap_new(leaves, npems)) == NULL ||
 	    snictx_copy(l, pems, npems) == -1) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < npems; i++)
-		snictx_install(snictx_ctx[i], l->nalpn > 0);
 	rc = 0;
 out:
-	for (i = 0; leaves != NULL && i < npems; i++)
-		X509_free(leaves[i]);
 	free(leaves);
-	free(snictx_seen);
-	snictx_seen = NULL;
-	snictx_nseen = 0;
 	ERR_clear_error();
 	return rc;
+}
+
+int
+snictx_setup(const struct conf_listener *l, const struct tlsconf_pem *pems,
+    size_t npems, char *err, size_t errlen)
+{
+	X509 *x;
+	size_t i;
+
+	if (snictx_capturing != 1) {
+		snprintf(err, errlen, "SSL contexts not captured");
+		return -1;
+	}
+	snictx_capturing = 0;
+	if (snictx_load_all(l, pems, npems, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < snictx_nseen && snictx_main == NULL; i++)
+		if (snictx_seen[i] != NULL && (x = SSL_CTX_get0_certificate(
+		    snictx_seen[i])) != NULL && X509_cmp(x, snictx_default) == 0)
+			snictx_main = snictx_seen[i];
+	ERR_clear_error();
+	if (snictx_main == NULL) {
+		snprintf(err, errlen, "libtls made no context of the default "
+		    "certificate");
+		return -1;
+	}
+	SSL_CTX_set_tlsext_servername_callback(snictx_main,
+	    snictx_servername_cb);
+	SSL_CTX_set_tlsext_servername_arg(snictx_main, NULL);
+	SSL_CTX_set_tlsext_status_cb(snictx_main, snictx_status_cb);
+	if (snictx_l->nalpn > 0)
+		SSL_CTX_set_alpn_select_cb(snictx_main, snictx_alpn_cb, NULL);
+	return 0;
 }
 
 long

@@ -1,19 +1,20 @@
 /*
  * Our own choice of certificate by SNI, and of ALPN protocol by server
- * name, on the OpenSSL contexts libtls makes.  libtls makes one SSL_CTX
- * for the default pair and one for each other pair, and its servername
- * callback decodes the certificates of the other pairs, one by one, at
- * every handshake (tls_check_name()): CPU, and pages of the spawner's
- * copied into each child.  So the spawner catches each SSL_CTX as
- * tls_configure() makes it (an ex_data "new" callback), matches it to its
- * pair by its certificate, builds the table of names once (snimap.h) and
- * puts on every context, in place of libtls's:
- *   - a servername callback: a table lookup, then SSL_set_SSL_CTX() to
- *     the chosen pair's context, as libtls does; the name is kept for the
- *     child (snictx_servername(): libtls's tls_conn_servername() is now
- *     never set);
- *   - an OCSP status callback that staples the chosen pair's staple
- *     (libtls's looks at the pair its own callback recorded);
+ * name.  Given every pair, libtls makes one SSL_CTX per pair (in
+ * OpenSSL 3 some 40 kB each, which every fork copies the page tables of)
+ * and its servername callback decodes the certificates of the pairs
+ * after the default, one by one, at every handshake (tls_check_name()).
+ * So the spawner gives libtls the default pair alone, and itself loads
+ * the others (leaf, chain, key reference: a few kB each; the pairs of
+ * one CA share one parsed chain) and the table of names (snimap.h); it
+ * catches the one SSL_CTX libtls makes (an ex_data "new" callback) and
+ * puts on it, in place of libtls's:
+ *   - a servername callback: a table lookup, then the chosen pair's
+ *     certificate, chain and key on the connection
+ *     (SSL_use_cert_and_key(), after SSL_certs_clear()); the name is kept
+ *     for the child (snictx_servername(): libtls's tls_conn_servername()
+ *     is now never set);
+ *   - an OCSP status callback that staples the chosen pair's staple;
  *   - with alpn, an ALPN callback that offers the list of the
  *     connection's route (its server-name block's alpn, else the
  *     listener's), with libretls's rule: the server's order of
@@ -30,19 +31,20 @@
 #include "proxy/tlsconf.h"
 
 /*
- * snictx_capture():
- * In a spawner, just before it makes its libtls context: note every
- * SSL_CTX made from now on, until snictx_setup().  Return 0 or -1.
+ * snictx_prepare(err, errlen):
+ * In a spawner, just before it makes its libtls context of its
+ * listener's default pair: note the SSL_CTX libtls makes.  Return 0, or
+ * -1 with a message in err.
  */
-int	snictx_capture(void);
+int	snictx_prepare(char *err, size_t errlen);
 
 /*
  * snictx_setup(l, pems, npems, err, errlen):
- * In a spawner, once its libtls context for l's npems pairs is made:
- * find the context of each pair, build the table of names and install
- * the callbacks above on each.  l must live as long as the process (the
- * children read its routes and alpn).  Return 0, or -1 with a message in
- * err.
+ * In a spawner, once that context is made: load the pairs after the
+ * default of l's npems, build the table of names and install the
+ * callbacks above on libtls's SSL_CTX.  l must live as long as the
+ * process (the children read its routes and alpn).  Return 0, or -1
+ * with a message in err.
  */
 int	snictx_setup(const struct conf_listener *l,
 	    const struct tlsconf_pem *pems, size_t npems, char *err,

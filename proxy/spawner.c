@@ -6,8 +6,9 @@
  * memfd), a SPAWNER_CERT for each certificate after the first (each with
  * its memfd), a SPAWNER_OCSP for each good staple, a SPAWNER_ALPN per ALPN
  * protocol and a SPAWNER_ROUTE per server-name block (each followed by a
- * SPAWNER_ROUTE_ALPN per protocol of its own alpn), a SPAWNER_BACKEND per backend each followed by its
- * SPAWNER_ADDR messages, then SPAWNER_START.  The spawner rebuilds from
+ * SPAWNER_ROUTE_ALPN per protocol of its own alpn), a SPAWNER_BACKEND
+ * per backend each followed by its SPAWNER_ADDR messages, then
+ * SPAWNER_START.  The spawner rebuilds from
  * them the struct conf and struct conf_listener its children read
  * (child.c, backend.c, relay.c, route.c), builds the libtls context,
  * compiles the children's filter, makes its network namespace if asked,
@@ -588,10 +589,10 @@ spawner_build(void)
 	tzset();
 	if (tlshook_init() == -1)
 		fatalx("cannot register the OpenSSL connection hook");
-	if (snictx_capture() == -1)
-		fatalx("cannot register the OpenSSL context hook");
-	if ((sp.tls = tlsconf_server(&sp.listener, sp.pems,
-	    sp.listener.ncerts, err, sizeof(err))) == NULL ||
+	/* libtls gets the default pair only: snictx.h. */
+	if (snictx_prepare(err, sizeof(err)) == -1 ||
+	    (sp.tls = tlsconf_server(&sp.listener, sp.pems, 1, err,
+	    sizeof(err))) == NULL ||
 	    snictx_setup(&sp.listener, sp.pems, sp.listener.ncerts, err,
 	    sizeof(err)) == -1 ||
 	    sni_init(sp.pems, sp.listener.ncerts, sp.listener.strict_sni, err,
