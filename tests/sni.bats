@@ -360,3 +360,22 @@ curl_name() {
 	wait_for grep -q ' sni=- ' "$T/recluse.log"
 	grep -q ' sni=SHARED.Example.ORG ' "$T/recluse.log"
 }
+
+@test "a named pair of another key type than the default is served alone, TLS 1.3 and 1.2" {
+	sni_cert r rsa2048 r.example.org
+	sni_cert e ec256 e.example.org
+	BPORT=$(free_port)
+	start_echod echo "$BPORT"
+	PORT=$(free_port)
+	sni_conf "127.0.0.1:$BPORT" e r
+	start_recluse "$T/recluse.conf"
+	for v in -tls1_3 -tls1_2; do
+		# the client prefers ECDSA: only r's pair may be left for it
+		[ "$(served r.example.org "$v")" = r.example.org ]
+		[ "$(served e.example.org "$v")" = e.example.org ]
+		[ "$(served other.example.org "$v")" = e.example.org ]
+	done
+	echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+	    -servername r.example.org -tls1_2 -CAfile "$T/ca.crt" \
+	    2>/dev/null | grep -q 'Peer signature type: RSA'
+}
