@@ -687,6 +687,29 @@ check_ciphers(struct check *ck, const struct conf_listener *l)
  * agreed on no protocol, or on one no backend of r is qualified for; and
  * every qualifier names one of l's alpn protocols (alpnidx is set here).
  */
+/*
+ * A server-name block's own alpn lists protocols of the listener's alpn
+ * (in its own order): the backends' alpn qualifiers, and what the parent
+ * accepts from a child, are numbered in the listener's list.
+ */
+static int
+check_route_alpn(struct check *ck, const struct conf_listener *l,
+    const struct conf_route *rt)
+{
+	size_t i, j;
+
+	for (i = 0; i < rt->nalpn; i++) {
+		for (j = 0; j < l->nalpn; j++)
+			if (strcmp(rt->alpn[i], l->alpn[j]) == 0)
+				break;
+		if (j == l->nalpn)
+			return cerr(ck, &rt->alpn_where, "alpn \"%s\" of "
+			    "server-name \"%s\": not a protocol of the "
+			    "listener's alpn", rt->alpn[i], rt->name);
+	}
+	return 0;
+}
+
 static int
 check_route(struct check *ck, struct conf_listener *l, size_t r)
 {
@@ -712,6 +735,8 @@ check_route(struct check *ck, struct conf_listener *l, size_t r)
 			    "a protocol of the listener's alpn", b->alpn);
 		b->alpnidx = j + 1;
 	}
+	if (r > 0 && check_route_alpn(ck, l, &l->routes[r - 1]) == -1)
+		return -1;
 	if (n == 0 && r == 0)
 		return cerr(ck, w, "listener \"%s\" has no backend", l->name);
 	if (n == 0)
@@ -933,6 +958,22 @@ dump_proxy_protocol(FILE *fp, const struct conf_listener *l)
 	}
 }
 
+/* An alpn line, if there are protocols. */
+static void
+dump_alpn(FILE *fp, char *const *alpn, size_t n, const char *indent)
+{
+	size_t i;
+
+	if (n == 0)
+		return;
+	fprintf(fp, "%salpn", indent);
+	for (i = 0; i < n; i++) {
+		putc(' ', fp);
+		dump_string(fp, alpn[i]);
+	}
+	putc('\n', fp);
+}
+
 static void
 dump_listener(FILE *fp, const struct conf_listener *l)
 {
@@ -978,20 +1019,14 @@ dump_listener(FILE *fp, const struct conf_listener *l)
 	}
 	clientca_dump(l, fp);
 	dump_proxy_protocol(fp, l);
-	if (l->nalpn > 0) {
-		fputs("\talpn", fp);
-		for (i = 0; i < l->nalpn; i++) {
-			putc(' ', fp);
-			dump_string(fp, l->alpn[i]);
-		}
-		putc('\n', fp);
-	}
+	dump_alpn(fp, l->alpn, l->nalpn, "\t");
 	dump_backends(fp, l, 0, "\t");
 	for (i = 0; i < l->nroutes; i++) {
 		fputs("\tserver-name ", fp);
 		dump_string(fp, l->routes[i].name);
 		fputs(" {\n", fp);
 		dump_backends(fp, l, i + 1, "\t\t");
+		dump_alpn(fp, l->routes[i].alpn, l->routes[i].nalpn, "\t\t");
 		if (l->routes[i].proxy_protocol == CONF_PP_NONE)
 			fputs("\t\tproxy-protocol none\n", fp);
 		else if (l->routes[i].proxy_protocol != 0)
@@ -1044,6 +1079,16 @@ conf_dump(const struct conf *c, FILE *fp)
 	return 0;
 }
 
+static void
+free_words(char **w, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(w[i]);
+	free(w);
+}
+
 void
 conf_free(struct conf *c)
 {
@@ -1069,8 +1114,10 @@ conf_free(struct conf *c)
 		for (j = 0; j < l->nalpn; j++)
 			free(l->alpn[j]);
 		free(l->alpn);
-		for (j = 0; j < l->nroutes; j++)
+		for (j = 0; j < l->nroutes; j++) {
 			free(l->routes[j].name);
+			free_words(l->routes[j].alpn, l->routes[j].nalpn);
+		}
 		free(l->routes);
 		free(l->name);
 		free(l->listens);

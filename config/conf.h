@@ -92,8 +92,14 @@ struct conf_route {
 	char			*name;	/* "api.example.org", "*.example.org" */
 	int			 proxy_protocol;	/* 0: the listener's;
 						   1, 2, or CONF_PP_NONE */
+	char			**alpn;		/* its own alpn, in order,
+						   each one of the
+						   listener's; 0: the
+						   listener's */
+	size_t			 nalpn;
 	struct conf_where	 where;
 	struct conf_where	 proxy_protocol_where;
+	struct conf_where	 alpn_where;
 };
 
 /*

@@ -140,7 +140,8 @@ static int	parse_block(struct parser *, int, const struct stmt *);
 
 /* Every word of the grammar, sorted by strcmp() for bsearch(). */
 static const struct keyword keywords[] = {
-	{ "alpn",		CTX_LISTENER, 1, PARSE_WORDS_MAX - 1, 0,
+	{ "alpn",		CTX_LISTENER | CTX_SERVERNAME, 1,
+				PARSE_WORDS_MAX - 1, 0,
 				kw_alpn, 0 },
 	{ "backend",		CTX_LISTENER | CTX_SERVERNAME, 1, 4, 0,
 				kw_backend, 0 },
@@ -1180,10 +1181,13 @@ static int
 kw_alpn(struct parser *p, struct stmt *st)
 {
 	struct conf_listener *l = p->listener;
+	struct conf_route *r = p->route > 0 ? &l->routes[p->route - 1] : NULL;
+	struct conf_where *w = r != NULL ? &r->alpn_where : &l->alpn_where;
 	size_t n = (size_t)(st->nwords > 1 ? st->nwords - 1 : 1);
+	char **list;
 	int i, j;
 
-	if (l->alpn_where.line != 0)
+	if (w->line != 0)
 		return serr(p, st, "duplicate \"%s\"", st->word[0]);
 	for (i = 1; i < st->nwords; i++) {
 		if (!valid_alpn(st->word[i]))
@@ -1195,12 +1199,18 @@ kw_alpn(struct parser *p, struct stmt *st)
 				return serr(p, st, "alpn protocol \"%s\" "
 				    "given twice", st->word[i]);
 	}
-	if ((l->alpn = calloc(n, sizeof(*l->alpn))) == NULL)
+	if ((list = calloc(n, sizeof(*list))) == NULL)
 		return nomem(p, st->where.line);
 	for (i = 1; i < st->nwords; i++)
-		l->alpn[i - 1] = take(st, i);
-	l->nalpn = (size_t)st->nwords - 1;
-	l->alpn_where = st->where;
+		list[i - 1] = take(st, i);
+	if (r != NULL) {
+		r->alpn = list;
+		r->nalpn = (size_t)st->nwords - 1;
+	} else {
+		l->alpn = list;
+		l->nalpn = (size_t)st->nwords - 1;
+	}
+	*w = st->where;
 	return 0;
 }
 

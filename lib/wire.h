@@ -398,6 +398,10 @@ enum spawner_type {
 				   backends */
 	SPAWNER_ROUTE = 8,	/* struct spawner_route + a server-name; each
 				   block's, in order, before the backends */
+	SPAWNER_ROUTE_ALPN = 14, /* struct spawner_str + a protocol: each of
+				   the last SPAWNER_ROUTE's own alpn, in
+				   order, right after it; each one of the
+				   listener's SPAWNER_ALPN */
 	SPAWNER_PP = 9,		/* struct spawner_pp + its networks: once,
 				   after SPAWNER_LISTENER, before
 				   SPAWNER_START; none: no PROXY protocol */
@@ -498,7 +502,8 @@ _Static_assert(sizeof(struct spawner_backend) == 28, "wire size");
 #define SPAWNER_ROUTES_MAX	1024	/* server-name blocks of a listener */
 #define SPAWNER_ALPN_MAX	64	/* alpn protocols of a listener */
 
-struct spawner_str {		/* SPAWNER_ALPN, + len bytes */
+struct spawner_str {		/* SPAWNER_ALPN, SPAWNER_ROUTE_ALPN,
+				   + len bytes */
 	uint32_t	len;		/* 1 .. SPAWNER_STR_MAX */
 };
 _Static_assert(sizeof(struct spawner_str) == 4, "wire size");

@@ -46,6 +46,7 @@
 #include "proxy/route.h"
 #include "lib/sandbox.h"
 #include "proxy/sni.h"
+#include "proxy/snictx.h"
 #include "proxy/tlshook.h"
 
 /* Descriptors the child may open beyond those it inherits. */
@@ -378,7 +379,7 @@ child_tls_info(struct tls *cctx, struct child_conn *c)
 
 	c->version = tls_conn_version(cctx);
 	c->cipher = tls_conn_cipher(cctx);
-	if ((sni = tls_conn_servername(cctx)) != NULL)
+	if ((sni = snictx_servername()) != NULL)
 		log_escape(c->sni, sizeof(c->sni), sni, strlen(sni));
 	if ((alpn = tls_conn_alpn_selected(cctx)) != NULL)
 		log_escape(c->alpn, sizeof(c->alpn), alpn, strlen(alpn));
@@ -605,7 +606,7 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	/* The handshake's memory is freed but still dirty: give the pages
 	 * back, so an idle connection costs what it holds, not its peak. */
 	malloc_trim(0);
-	route = route_find(args->listener, tls_conn_servername(cctx));
+	route = route_find(args->listener, snictx_servername());
 	if ((bfd = backend_connect(args->listener, args->parentfd,
 	    conf->timeout_connect, route, route_alpn(args->listener,
 	    tls_conn_alpn_selected(cctx)), &idx, &child_drain, &e)) == -1) {

@@ -26,6 +26,7 @@
 #include "lib/deadline.h"
 #include "proxy/pp.h"
 #include "proxy/pp_child.h"
+#include "proxy/snictx.h"
 #include "proxy/tlshook.h"
 
 /* Wait for events on fd until deadline: 1 ready, 0 timeout, -1 error. */
@@ -235,7 +236,7 @@ pp_child_send(int version, int bfd, int cfd,
 	pp_addrs(cfd, pc, &info);
 	if (version == 2) {
 		info.alpn = tls_conn_alpn_selected(cctx);
-		info.authority = tls_conn_servername(cctx);
+		info.authority = snictx_servername();
 		clientcert_pp(cc, &ccp);
 		pp_tls_info(cctx, &ccp, &t, key, sizeof(key));
 		info.tls = &t;

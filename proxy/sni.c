@@ -21,10 +21,9 @@
 #include "config/parse.h"
 #include "lib/log.h"
 #include "proxy/sni.h"
+#include "proxy/snictx.h"
 
 /* The spawner's, inherited by each child: set once, before any fork. */
-static X509	**sni_leaves;	/* strict-sni only */
-static size_t	  sni_nleaves;
 static int	  sni_strict;
 /* A child makes exactly one SSL object: its connection's. */
 static SSL	 *sni_ssl;
@@ -48,23 +47,7 @@ int
 sni_init(const struct tlsconf_pem *pems, size_t npems, int strict,
     char *err, size_t errlen)
 {
-	size_t i;
-
 	sni_strict = strict;
-	if (!strict)
-		return 0;
-	if ((sni_leaves = calloc(npems, sizeof(*sni_leaves))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	for (i = 0; i < npems; i++)
-		if ((sni_leaves[i] = sni_leaf(pems[i].chain,
-		    pems[i].chainlen)) == NULL) {
-			snprintf(err, errlen, "%s: no PEM certificate",
-			    pems[i].name);
-			return -1;
-		}
-	sni_nleaves = npems;
 	return 0;
 }
 
@@ -101,13 +84,7 @@ sni_parse(const unsigned char *p, size_t len, char *name, size_t namelen)
 static int
 sni_known(const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < sni_nleaves; i++)
-		if (X509_check_host(sni_leaves[i], name, strlen(name),
-		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1)
-			return 1;
-	return 0;
+	return snictx_lookup(name) != -1;
 }
 
 static int

@@ -4,9 +4,11 @@
  * Two phases, like keyproc.  Set-up: on its channel (SPAWNER_FD) the
  * parent sends SPAWNER_GLOBAL, SPAWNER_LISTENER (with the chain's sealed
  * memfd), a SPAWNER_CERT for each certificate after the first (each with
- * its memfd), a SPAWNER_OCSP for each good staple, a SPAWNER_ALPN per ALPN protocol and a SPAWNER_ROUTE per
- * server-name block, a SPAWNER_BACKEND per backend each followed by its
- * SPAWNER_ADDR messages, then SPAWNER_START.  The spawner rebuilds from
+ * its memfd), a SPAWNER_OCSP for each good staple, a SPAWNER_ALPN per ALPN
+ * protocol and a SPAWNER_ROUTE per server-name block (each followed by a
+ * SPAWNER_ROUTE_ALPN per protocol of its own alpn), a SPAWNER_BACKEND
+ * per backend each followed by its SPAWNER_ADDR messages, then
+ * SPAWNER_START.  The spawner rebuilds from
  * them the struct conf and struct conf_listener its children read
  * (child.c, backend.c, relay.c, route.c), builds the libtls context,
  * compiles the children's filter, makes its network namespace if asked,
@@ -50,6 +52,7 @@
 #include "proxy/mtls.h"
 #include "proxy/resume.h"
 #include "proxy/sni.h"
+#include "proxy/snictx.h"
 #include "proxy/spawner.h"
 #include "proxy/tlsconf.h"
 #include "proxy/tlshook.h"
@@ -364,6 +367,40 @@ rx_route(const struct msg_hdr *hdr, const uint8_t *p)
 	r[l->nroutes++].name = take_str(&p, &len, m.len, 0);
 }
 
+/* SPAWNER_ROUTE_ALPN: a protocol of the last server-name block's own
+ * alpn, one of the listener's. */
+static void
+rx_route_alpn(const struct msg_hdr *hdr, const uint8_t *p)
+{
+	struct conf_listener *l = &sp.listener;
+	struct spawner_str m;
+	size_t i, len = hdr->len;
+	struct conf_route *r;
+	char **names;
+
+	if (!sp_rx.listener || sp_rx.backend > 0 || l->nroutes == 0 ||
+	    len < sizeof(m))
+		fatalx("set-up: unexpected route alpn message");
+	r = &l->routes[l->nroutes - 1];
+	memcpy(&m, p, sizeof(m));
+	p += sizeof(m);
+	len -= sizeof(m);
+	if (!MSG_LEN_IS(hdr, sizeof(m) + (uint64_t)m.len) ||
+	    r->nalpn >= l->nalpn)
+		fatalx("set-up: bad route alpn message");
+	if ((names = reallocarray(r->alpn, r->nalpn + 1,
+	    sizeof(*names))) == NULL)
+		fatal("set-up");
+	r->alpn = names;
+	r->alpn[r->nalpn] = take_str(&p, &len, m.len, 0);
+	for (i = 0; i < l->nalpn; i++)
+		if (strcmp(l->alpn[i], r->alpn[r->nalpn]) == 0)
+			break;
+	if (i == l->nalpn)
+		fatalx("set-up: route alpn not the listener's");
+	r->nalpn++;
+}
+
 /*
  * The session ticket keys, at set-up or later: for the children forked
  * from now on.  The message is wiped once the keys are copied.
@@ -435,6 +472,9 @@ spawner_receive(void)
 			break;
 		case SPAWNER_ALPN:
 			rx_alpn(&hdr, buf + sizeof(hdr));
+			break;
+		case SPAWNER_ROUTE_ALPN:
+			rx_route_alpn(&hdr, buf + sizeof(hdr));
 			break;
 		case SPAWNER_ROUTE:
 			rx_route(&hdr, buf + sizeof(hdr));
@@ -549,8 +589,12 @@ spawner_build(void)
 	tzset();
 	if (tlshook_init() == -1)
 		fatalx("cannot register the OpenSSL connection hook");
-	if ((sp.tls = tlsconf_server(&sp.listener, sp.pems,
-	    sp.listener.ncerts, err, sizeof(err))) == NULL ||
+	/* libtls gets the default pair only: snictx.h. */
+	if (snictx_prepare(err, sizeof(err)) == -1 ||
+	    (sp.tls = tlsconf_server(&sp.listener, sp.pems, 1, err,
+	    sizeof(err))) == NULL ||
+	    snictx_setup(&sp.listener, sp.pems, sp.listener.ncerts, err,
+	    sizeof(err)) == -1 ||
 	    sni_init(sp.pems, sp.listener.ncerts, sp.listener.strict_sni, err,
 	    sizeof(err)) == -1)
 		fatalx("%s", err);

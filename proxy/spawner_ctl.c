@@ -262,9 +262,9 @@ send_backend(int fd, const struct conf_backend *b)
 	return 0;
 }
 
-/* One SPAWNER_ALPN. */
+/* One SPAWNER_ALPN or SPAWNER_ROUTE_ALPN. */
 static int
-send_alpn(int fd, const char *s)
+send_alpn(int fd, uint32_t type, const char *s)
 {
 	struct spawner_str m;
 	struct iovec iov[2];
@@ -273,7 +273,7 @@ send_alpn(int fd, const char *s)
 	iov[0].iov_base = &m;
 	iov[0].iov_len = sizeof(m);
 	iov_str(&iov[1], s);
-	return msg_putv(fd, SPAWNER_ALPN, iov, 2, -1, 0);
+	return msg_putv(fd, type, iov, 2, -1, 0);
 }
 
 /* One SPAWNER_ROUTE: a server-name block's name and PROXY version. */
@@ -282,13 +282,19 @@ send_route(int fd, const struct conf_route *r)
 {
 	struct spawner_route m;
 	struct iovec iov[2];
+	size_t i;
 
 	m.len = (uint32_t)strlen(r->name);
 	m.proxy_protocol = (uint32_t)r->proxy_protocol;
 	iov[0].iov_base = &m;
 	iov[0].iov_len = sizeof(m);
 	iov_str(&iov[1], r->name);
-	return msg_putv(fd, SPAWNER_ROUTE, iov, 2, -1, 0);
+	if (msg_putv(fd, SPAWNER_ROUTE, iov, 2, -1, 0) == -1)
+		return -1;
+	for (i = 0; i < r->nalpn; i++)
+		if (send_alpn(fd, SPAWNER_ROUTE_ALPN, r->alpn[i]) == -1)
+			return -1;
+	return 0;
 }
 
 /* Everything the children of listener li of g need; then START. */
@@ -304,7 +310,7 @@ spawner_send_conf(int fd, const struct gen *g, size_t li)
 	    send_ocsp(fd, gl) == -1)
 		return -1;
 	for (i = 0; i < gl->conf->nalpn; i++)
-		if (send_alpn(fd, gl->conf->alpn[i]) == -1)
+		if (send_alpn(fd, SPAWNER_ALPN, gl->conf->alpn[i]) == -1)
 			return -1;
 	for (i = 0; i < gl->conf->nroutes; i++)
 		if (send_route(fd, &gl->conf->routes[i]) == -1)

@@ -273,3 +273,96 @@ access() {
 	"$RECLUSE" -nn -f "$T/dump.conf" > "$T/dump2.conf"
 	cmp "$T/dump.conf" "$T/dump2.conf"
 }
+
+@test "server-name with its own alpn: h2 for one name, HTTP/1.1 only for another, on one listener" {
+	h2c h2; H2=$BPORT
+	http1 api; API=$BPORT
+	http1 old; OLD=$BPORT
+	http1 pref; PREF=$BPORT
+	conf "	alpn \"h2\" \"http/1.1\"
+	backend 127.0.0.1:$API
+	server-name \"api.example.org\" {
+		backend 127.0.0.1:$API
+		backend 127.0.0.1:$H2 alpn \"h2\"
+	}
+	server-name \"old.example.org\" {
+		alpn \"http/1.1\"
+		backend 127.0.0.1:$OLD
+		backend 127.0.0.1:$H2 alpn \"h2\"
+	}
+	server-name \"pref.example.org\" {
+		alpn \"http/1.1\" \"h2\"
+		backend 127.0.0.1:$PREF
+	}"
+	start_recluse "$T/recluse.conf"
+
+	# the listener's list: HTTP/2 to the h2c backend
+	run get api.example.org --http2 -w ' %{http_version}'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'h2\n 2' ]
+	[[ "$(access 1)" == *" sni=api.example.org backend=127.0.0.1:$H2 alpn=h2 "* ]]
+
+	# its own list, HTTP/1.1 only: curl --http2 falls back
+	run get old.example.org --http2 -w ' %{http_version}'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == $'old\n 1'* ]]
+	[[ "$(access 2)" == *" sni=old.example.org backend=127.0.0.1:$OLD alpn=http/1.1 "* ]]
+	# a client offering only h2 agrees on nothing there, and is served
+	run timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+	    -servername old.example.org -alpn h2 -CAfile "$T/ca.crt" </dev/null
+	echo "$output"
+	[[ "$output" == *"No ALPN negotiated"* ]]
+	run timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+	    -servername api.example.org -alpn h2 -CAfile "$T/ca.crt" </dev/null
+	[[ "$output" == *"ALPN protocol: h2"* ]]
+
+	# its own order of preference: http/1.1 first
+	run get pref.example.org --http2 -w ' %{http_version}'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == $'pref\n 1'* ]]
+	run timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+	    -servername pref.example.org -alpn h2 -CAfile "$T/ca.crt" </dev/null
+	[[ "$output" == *"ALPN protocol: h2"* ]]
+
+	# no SNI (nghttp to an address): the listener's list, h2
+	run timeout 10 nghttp -v "https://127.0.0.1:$PORT/who"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"The negotiated protocol: h2"* ]]
+}
+
+@test "config: a server-name block's alpn is checked, printed by -nn and read back" {
+	check() {
+		conf "$1"
+		run "$RECLUSE" -n -f "$T/recluse.conf"
+		echo "$output"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"$T/recluse.conf:$2: $3"* ]]
+	}
+	check '	alpn "http/1.1"
+	backend 127.0.0.1:1
+	server-name "a.example.org" {
+		alpn "h2"
+		backend 127.0.0.1:2
+	}' 11 'alpn "h2" of server-name "a.example.org": not a protocol of the listener'"'"'s alpn'
+	check '	backend 127.0.0.1:1
+	server-name "a.example.org" {
+		alpn "h2"
+		alpn "h2"
+		backend 127.0.0.1:2
+	}' 11 'duplicate "alpn"'
+	conf '	alpn "h2" "http/1.1"
+	backend 127.0.0.1:1
+	server-name "a.example.org" {
+		alpn "http/1.1" "h2"
+		backend 127.0.0.1:2
+	}'
+	"$RECLUSE" -nn -f "$T/recluse.conf" > "$T/dump.conf"
+	cat "$T/dump.conf"
+	grep -qx $'\t\talpn "http/1.1" "h2"' "$T/dump.conf"
+	"$RECLUSE" -nn -f "$T/dump.conf" > "$T/dump2.conf"
+	cmp "$T/dump.conf" "$T/dump2.conf"
+}

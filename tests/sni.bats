@@ -317,3 +317,65 @@ curl_name() {
 	done
 	exec 5>&- 6>&-
 }
+
+@test "the choice by SNI keeps libtls's rules: pairs after the default first, in order; CN only without SAN; one wildcard label; case; address literals" {
+	sni_cert a ec256 a.example.org shared.example.org
+	sni_cert b ec256 b.example.org '*.w.example.org' shared.example.org
+	sni_cert c ec256 c.example.org '*.w.example.org'
+	sni_cert d ec256 d.example.org
+	# a certificate with a common name and no subjectAltName at all
+	make_key ec256 "$T/n.key"
+	openssl req -new -x509 -key "$T/n.key" -subj "/CN=cn.example.org" \
+	    -days 30 -out "$T/n.self" 2>/dev/null
+	openssl x509 -in "$T/n.self" -CA "$T/ca.crt" -CAkey "$T/ca.key" \
+	    -CAcreateserial -days 30 -out "$T/n.leaf" 2>/dev/null
+	cat "$T/n.leaf" "$T/ca.crt" > "$T/n.crt"
+	# d's CN is not among its SAN names: it must not match by CN
+	openssl req -new -key "$T/d.key" -subj "/CN=dcn.example.org" \
+	    -out "$T/d.csr" 2>/dev/null
+	openssl x509 -req -in "$T/d.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" \
+	    -CAcreateserial -days 30 -extfile "$T/d.ext" -out "$T/d.leaf" \
+	    2>/dev/null
+	cat "$T/d.leaf" "$T/ca.crt" > "$T/d.crt"
+	BPORT=$(free_port)
+	start_echod echo "$BPORT"
+	PORT=$(free_port)
+	sni_conf "127.0.0.1:$BPORT" a b c d n
+	start_recluse "$T/recluse.conf"
+	[ "$(served a.example.org)" = a.example.org ]
+	# claimed by the default and b, then c: b, the first after the default
+	[ "$(served shared.example.org)" = b.example.org ]
+	[ "$(served SHARED.Example.ORG)" = b.example.org ]
+	[ "$(served x.w.example.org)" = b.example.org ]
+	[ "$(served c.example.org)" = c.example.org ]
+	[ "$(served d.example.org)" = dcn.example.org ]
+	[ "$(served dcn.example.org)" = a.example.org ]
+	[ "$(served cn.example.org)" = cn.example.org ]
+	# the wildcard covers one label, not two, nor the domain itself
+	[ "$(served a.b.w.example.org)" = a.example.org ]
+	[ "$(served w.example.org)" = a.example.org ]
+	# an address literal is no name: the default, and sni=- in the log
+	[ "$(served 127.0.0.1)" = a.example.org ]
+	[ "$(served -)" = a.example.org ]
+	wait_for grep -q ' sni=- ' "$T/recluse.log"
+	grep -q ' sni=SHARED.Example.ORG ' "$T/recluse.log"
+}
+
+@test "a named pair of another key type than the default is served alone, TLS 1.3 and 1.2" {
+	sni_cert r rsa2048 r.example.org
+	sni_cert e ec256 e.example.org
+	BPORT=$(free_port)
+	start_echod echo "$BPORT"
+	PORT=$(free_port)
+	sni_conf "127.0.0.1:$BPORT" e r
+	start_recluse "$T/recluse.conf"
+	for v in -tls1_3 -tls1_2; do
+		# the client prefers ECDSA: only r's pair may be left for it
+		[ "$(served r.example.org "$v")" = r.example.org ]
+		[ "$(served e.example.org "$v")" = e.example.org ]
+		[ "$(served other.example.org "$v")" = e.example.org ]
+	done
+	echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+	    -servername r.example.org -tls1_2 -CAfile "$T/ca.crt" \
+	    2>/dev/null | grep -q 'Peer signature type: RSA'
+}
