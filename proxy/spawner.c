@@ -51,6 +51,7 @@
 #include "proxy/resume.h"
 #include "proxy/sni.h"
 #include "proxy/spawner.h"
+#include "proxy/warmup.h"
 #include "proxy/tlsconf.h"
 #include "proxy/tlshook.h"
 
@@ -569,6 +570,7 @@ spawner_build(void)
 	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1 ||
 	    sandbox_prepare(SANDBOX_SPAWNER, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	warmup_handshake(sp.tls);
 	spawner_settle_heap();
 }
 
