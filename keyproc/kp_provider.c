@@ -86,6 +86,8 @@ void
 kp_provider_set_channel(int fd)
 {
 	kp_chanfd = fd;
+	if (kp_lasterr[0] != '\0')	/* a spawner's warm-up (warmup.h) */
+		kp_lasterr[0] = '\0';
 }
 
 static const char *

@@ -35,6 +35,7 @@ int	kp_provider_load(void);
  * kp_provider_set_channel(fd):
  * Set the socket to keyproc that signatures of this process go through
  * (a connection child's own channel); -1 makes every signature fail.
+ * Forgets the last error (kp_provider_error()).
  */
 void	kp_provider_set_channel(int fd);
 

@@ -19,7 +19,6 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -42,6 +41,7 @@
 #include "lib/msg.h"
 #include "lib/title.h"
 #include "proxy/clientcert.h"
+#include "proxy/memtrim.h"
 #include "proxy/relay.h"
 #include "proxy/route.h"
 #include "lib/sandbox.h"
@@ -605,7 +605,7 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	close(args->kpfd);
 	/* The handshake's memory is freed but still dirty: give the pages
 	 * back, so an idle connection costs what it holds, not its peak. */
-	malloc_trim(0);
+	memtrim();
 	route = route_find(args->listener, snictx_servername());
 	if ((bfd = backend_connect(args->listener, args->parentfd,
 	    conf->timeout_connect, route, route_alpn(args->listener,

@@ -39,8 +39,12 @@
 #include <tls.h>
 
 #include "lib/log.h"
+#include "proxy/memtrim.h"
 #include "proxy/relay.h"
 #include "proxy/tlshook.h"
+
+/* Quiet this long, a connection gives its freed memory back. */
+#define RELAY_TRIM_MS	500
 
 struct relay_buf {
 	size_t		 off, len, size;
@@ -92,6 +96,8 @@ struct relay {
 	int			 drain_idle;	/* s, from relay_drain(); 0: off */
 	struct timeval		 drain_from;	/* when it came */
 	struct event		*ev_drain;	/* RELAY_DRAIN_MS: give up */
+	struct event		*ev_trim;	/* RELAY_TRIM_MS quiet: trim */
+	int			 trim_armed;
 };
 
 /* The running relay, for relay_drain(); NULL outside relay_run(). */
@@ -301,6 +307,40 @@ relay_events(struct relay *r)
 	relay_set(r->ev_bwrite, r->b_wr_want, &r->on_bwrite);
 }
 
+/*
+ * Once traffic stops for RELAY_TRIM_MS, give back what it left dirty (the
+ * record buffers OpenSSL frees when they are empty, our stack): an idle
+ * connection then costs what it holds.  Armed at most once per quiet
+ * period, not per byte: when it fires early it sleeps for the rest.
+ */
+static void
+relay_trim_arm(struct relay *r)
+{
+	struct timeval tv = { 0, RELAY_TRIM_MS * 1000 };
+
+	if (r->trim_armed)
+		return;
+	r->trim_armed = 1;
+	evtimer_add(r->ev_trim, &tv);
+}
+
+static void
+relay_trim_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct timeval now, quiet, limit = { 0, RELAY_TRIM_MS * 1000 };
+
+	event_gettime_monotonic(r->base, &now);
+	timersub(&now, &r->last, &quiet);
+	if (timercmp(&quiet, &limit, <)) {
+		timersub(&limit, &quiet, &limit);
+		evtimer_add(r->ev_trim, &limit);
+		return;
+	}
+	r->trim_armed = 0;
+	memtrim();
+}
+
 static void
 relay_pump(struct relay *r)
 {
@@ -320,8 +360,10 @@ relay_pump(struct relay *r)
 		event_base_loopbreak(r->base);
 		return;
 	}
-	if (moved)
+	if (moved) {
 		event_gettime_monotonic(r->base, &r->last);
+		relay_trim_arm(r);
+	}
 	relay_events(r);
 }
 
@@ -472,7 +514,7 @@ static void
 relay_free_events(struct relay *r)
 {
 	struct event **evs[] = { &r->ev_cread, &r->ev_cwrite, &r->ev_bread,
-	    &r->ev_bwrite, &r->ev_idle, &r->ev_drain };
+	    &r->ev_bwrite, &r->ev_idle, &r->ev_drain, &r->ev_trim };
 	size_t i;
 
 	for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
@@ -510,7 +552,8 @@ relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
 	    (r.ev_bwrite = event_new(base, bfd, EV_WRITE | EV_PERSIST,
 	    relay_backend_ev, &r)) == NULL ||
 	    (r.ev_idle = evtimer_new(base, relay_idle_ev, &r)) == NULL ||
-	    (r.ev_drain = evtimer_new(base, relay_drain_ev, &r)) == NULL) {
+	    (r.ev_drain = evtimer_new(base, relay_drain_ev, &r)) == NULL ||
+	    (r.ev_trim = evtimer_new(base, relay_trim_ev, &r)) == NULL) {
 		log_warnx("relay: cannot make events");
 		relay_free_events(&r);
 		st->end = "internal-error";

@@ -54,6 +54,7 @@
 #include "proxy/sni.h"
 #include "proxy/snictx.h"
 #include "proxy/spawner.h"
+#include "proxy/warmup.h"
 #include "proxy/tlsconf.h"
 #include "proxy/tlshook.h"
 
@@ -613,6 +614,7 @@ spawner_build(void)
 	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1 ||
 	    sandbox_prepare(SANDBOX_SPAWNER, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	warmup_handshake(sp.tls);
 	spawner_settle_heap();
 }
 

@@ -280,6 +280,22 @@ no_child_killed() {
 	rm -f "$T/big" "$T/out"
 }
 
+@test "a client's failed handshake is not blamed on keyproc after the spawner's warm-up" {
+	backend http
+	proxy "$BADDR"
+
+	# The spawner's own handshake (proxy/warmup.c) fails at the
+	# signature, having no keyproc channel: its children must not
+	# inherit that error and report it for a client's bad handshake.
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'GET / HTTP/1.0\r\n\r\n' >&5
+	timeout 5 cat <&5 > /dev/null 2>&1 || true
+	exec 5<&-
+	wait_for log_count_is 1 'end=handshake-failed$'
+	grep -q "handshake: .*http request" "$T/recluse.log"
+	! grep -q "handshake: keyproc" "$T/recluse.log" || false
+}
+
 @test "handshake timeout closes a client that never speaks" {
 	EXTRA="timeout handshake 1"
 	backend echo
