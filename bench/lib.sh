@@ -342,12 +342,53 @@ stop_floor() {
 	CG_FLOOR=
 }
 
-# proxy_cg NAME, proxy_port NAME rsa|ec: look-ups by proxy name.
+# ---- titus ----------------------------------------------------------------
+
+# start_titus: titus (github.com/AGWA/titus, built outside the tree, named
+# by BENCH_TITUS), the other proxy built as a process per connection.  It
+# has an RSA key server only (no ECDSA) and one port per process, so one
+# titus on T_RSA serves every test it can take.  It binds the wildcard
+# address: bench/run puts the whole run in a network namespace of its own
+# (loopback only) when titus is in it.  Its children run as BENCH_USER,
+# its key server as BENCH_KEYUSER, chrooted to the empty dir.
+start_titus() {
+	CG_TITUS=$(cg_new titus)
+	sh -c "$CG_EXEC" sh "$CG_TITUS" "$TITUS_BIN" --port "$T_RSA" \
+	    --network-user "$BENCH_USER" --network-group "$BENCH_USER" \
+	    --keyserver-user "$BENCH_KEYUSER" \
+	    --keyserver-group "$BENCH_KEYUSER" --chroot "$B/empty" \
+	    --max-children $(( MANY_CONNS + 1024 )) --max-handshake-time 60 \
+	    --key "$B/rsa.key" --cert "$B/rsa.crt" \
+	    --backend 127.0.0.1 --backend-port "$NGX" \
+	    >> "$B/titus.log" 2>&1 &
+	TITUS_PID=$!
+	wait_port "$T_RSA" || die "titus did not start: $(tail "$B/titus.log")"
+}
+
+stop_titus() {
+	stop_pid "${TITUS_PID:-}"
+	TITUS_PID=
+	[ -z "${CG_TITUS:-}" ] || cg_destroy "$CG_TITUS"
+	CG_TITUS=
+}
+
+# proxy_keys NAME: the keys (rsa, ec) NAME serves.
+proxy_keys() {
+	case "$1" in
+	titus)	echo rsa ;;
+	*)	echo rsa ec ;;
+	esac
+}
+
+# proxy_cg NAME, proxy_port NAME rsa|ec: look-ups by proxy name.  titus
+# answers for "ec" with its RSA port (keep-alive, idle, many: the
+# handshake is not what those measure, except many's opening time).
 proxy_cg() {
 	case "$1" in
 	hitch)	echo "$CG_HITCH" ;;
 	recluse) echo "$CG_RECLUSE" ;;
 	floor)	echo "$CG_FLOOR" ;;
+	titus)	echo "$CG_TITUS" ;;
 	esac
 }
 proxy_port() {
@@ -358,5 +399,6 @@ proxy_port() {
 	recluse.ec)	echo "$R_EC" ;;
 	floor.rsa)	echo "$F_RSA" ;;
 	floor.ec)	echo "$F_EC" ;;
+	titus.*)	echo "$T_RSA" ;;
 	esac
 }
