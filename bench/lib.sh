@@ -23,14 +23,18 @@ port_in_use() {
 }
 
 # free_port: a TCP port nobody listens on and we did not hand out yet.
+# Called as $(free_port), a subshell: the ports handed out are kept in a
+# file under $B (a variable would not outlive the subshell).
 USED_PORTS=" "
 free_port() {
-	local p i
+	local p i used=" " f="${B:+$B/.ports}"
+	[ -z "$f" ] || [ ! -f "$f" ] || used=" $(tr '\n' ' ' < "$f")"
 	for i in $(seq 1 200); do
 		p=$(( (RANDOM * 32768 + RANDOM) % 10000 + 20000 ))
-		case "$USED_PORTS" in *" $p "*) continue ;; esac
+		case "$USED_PORTS$used" in *" $p "*) continue ;; esac
 		port_in_use "$p" && continue
 		USED_PORTS="$USED_PORTS$p "
+		[ -z "$f" ] || echo "$p" >> "$f"
 		echo "$p"
 		return 0
 	done
