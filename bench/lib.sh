@@ -404,3 +404,26 @@ proxy_port() {
 	titus.*)	echo "$T_RSA" ;;
 	esac
 }
+
+# cg_ticks CG: "PID TICKS" (user + system clock ticks so far) for every
+# process in CG, one cat for all of them.
+cg_ticks() {
+	cg_pids "$1" | sed 's|.*|/proc/&/stat|' |
+	    { xargs -r cat 2>/dev/null || true; } |
+	    awk '{ match($0, /\) [^)]*$/)
+		split(substr($0, RSTART + 2), f, " ")
+		print $1, f[12] + f[13] }'
+}
+
+# busiest BEFORE AFTER SECONDS: of the processes in both cg_ticks files,
+# the one that used the most CPU in between: "SHARE NAME", SHARE in cores
+# (1.00: it ran all the time; a process that cannot use more is the bound).
+busiest() {
+	local pid share
+	read -r pid share < <(awk -v hz="$(getconf CLK_TCK)" -v s="$3" '
+	    NR == FNR { t[$1] = $2; next }
+	    ($1 in t) && $2 - t[$1] > m { m = $2 - t[$1]; p = $1 }
+	    END { if (p == "") print "- 0"
+		else printf "%s %.2f\n", p, m / hz / (s > 0 ? s : 1) }' "$1" "$2")
+	echo "$share $(ps -o args= -p "$pid" 2>/dev/null | tr ' ' _ | cut -c1-32)"
+}
