@@ -23,14 +23,18 @@ port_in_use() {
 }
 
 # free_port: a TCP port nobody listens on and we did not hand out yet.
+# Called as $(free_port), a subshell: the ports handed out are kept in a
+# file under $B (a variable would not outlive the subshell).
 USED_PORTS=" "
 free_port() {
-	local p i
+	local p i used=" " f="${B:+$B/.ports}"
+	[ -z "$f" ] || [ ! -f "$f" ] || used=" $(tr '\n' ' ' < "$f")"
 	for i in $(seq 1 200); do
 		p=$(( (RANDOM * 32768 + RANDOM) % 10000 + 20000 ))
-		case "$USED_PORTS" in *" $p "*) continue ;; esac
+		case "$USED_PORTS$used" in *" $p "*) continue ;; esac
 		port_in_use "$p" && continue
 		USED_PORTS="$USED_PORTS$p "
+		[ -z "$f" ] || echo "$p" >> "$f"
 		echo "$p"
 		return 0
 	done
@@ -128,15 +132,13 @@ cg_count() {
 	wc -l < "$1/cgroup.procs"
 }
 
-# cg_pss CG: total PSS in kB of every process in CG (smaps_rollup).
+# cg_pss CG: total PSS in kB of every process in CG (smaps_rollup).  One
+# cat for many processes, not an awk each (10,000 forks took minutes here);
+# a process gone meanwhile is skipped.
 cg_pss() {
-	local pid sum=0 v
-	for pid in $(cg_pids "$1"); do
-		v=$(awk '$1 == "Pss:" { print $2 }' "/proc/$pid/smaps_rollup" \
-		    2>/dev/null) || v=0
-		sum=$(( sum + ${v:-0} ))
-	done
-	echo "$sum"
+	cg_pids "$1" | sed 's|.*|/proc/&/smaps_rollup|' |
+	    { xargs -r cat 2>/dev/null || true; } |
+	    awk '$1 == "Pss:" { s += $2 } END { print s + 0 }'
 }
 
 # cg_run CG CMD...: run CMD inside CG, in the foreground.  For a background
@@ -342,12 +344,53 @@ stop_floor() {
 	CG_FLOOR=
 }
 
-# proxy_cg NAME, proxy_port NAME rsa|ec: look-ups by proxy name.
+# ---- titus ----------------------------------------------------------------
+
+# start_titus: titus (github.com/AGWA/titus, built outside the tree, named
+# by BENCH_TITUS), the other proxy built as a process per connection.  It
+# has an RSA key server only (no ECDSA) and one port per process, so one
+# titus on T_RSA serves every test it can take.  It binds the wildcard
+# address: bench/run puts the whole run in a network namespace of its own
+# (loopback only) when titus is in it.  Its children run as BENCH_USER,
+# its key server as BENCH_KEYUSER, chrooted to the empty dir.
+start_titus() {
+	CG_TITUS=$(cg_new titus)
+	sh -c "$CG_EXEC" sh "$CG_TITUS" "$TITUS_BIN" --port "$T_RSA" \
+	    --network-user "$BENCH_USER" --network-group "$BENCH_USER" \
+	    --keyserver-user "$BENCH_KEYUSER" \
+	    --keyserver-group "$BENCH_KEYUSER" --chroot "$B/empty" \
+	    --max-children $(( MANY_CONNS + 1024 )) --max-handshake-time 60 \
+	    --key "$B/rsa.key" --cert "$B/rsa.crt" \
+	    --backend 127.0.0.1 --backend-port "$NGX" \
+	    >> "$B/titus.log" 2>&1 &
+	TITUS_PID=$!
+	wait_port "$T_RSA" || die "titus did not start: $(tail "$B/titus.log")"
+}
+
+stop_titus() {
+	stop_pid "${TITUS_PID:-}"
+	TITUS_PID=
+	[ -z "${CG_TITUS:-}" ] || cg_destroy "$CG_TITUS"
+	CG_TITUS=
+}
+
+# proxy_keys NAME: the keys (rsa, ec) NAME serves.
+proxy_keys() {
+	case "$1" in
+	titus)	echo rsa ;;
+	*)	echo rsa ec ;;
+	esac
+}
+
+# proxy_cg NAME, proxy_port NAME rsa|ec: look-ups by proxy name.  titus
+# answers for "ec" with its RSA port (keep-alive, idle, many: the
+# handshake is not what those measure, except many's opening time).
 proxy_cg() {
 	case "$1" in
 	hitch)	echo "$CG_HITCH" ;;
 	recluse) echo "$CG_RECLUSE" ;;
 	floor)	echo "$CG_FLOOR" ;;
+	titus)	echo "$CG_TITUS" ;;
 	esac
 }
 proxy_port() {
@@ -358,5 +401,29 @@ proxy_port() {
 	recluse.ec)	echo "$R_EC" ;;
 	floor.rsa)	echo "$F_RSA" ;;
 	floor.ec)	echo "$F_EC" ;;
+	titus.*)	echo "$T_RSA" ;;
 	esac
+}
+
+# cg_ticks CG: "PID TICKS" (user + system clock ticks so far) for every
+# process in CG, one cat for all of them.
+cg_ticks() {
+	cg_pids "$1" | sed 's|.*|/proc/&/stat|' |
+	    { xargs -r cat 2>/dev/null || true; } |
+	    awk '{ match($0, /\) [^)]*$/)
+		split(substr($0, RSTART + 2), f, " ")
+		print $1, f[12] + f[13] }'
+}
+
+# busiest BEFORE AFTER SECONDS: of the processes in both cg_ticks files,
+# the one that used the most CPU in between: "SHARE NAME", SHARE in cores
+# (1.00: it ran all the time; a process that cannot use more is the bound).
+busiest() {
+	local pid share
+	read -r pid share < <(awk -v hz="$(getconf CLK_TCK)" -v s="$3" '
+	    NR == FNR { t[$1] = $2; next }
+	    ($1 in t) && $2 - t[$1] > m { m = $2 - t[$1]; p = $1 }
+	    END { if (p == "") print "- 0"
+		else printf "%s %.2f\n", p, m / hz / (s > 0 ? s : 1) }' "$1" "$2")
+	echo "$share $(ps -o args= -p "$pid" 2>/dev/null | tr ' ' _ | cut -c1-32)"
 }

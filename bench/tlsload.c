@@ -30,6 +30,22 @@
  *	prints "round ok N failed F dropped D seconds S" and exits.  Each phase
  *	ends after SECONDS at most; what is unfinished then counts as failed.
  *
+ * tlsload rate -p PORT -R PER_SECOND [-d SECONDS] [-c MAX_INFLIGHT]
+ *     [-s SNI] [-u PATH]
+ *	Open loop: connection k is due at k / PER_SECOND seconds after the
+ *	start, however many earlier ones are still open, so a slow server
+ *	cannot slow the arrivals down.  Each connection does what one of
+ *	handshake's does.  Its latency counts from when it was due (a wait
+ *	for one of the MAX_INFLIGHT slots, default 10000, counts too) to the
+ *	end of its handshake (hs) and to the end of its reply (req).  Arrivals
+ *	stop after SECONDS; those still open then get 10 s more.  Prints
+ *	"offered N done D failed F seconds S hs_p50 A hs_p90 B hs_p99 C
+ *	hs_max M req_p50 E req_p99 G lag_p99 L", latencies in milliseconds,
+ *	percentiles over every connection offered, one that failed (or was
+ *	never opened) counted with the time until then, a lower bound; lag is
+ *	how late the client itself opened a connection (a busy client, not
+ *	the server).
+ *
  * tlsload slow -p PORT -n N [-i MS] [-t SECONDS]
  *	Slowloris: opens N connections; the even ones send nothing, the odd
  *	ones send a ClientHello one byte every MS milliseconds (default
@@ -44,6 +60,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -76,6 +93,7 @@ struct conn {
 	int		 close_mode;	/* Connection: close, read to EOF */
 	size_t		 got;
 	double		 t0;		/* when it was opened */
+	double		 t_hs;		/* when its handshake ended */
 	char		 buf[RESP_MAX];
 };
 
@@ -110,6 +128,8 @@ usage(void)
 	    "[-d seconds] [-e file] [-r] [-s sni] [-u path] [-x ms]\n"
 	    "       tlsload hold -p port -n conns [-c inflight] "
 	    "[-s sni] [-t seconds] [-u path]\n"
+	    "       tlsload rate -p port -R per_second [-c max_inflight] "
+	    "[-d seconds] [-s sni] [-u path]\n"
 	    "       tlsload slow -p port -n conns [-i ms] [-t seconds]\n");
 	exit(2);
 }
@@ -328,6 +348,7 @@ conn_step(struct conn *c)
 		case S_HANDSHAKE:
 			if ((r = SSL_connect(c->ssl)) != 1)
 				return want(c, r);
+			c->t_hs = now();
 			c->state = S_WRITE;
 			break;
 		case S_WRITE:
@@ -616,6 +637,167 @@ run_hold(long nconns, long inflight, long seconds)
 	return ok == nconns ? 0 : 1;
 }
 
+/* ---- rate: open-loop arrivals, latency percentiles ---------------------- */
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The P-th percentile (nearest rank) of the n values in v, in ms; sorts v. */
+static double
+percentile(double *v, long n, double p)
+{
+	long k;
+
+	if (n == 0)
+		return -1;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	k = (long)(p * (double)n + 0.999999);
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return v[k - 1] * 1000;
+}
+
+/* Arm tfd to fire at the monotonic time t (seconds). */
+static void
+timer_at(int tfd, double t)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	its.it_value.tv_sec = (time_t)t;
+	its.it_value.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;
+	if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) == -1)
+		err(1, "timerfd_settime");
+}
+
+struct rate {
+	struct conn	*conns;
+	long		*free;		/* stack of free slots */
+	long		 nfree;
+	double		*due;		/* per slot: when it was due */
+	double		*hs, *req, *lag;	/* per connection done */
+	long		 opened, done, failed;
+};
+
+/* Open the arrivals due by now, as far as slots allow; the next one. */
+static long
+rate_open(struct rate *r, long next, long total, double start, double rate)
+{
+	double t = now(), due;
+	long i;
+
+	while (next < total && r->nfree > 0 &&
+	    (due = start + (double)next / rate) <= t) {
+		i = r->free[--r->nfree];
+		if (conn_open(&r->conns[i], 1) == -1) {
+			r->free[r->nfree++] = i;
+			r->hs[r->done + r->failed] = 0;
+			r->req[r->done + r->failed] = 0;
+			r->failed++;
+		} else {
+			r->due[i] = due;
+			r->lag[r->opened++] = r->conns[i].t0 - due;
+		}
+		next++;
+	}
+	return next;
+}
+
+/*
+ * A connection ended (ok or not): count it, free its slot.  One that failed
+ * counts with the time until it failed, a lower bound of its latency.
+ */
+static void
+rate_end(struct rate *r, struct conn *c, enum result res)
+{
+	long i = c - r->conns, k = r->done + r->failed;
+
+	r->req[k] = now() - r->due[i];
+	if (res == R_DONE) {
+		r->hs[k] = c->t_hs - r->due[i];
+		r->done++;
+	} else {
+		r->hs[k] = r->req[k];
+		r->failed++;
+	}
+	conn_close(c);
+	r->free[r->nfree++] = i;
+}
+
+static int
+run_rate(long per_second, long inflight, long seconds)
+{
+	struct epoll_event evs[EVENTS_MAX], ev = { .events = EPOLLIN };
+	struct rate r = { 0 };
+	struct conn *c;
+	double rate = (double)per_second, start, stop, t;
+	long total = per_second * seconds, next = 0, i;
+	enum result res;
+	uint64_t ticks;
+	int tfd, n, k;
+
+	raise_nofile(inflight + 64);
+	if ((r.conns = calloc((size_t)inflight, sizeof(*r.conns))) == NULL ||
+	    (r.free = calloc((size_t)inflight, sizeof(long))) == NULL ||
+	    (r.due = calloc((size_t)inflight, sizeof(double))) == NULL ||
+	    (r.hs = calloc((size_t)total, sizeof(double))) == NULL ||
+	    (r.req = calloc((size_t)total, sizeof(double))) == NULL ||
+	    (r.lag = calloc((size_t)total, sizeof(double))) == NULL)
+		err(1, NULL);
+	for (i = 0; i < inflight; i++) {
+		r.conns[i].fd = -1;
+		r.free[r.nfree++] = inflight - 1 - i;
+	}
+	if ((tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK |
+	    TFD_CLOEXEC)) == -1)
+		err(1, "timerfd_create");
+	ev.data.ptr = NULL;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, tfd, &ev) == -1)
+		err(1, "epoll_ctl timerfd");
+	start = now();
+	stop = start + (double)seconds + CLOSE_GRACE;
+	while ((t = now()) < stop &&
+	    (next < total || r.nfree < inflight)) {
+		next = rate_open(&r, next, total, start, rate);
+		if (next < total && r.nfree > 0)
+			timer_at(tfd, start + (double)next / rate);
+		n = wait_events(evs, stop);
+		for (k = 0; k < n; k++) {
+			if ((c = evs[k].data.ptr) == NULL) {
+				(void)read(tfd, &ticks, sizeof(ticks));
+				continue;
+			}
+			if ((res = conn_step(c)) != R_MORE)
+				rate_end(&r, c, res);
+		}
+	}
+	for (i = 0; i < inflight; i++)
+		if (r.conns[i].state != S_FREE)
+			rate_end(&r, &r.conns[i], R_FAIL);
+	for (t = now(); next < total; next++) {	/* never opened: time up */
+		r.hs[r.done + r.failed] = t - (start + (double)next / rate);
+		r.req[r.done + r.failed] = r.hs[r.done + r.failed];
+		r.failed++;
+	}
+	printf("offered %ld done %ld failed %ld seconds %.3f", total, r.done,
+	    r.failed, now() - start);
+	printf(" hs_p50 %.2f hs_p90 %.2f hs_p99 %.2f hs_max %.2f",
+	    percentile(r.hs, total, 0.50), percentile(r.hs, total, 0.90),
+	    percentile(r.hs, total, 0.99), percentile(r.hs, total, 1));
+	printf(" req_p50 %.2f req_p99 %.2f lag_p99 %.2f\n",
+	    percentile(r.req, total, 0.50), percentile(r.req, total, 0.99),
+	    percentile(r.lag, r.opened, 0.99));
+	return r.failed == 0 ? 0 : 1;
+}
+
 /* The bytes of a ClientHello, from a handshake on memory BIOs. */
 static size_t
 client_hello(unsigned char *buf, size_t size)
@@ -745,19 +927,20 @@ main(int argc, char *argv[])
 	const char *mode, *path = "/small";
 	const char *evfile = NULL;
 	long port = 0, inflight = 16, seconds = 10, nconns = 0, limit = 60;
-	long interval = 100, xms = 0;
+	long interval = 100, xms = 0, per_second = 0;
 	struct timespec rt;
-	int ch;
+	int ch, optset_c = 0;
 
 	if (argc < 2)
 		usage();
 	mode = argv[1];
 	argc--;
 	argv++;
-	while ((ch = getopt(argc, argv, "c:d:e:i:n:p:rs:t:u:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:e:i:n:p:R:rs:t:u:x:")) != -1) {
 		switch (ch) {
 		case 'c':
 			inflight = number(optarg, 1, 100000);
+			optset_c = 1;
 			break;
 		case 'd':
 			seconds = number(optarg, 1, 3600);
@@ -773,6 +956,9 @@ main(int argc, char *argv[])
 			break;
 		case 'p':
 			port = number(optarg, 1, 65535);
+			break;
+		case 'R':
+			per_second = number(optarg, 1, 1000000);
 			break;
 		case 'r':
 			resume = 1;
@@ -822,6 +1008,9 @@ main(int argc, char *argv[])
 	if (strcmp(mode, "hold") == 0 && nconns > 0)
 		return run_hold(nconns, inflight > nconns ? nconns : inflight,
 		    limit);
+	if (strcmp(mode, "rate") == 0 && per_second > 0)
+		return run_rate(per_second, optset_c ? inflight : 10000,
+		    seconds);
 	if (strcmp(mode, "slow") == 0 && nconns > 0)
 		return run_slow(nconns, interval, limit);
 	usage();
