@@ -46,7 +46,6 @@ static struct snictx_bytes	 *snictx_alpn;	/* by route, 0 .. nroutes */
 static struct snimap		 *snictx_map;
 static const struct conf_listener *snictx_l;
 /* A child's one connection. */
-static size_t			  snictx_npairs;
 static char			  snictx_name[256];
 static int			  snictx_named;
 static long			  snictx_chosen;
@@ -321,7 +320,6 @@ snictx_load_all(const struct conf_listener *l,
 		leaves[i] = snictx_pairs[i].leaf;
 	}
 	snictx_default = snictx_pairs[0].leaf;
-	snictx_npairs = npems;
 	if ((snictx_map = snimap_new(leaves, npems)) == NULL ||
 	    snictx_copy(l, pems, npems) == -1) {
 		snprintf(err, errlen, "out of memory");
@@ -365,20 +363,6 @@ snictx_setup(const struct conf_listener *l, const struct tlsconf_pem *pems,
 	if (snictx_l->nalpn > 0)
 		SSL_CTX_set_alpn_select_cb(snictx_main, snictx_alpn_cb, NULL);
 	return 0;
-}
-
-size_t
-snictx_pairs_count(void)
-{
-	return snictx_npairs;
-}
-
-int
-snictx_pair_name(size_t pair, char *buf, size_t len)
-{
-	if (snictx_map == NULL || pair >= snictx_npairs)
-		return -1;
-	return snimap_name(snictx_map, (long)pair, buf, len);
 }
 
 long

@@ -51,22 +51,6 @@ int	snictx_setup(const struct conf_listener *l,
 	    size_t errlen);
 
 /*
- * snictx_pairs_count():
- * In a spawner, after snictx_setup(): how many pairs it loaded (the
- * default included).
- */
-size_t	snictx_pairs_count(void);
-
-/*
- * snictx_pair_name(pair, buf, len):
- * In a spawner, after snictx_setup(): write into buf a host name that a
- * client sends to be served pair (0 .. snictx_pairs_count() - 1), for
- * the warm-up of that pair.  Return 0, or -1 if pair is out of range or
- * no name reaches it (another pair claims all of its names).
- */
-int	snictx_pair_name(size_t pair, char *buf, size_t len);
-
-/*
  * snictx_lookup(name):
  * The index of the pair that serves a client naming host name (not an
  * address literal): as snimap_lookup(); -1 if no certificate claims it.

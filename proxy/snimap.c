@@ -2,7 +2,6 @@
  * A listener's certificate names, looked up by SNI: see snimap.h.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -213,37 +212,6 @@ snimap_lookup(const struct snimap *m, const char *name)
 	if (a == 0)
 		return -1;
 	return a == RANK_DEFAULT ? 0 : (long)a;
-}
-
-/* A name of t's entry e as a host name: ".DOMAIN" gets a label. */
-static int
-entry_name(const struct snimap_entry *e, int wild, char *buf, size_t len)
-{
-	int n;
-
-	n = snprintf(buf, len, "%s%s", wild ? "w" : "", e->key);
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-int
-snimap_name(const struct snimap *m, long pair, char *buf, size_t len)
-{
-	const struct snimap_table *t;
-	uint32_t rank = pair == 0 ? RANK_DEFAULT : (uint32_t)pair;
-	size_t i;
-	int wild;
-
-	if (pair < 0 || (unsigned long)pair >= RANK_DEFAULT)
-		return -1;
-	for (wild = 0; wild < 2; wild++) {
-		t = wild ? &m->wild : &m->exact;
-		for (i = 0; i < t->n; i++)
-			if (t->e[i].rank == rank &&
-			    entry_name(&t->e[i], wild, buf, len) == 0 &&
-			    snimap_lookup(m, buf) == pair)
-				return 0;
-	}
-	return -1;
 }
 
 static void

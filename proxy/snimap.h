@@ -37,14 +37,6 @@ struct snimap	*snimap_new(X509 *const *leaves, size_t n);
 long	snimap_lookup(const struct snimap *m, const char *name);
 
 /*
- * snimap_name(m, pair, buf, len):
- * Write into buf a host name that snimap_lookup() maps to pair (a name
- * of its own, or a label put before one of its wildcards).  Return 0,
- * or -1 if no name reaches that pair or buf is too small.
- */
-int	snimap_name(const struct snimap *m, long pair, char *buf, size_t len);
-
-/*
  * snimap_free(m):
  * Free m; NULL is a no-op.
  */

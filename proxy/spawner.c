@@ -555,25 +555,6 @@ spawner_plug_heap(void)
 }
 
 /*
- * Warm-up handshakes (warmup.h): one naming each pair after the default,
- * so that what a child's first use of its pair would write (caches in its
- * certificates and key) is written here once; then one with no name, the
- * default's, which also leaves the servername callback's record of the
- * last client's name empty for the children.
- */
-static void
-spawner_warmup(void)
-{
-	char name[256];
-	size_t i;
-
-	for (i = 1; i < snictx_pairs_count(); i++)
-		if (snictx_pair_name(i, name, sizeof(name)) == 0)
-			warmup_handshake(sp.tls, name);
-	warmup_handshake(sp.tls, NULL);
-}
-
-/*
  * Leave the heap as children want it.  Set-up freed chunks of every size
  * all over the heap.  A child that found them so would consolidate and
  * sort them at its first allocations and at its malloc_trim(), writing
@@ -633,7 +614,7 @@ spawner_build(void)
 	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1 ||
 	    sandbox_prepare(SANDBOX_SPAWNER, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	spawner_warmup();
+	warmup_handshake(sp.tls);
 	spawner_settle_heap();
 }
 

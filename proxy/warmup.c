@@ -31,7 +31,7 @@ warmup_run(struct tls *client, struct tls *conn)
 }
 
 void
-warmup_handshake(struct tls *server, const char *servername)
+warmup_handshake(struct tls *server)
 {
 	struct tls_config *cfg = NULL;
 	struct tls *client = NULL, *conn = NULL;
@@ -46,7 +46,7 @@ warmup_handshake(struct tls *server, const char *servername)
 	tls_config_insecure_noverifycert(cfg);
 	tls_config_insecure_noverifyname(cfg);
 	if (tls_configure(client, cfg) == -1 ||
-	    tls_connect_socket(client, sv[0], servername) == -1 ||
+	    tls_connect_socket(client, sv[0], NULL) == -1 ||
 	    tls_accept_socket(server, &conn, sv[1]) == -1)
 		goto out;
 	warmup_run(client, conn);

@@ -7,10 +7,9 @@
 struct tls;
 
 /*
- * warmup_handshake(server, servername):
+ * warmup_handshake(server):
  * In a spawner, before it forks children: run a TLS handshake between
- * `server` and a throw-away client (naming servername by SNI, or no name
- * if NULL) over a socketpair, so that what
+ * `server` and a throw-away client over a socketpair, so that what
  * OpenSSL fetches, caches and grows at its first handshake (algorithms,
  * method caches, hash tables) is made here once, in pages the children
  * then only read, instead of in every child, where each write to a page
@@ -19,6 +18,6 @@ struct tls;
  * done.  Leaves no error behind.  Never fails: a warm-up that cannot run
  * only costs the children those pages.
  */
-void	warmup_handshake(struct tls *server, const char *servername);
+void	warmup_handshake(struct tls *server);
 
 #endif
