@@ -90,6 +90,14 @@ kp_provider_set_channel(int fd)
 		kp_lasterr[0] = '\0';
 }
 
+void
+kp_provider_forget(void)
+{
+	kp_lasterr[0] = '\0';
+	kp_sign_state = CHAN_SIGN_NONE;
+	kp_sign_us = 0;
+}
+
 static const char *
 kp_typename(int type)
 {

@@ -40,6 +40,15 @@ int	kp_provider_load(void);
 void	kp_provider_set_channel(int fd);
 
 /*
+ * kp_provider_forget():
+ * Forget every signature asked so far: the last error and what
+ * kp_provider_sign_stats() reports.  For a spawner after its warm-up
+ * handshake (proxy/warmup.h), which asks one that must not be counted
+ * against its children's connections.
+ */
+void	kp_provider_forget(void);
+
+/*
  * kp_provider_error():
  * Why the last key operation of this process failed, "keyproc: " and the
  * reason (e.g. "keyproc: did not answer in 3.0 s"), or NULL if none did.

@@ -57,5 +57,5 @@ out:
 	close(sv[0]);
 	close(sv[1]);
 	ERR_clear_error();
-	kp_provider_set_channel(-1);	/* forgets the "no channel" error */
+	kp_provider_forget();	/* its "no channel" error and refused request */
 }
