@@ -521,6 +521,38 @@ spawner_check_fds(void)
 		fatal("close_range");
 }
 
+/* The request sizes of glibc's tcache bins: chunks of 32 to 1040 bytes. */
+#define TCACHE_FIRST	24
+#define TCACHE_LAST	1032
+#define TCACHE_STEP	16
+
+/*
+ * Take chunks of size from the free lists until one comes from the top
+ * of the heap, or 0 if malloc fails.  keep_top: keep that one too (a
+ * tcache size: freed, it would go back to the tcache, not to the top).
+ */
+static int
+spawner_plug_size(size_t size, int keep_top)
+{
+	struct mallinfo2 mi;
+	uintptr_t top;
+	size_t n;
+	void *p;
+
+	mi = mallinfo2();
+	top = (uintptr_t)sbrk(0) - mi.keepcost;
+	for (n = 0; n < 100000; n++) {
+		if ((p = malloc(size)) == NULL)
+			return 0;
+		if ((uintptr_t)p >= top) {
+			if (!keep_top)
+				free(p);	/* back into the top */
+			break;
+		}
+	}
+	return 1;
+}
+
 /*
  * Fill the holes set-up left in the heap (the more certificates, the
  * more: each libtls context parses and frees), so that a child's
@@ -528,30 +560,25 @@ spawner_check_fds(void)
  * than from free chunks strewn over pages it shares with us, each of
  * which it would copy for a few bytes: with 50 certificates, that was
  * some 70 kB more written per child than with one (docs/PERFORMANCE.md).
+ * Every tcache bin too, smallest chunks included: a child takes its
+ * first allocations of each size from there, up to 7 chunks per size
+ * wherever set-up freed them (~15 pages per child, more the more
+ * certificates: docs/PERFORMANCE.md).
  * The plugs are never freed; they take no page that was not in use.
  * Main arena only: the spawner has one thread.
  */
 static void
 spawner_plug_heap(void)
 {
-	static const size_t sizes[] = { 16384, 4096, 1024, 256, 64, 16 };
-	struct mallinfo2 mi;
-	uintptr_t top;
-	size_t i, n;
-	void *p;
+	static const size_t sizes[] = { 16384, 4096 };
+	size_t i, size;
 
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		mi = mallinfo2();
-		top = (uintptr_t)sbrk(0) - mi.keepcost;
-		for (n = 0; n < 100000; n++) {
-			if ((p = malloc(sizes[i])) == NULL)
-				return;
-			if ((uintptr_t)p >= top) {
-				free(p);	/* from the top: no hole left */
-				break;
-			}
-		}
-	}
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		if (!spawner_plug_size(sizes[i], 0))
+			return;
+	for (size = TCACHE_LAST; size >= TCACHE_FIRST; size -= TCACHE_STEP)
+		if (!spawner_plug_size(size, 1))
+			return;
 }
 
 /*
