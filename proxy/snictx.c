@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "proxy/route.h"
 #include "proxy/snictx.h"
@@ -161,9 +162,9 @@ snictx_rest(const struct tlsconf_pem *pem, size_t *len)
 }
 
 /*
- * An earlier pair after the default whose chain (the certificates after
- * the leaf) is the same text as pems[i]'s, or 0: pairs signed by one CA
- * share one parsed chain.
+ * The first pair whose chain (the certificates after the leaf) is the
+ * same text as pems[i]'s: i if none before it.  Pairs signed by one CA
+ * share one parsed chain, the default's included.
  */
 static size_t
 snictx_same_chain(const struct tlsconf_pem *pems, size_t i)
@@ -172,17 +173,61 @@ snictx_same_chain(const struct tlsconf_pem *pems, size_t i)
 	size_t j, alen, blen;
 
 	a = snictx_rest(&pems[i], &alen);
-	for (j = 1; j < i; j++) {
+	for (j = 0; j < i; j++) {
 		b = snictx_rest(&pems[j], &blen);
 		if (alen == blen && memcmp(a, b, alen) == 0)
 			return j;
+	}
+	return i;
+}
+
+/*
+ * Compute what OpenSSL caches in a certificate at its first use (its
+ * extensions, key usage, signature algorithm), here, once: a child that
+ * served the pair would write it into pages it shares with us.
+ */
+static void
+snictx_cache(X509 *x)
+{
+	(void)X509_check_purpose(x, -1, 0);
+}
+
+/* The key reference of pem, parsed, or NULL. */
+static EVP_PKEY *
+snictx_key(const struct tlsconf_pem *pem)
+{
+	EVP_PKEY *k;
+	BIO *bio;
+
+	if (pem->reflen > INT_MAX ||
+	    (bio = BIO_new_mem_buf(pem->ref, (int)pem->reflen)) == NULL)
+		return NULL;
+	k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	return k;
+}
+
+/* The certificates of bio after its leaf, each cached, into chain. */
+static int
+snictx_chain(BIO *bio, STACK_OF(X509) *chain)
+{
+	X509 *x;
+
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		snictx_cache(x);
+		if (sk_X509_push(chain, x) == 0) {
+			X509_free(x);
+			return -1;
+		}
 	}
 	return 0;
 }
 
 /*
- * Pair i from its PEM chain and key reference: the leaf, and for a pair
- * after the default its chain and key.  0 or -1.
+ * Pair i from its PEM chain and key reference: its key, leaf and chain.
+ * The key first: its object and the leaf's then lie side by side, and a
+ * child that takes the pair's references writes one page for both, not
+ * two.  0 or -1.
  */
 static int
 snictx_load(const struct tlsconf_pem *pems, size_t i)
@@ -190,32 +235,21 @@ snictx_load(const struct tlsconf_pem *pems, size_t i)
 	const struct tlsconf_pem *pem = &pems[i];
 	struct snictx_pair *p = &snictx_pairs[i];
 	size_t same;
-	X509 *x;
 	BIO *bio;
 	int rc = -1;
 
-	if (pem->chainlen > INT_MAX || pem->reflen > INT_MAX ||
+	if ((p->pkey = snictx_key(pem)) == NULL)
+		return -1;
+	if (pem->chainlen > INT_MAX ||
 	    (bio = BIO_new_mem_buf(pem->chain, (int)pem->chainlen)) == NULL)
 		return -1;
 	if ((p->leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
 		goto out;
-	if (i == 0) {
-		rc = 0;
-		goto out;
-	}
-	if ((same = snictx_same_chain(pems, i)) != 0)
+	snictx_cache(p->leaf);
+	if ((same = snictx_same_chain(pems, i)) < i)
 		p->chain = snictx_pairs[same].chain;
-	else if ((p->chain = sk_X509_new_null()) == NULL)
-		goto out;
-	while (same == 0 &&
-	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-		if (sk_X509_push(p->chain, x) == 0) {
-			X509_free(x);
-			goto out;
-		}
-	BIO_free(bio);
-	if ((bio = BIO_new_mem_buf(pem->ref, (int)pem->reflen)) == NULL ||
-	    (p->pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL)
+	else if ((p->chain = sk_X509_new_null()) == NULL ||
+	    snictx_chain(bio, p->chain) == -1)
 		goto out;
 	/* What SSL_use_cert_and_key() checks, here: the comparison leaves
 	 * the exported key in the key's cache, not in a child's pages. */
@@ -354,6 +388,14 @@ snictx_setup(const struct conf_listener *l, const struct tlsconf_pem *pems,
 	if (snictx_main == NULL) {
 		snprintf(err, errlen, "libtls made no context of the default "
 		    "certificate");
+		return -1;
+	}
+	/* Our objects of the default pair in place of libtls's: its chain
+	 * is then the one other pairs of its CA share. */
+	if (SSL_CTX_use_cert_and_key(snictx_main, snictx_pairs[0].leaf,
+	    snictx_pairs[0].pkey, snictx_pairs[0].chain, 1) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "cannot install the default pair");
 		return -1;
 	}
 	SSL_CTX_set_tlsext_servername_callback(snictx_main,
