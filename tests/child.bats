@@ -302,7 +302,7 @@ EOC
 		run tls_echo "$PORT" <<< "hello $i"
 		[ "$output" = "hello $i" ]
 	done
-	wait_for test "$(grep -c 'end=' "$T/recluse.log")" -ge 5
+	wait_for holds '[ "$(grep -c "end=" "$T/recluse.log")" -ge 5 ]'
 	grep -q "backend 127.0.0.1:$BAD: Connection refused" "$T/recluse.log"
 	! grep -q "log flood" "$T/recluse.log" || false
 }

@@ -91,6 +91,12 @@ wait_for() {
 	return 1
 }
 
+# holds 'EXPR': EXPR (a test) evaluated now.  In single quotes after
+# wait_for, its $(...) runs again at each try: wait_for holds '[ ... ]'.
+holds() {
+	eval "$1"
+}
+
 # make_ca: a throwaway CA in $T/ca.crt, $T/ca.key.
 make_ca() {
 	[ -f "$T/ca.crt" ] && return 0

@@ -307,7 +307,7 @@ hexof() {
 	setsid sleep 300 &
 	sib=$!
 	track "$sib"
-	wait_for test "$(ps -o pgid= -p "$sib" | tr -d ' ')" = "$sib"
+	wait_for holds '[ "$(ps -o pgid= -p "$sib" | tr -d " ")" = "$sib" ]'
 	sentinel=$(free_port)
 	"$HELPERS/echod" close "$sentinel" >> "$T/echod.log" 2>&1 &
 	track $!

@@ -51,6 +51,17 @@ spawner_for() {
 	return 0
 }
 
+# has_spawner PORT: true once a spawner listens on PORT (evaluated at each
+# try of wait_for, unlike an argument "$(spawner_for ...)").
+has_spawner() {
+	[ -n "$(spawner_for "$1")" ]
+}
+
+# runs_exe PID PATH: true once PID's executable is PATH (after its exec).
+runs_exe() {
+	[ "$(readlink "/proc/$1/exe")" = "$2" ]
+}
+
 # new_spawner_for PORT OLD: true once PORT has a spawner other than OLD.
 new_spawner_for() {
 	local sp
@@ -132,7 +143,7 @@ spki_file() {
 @test "a spawner keeps only CAP_SETUID, CAP_SETGID and CAP_SYS_CHROOT, with no_new_privs, seccomp, and is not dumpable" {
 	write_conf
 	start_recluse "$T/recluse.conf"
-	wait_for test -n "$(spawner_for "$PORT")"
+	wait_for has_spawner "$PORT"
 	sp=$(spawner_for "$PORT")
 	grep Cap /proc/$sp/status
 	# SETGID (6), SETUID (7), SYS_CHROOT (18)
@@ -150,7 +161,7 @@ spki_file() {
 	$same sleep 60 &
 	ctl=$!
 	track "$ctl"
-	wait_for test "$(readlink /proc/$ctl/exe)" = "$(command -v sleep)"
+	wait_for runs_exe "$ctl" "$(command -v sleep)"
 	run $same readlink "/proc/$ctl/exe"
 	[ "$status" -eq 0 ] && [ -n "$output" ]
 	run $same readlink "/proc/$sp/exe"
@@ -163,7 +174,7 @@ spki_file() {
 @test "spawners and children have /dev/null as stdin, stdout and stderr; a spawner's log lines come through the parent" {
 	write_conf
 	start_recluse "$T/recluse.conf" -v
-	wait_for test -n "$(spawner_for "$PORT")"
+	wait_for has_spawner "$PORT"
 	sp=$(spawner_for "$PORT")
 	wait_for has_spares "$sp" "$PORT" 1
 	child=$(spares_of "$sp" "$PORT" | head -n 1)
@@ -237,7 +248,7 @@ spki_file() {
 @test "a child killed by SIGSEGV gets its listener a freshly exec'ed spawner, and the old one's spares are retired" {
 	write_conf
 	start_recluse "$T/recluse.conf"
-	wait_for test -n "$(spawner_for "$PORT")"
+	wait_for has_spawner "$PORT"
 	sp=$(spawner_for "$PORT")
 	other=$(spawner_for "$PORT2")
 	base=$(load_base "$sp")
@@ -303,7 +314,7 @@ spki_file() {
 		listener_conf tcp "127.0.0.1:$PORT2" "127.0.0.1:$BPORT"
 	} > "$T/recluse.conf"
 	start_recluse "$T/recluse.conf"
-	wait_for test -n "$(spawner_for "$PORT")"
+	wait_for has_spawner "$PORT"
 	wait_for test -n "$(spawner_for "$PORT2")"
 	sp=$(spawner_for "$PORT")
 	wait_for has_spares "$sp" "$PORT" 1
