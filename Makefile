@@ -14,6 +14,13 @@ WARNINGS =	-Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 CPPFLAGS +=	-D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS +=	$(shell pkg-config --libs $(PKGS) 2>/dev/null)
 DEPFLAGS =	-MMD -MP
+# x86-64: static arrays over 1 KiB (the relay's buffers, other roles'
+# tables) in sections of their own (.lbss, .ldata) after the small
+# statics, so that the few a connection child writes share one page
+# instead of five strewn between the arrays: each page a child writes is
+# a page fault and 4 kB per connection (docs/PERFORMANCE.md, issue 15).
+LAYOUT :=	$(if $(filter x86_64-%,$(shell $(CC) -dumpmachine)),\
+		-mcmodel=medium -mlarge-data-threshold=1024)
 
 SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
@@ -50,7 +57,7 @@ recluse: $(OBJS)
 	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 %.o: %.c
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LAYOUT) $(WARNINGS) $(DEPFLAGS) -c -o $@ $<
 
 tests/helpers/echod: tests/helpers/echod.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS)
@@ -74,7 +81,7 @@ tests/helpers/sandboxprobe: tests/helpers/sandboxprobe.c lib/sandbox.o
 # hostile-control, the same attacks in an ordinary process.
 tests/helpers/child-hostile.o: proxy/child.c
 	$(CC) $(CPPFLAGS) -DRECLUSE_HOSTILE -include tests/helpers/hostile.h \
-	    $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -c -o $@ $<
+	    $(CFLAGS) $(LAYOUT) $(WARNINGS) $(DEPFLAGS) -c -o $@ $<
 
 tests/helpers/recluse-hostile: $(filter-out proxy/child.o,$(OBJS)) $(HOSTILE_OBJS)
 	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -82,8 +89,8 @@ tests/helpers/recluse-hostile: $(filter-out proxy/child.o,$(OBJS)) $(HOSTILE_OBJ
 # tests/tickets.bats: recluse that also rotates its ticket keys on SIGUSR2
 # (proxy/tickets.c under TICKETS_ROTATE_ON_SIGUSR2); never installed.
 tests/helpers/tickets-rotate.o: proxy/tickets.c
-	$(CC) $(CPPFLAGS) -DTICKETS_ROTATE_ON_SIGUSR2 $(CFLAGS) $(WARNINGS) \
-	    $(DEPFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) -DTICKETS_ROTATE_ON_SIGUSR2 $(CFLAGS) $(LAYOUT) \
+	    $(WARNINGS) $(DEPFLAGS) -c -o $@ $<
 
 tests/helpers/recluse-rotate: $(filter-out proxy/tickets.o,$(OBJS)) \
     tests/helpers/tickets-rotate.o

@@ -521,13 +521,14 @@ kp_rpc_recv(uint32_t id, size_t maxlen, uint8_t *sig, size_t *siglenp,
 	struct msg_hdr hdr;
 	ssize_t n;
 
-	for (;;) {
+	/* Wait first: the answer is never there as soon as the request
+	 * went, and a read that says EAGAIN is a system call for nothing. */
+	for (n = kp_wait(kp_chanfd, POLLIN, deadline); n == 0;
+	    n = kp_wait(kp_chanfd, POLLIN, deadline)) {
 		n = msg_get(kp_chanfd, buf, sizeof(buf), &hdr, NULL,
 		    MSG_DONTWAIT);
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    kp_wait(kp_chanfd, POLLIN, deadline) == 0)
-			continue;
-		break;
+		if (n != -1 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			break;
 	}
 	if (n == -1 && errno == ETIMEDOUT) {
 		kp_raise("did not answer in %d.%d s", KP_SIGN_WAIT_MS / 1000,

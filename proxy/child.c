@@ -41,7 +41,6 @@
 #include "lib/msg.h"
 #include "lib/title.h"
 #include "proxy/clientcert.h"
-#include "proxy/memtrim.h"
 #include "proxy/relay.h"
 #include "proxy/route.h"
 #include "lib/sandbox.h"
@@ -603,9 +602,10 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 	 * nothing this process runs from now on can ask it for one. */
 	kp_provider_set_channel(-1);
 	close(args->kpfd);
-	/* The handshake's memory is freed but still dirty: give the pages
-	 * back, so an idle connection costs what it holds, not its peak. */
-	memtrim();
+	/* The handshake's freed memory is given back by the relay once the
+	 * connection is quiet (relay.c), not here: most connections end
+	 * before that, and would take again, a fault each, the pages a trim
+	 * here gave back. */
 	route = route_find(args->listener, snictx_servername());
 	if ((bfd = backend_connect(args->listener, args->parentfd,
 	    conf->timeout_connect, route, route_alpn(args->listener,
@@ -626,6 +626,20 @@ child_serve(const struct child_args *args, struct event_base *base, int cfd,
 		return;
 	}
 	child_relay(args, base, cctx, cfd, bfd, c);
+}
+
+struct event_base *
+child_base_new(void)
+{
+	struct event_config *cfg;
+	struct event_base *base = NULL;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	if (event_config_set_flag(cfg, EVENT_BASE_FLAG_IGNORE_ENV) == 0)
+		base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
 }
 
 __dead void
@@ -652,7 +666,7 @@ child_main(const struct child_args *args)
 	signal(SIGPIPE, SIG_IGN);
 	kp_provider_set_channel(args->kpfd);
 	/* Made before the sandbox: nothing it does at setup is filtered. */
-	if ((base = event_base_new()) == NULL) {
+	if ((base = child_base_new()) == NULL) {
 		log_warnx("cannot make an event base");
 		child_exit(1);
 	}

@@ -12,6 +12,7 @@
 #include "config/conf.h"
 
 
+struct event_base;
 struct tls;
 
 struct child_args {
@@ -23,6 +24,15 @@ struct child_args {
 	const int			*listenfds;	/* the listener's sockets */
 	size_t				 nlistenfds;
 };
+
+/*
+ * child_base_new():
+ * The event base of a connection child, as it makes it (the spawner makes
+ * and frees one the same way, so that its heap is as a child wants it).
+ * It reads no environment: libevent would otherwise look up each of its
+ * EVENT_* variables, four uid system calls each.  NULL on failure.
+ */
+struct event_base	*child_base_new(void);
 
 /*
  * child_main(args):

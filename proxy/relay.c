@@ -28,6 +28,7 @@
  * tls_close() while a tls_write() is unfinished: OpenSSL would take the
  * alert for a bad retry of the write.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -54,10 +55,16 @@ struct relay_buf {
 /*
  * One connection per process: the buffers are static, outside struct
  * relay, so that clearing the state does not dirty 80 KiB of pages an
- * idle connection never uses.
+ * idle connection never uses.  Page-aligned, so that the trim can give
+ * back the pages traffic wrote (relay_trim_buf()).
  */
-static unsigned char	relay_upbuf[RELAY_UP_BUFSZ];
-static unsigned char	relay_downbuf[RELAY_DOWN_BUFSZ];
+#define RELAY_PAGE	4096
+static unsigned char	relay_upbuf[RELAY_UP_BUFSZ]
+			    __attribute__((aligned(RELAY_PAGE)));
+static unsigned char	relay_downbuf[RELAY_DOWN_BUFSZ]
+			    __attribute__((aligned(RELAY_PAGE)));
+_Static_assert(RELAY_UP_BUFSZ % RELAY_PAGE == 0 &&
+    RELAY_DOWN_BUFSZ % RELAY_PAGE == 0, "whole pages");
 
 /*
  * The *_want fields say what a blocked operation waits for: 0 (not
@@ -309,9 +316,10 @@ relay_events(struct relay *r)
 
 /*
  * Once traffic stops for RELAY_TRIM_MS, give back what it left dirty (the
- * record buffers OpenSSL frees when they are empty, our stack): an idle
- * connection then costs what it holds.  Armed at most once per quiet
- * period, not per byte: when it fires early it sleeps for the rest.
+ * handshake's freed memory, the record buffers OpenSSL frees when they
+ * are empty, our stack): an idle connection then costs what it holds.
+ * Armed when the relay starts and then at most once per quiet period,
+ * not per byte: when it fires early it sleeps for the rest.
  */
 static void
 relay_trim_arm(struct relay *r)
@@ -322,6 +330,14 @@ relay_trim_arm(struct relay *r)
 		return;
 	r->trim_armed = 1;
 	evtimer_add(r->ev_trim, &tv);
+}
+
+/* An empty buffer's pages back to the kernel: they read as zeros again. */
+static void
+relay_trim_buf(struct relay_buf *b)
+{
+	if (b->len == 0)
+		(void)madvise(b->data, b->size, MADV_DONTNEED);
 }
 
 static void
@@ -339,6 +355,8 @@ relay_trim_ev(evutil_socket_t fd, short what, void *arg)
 	}
 	r->trim_armed = 0;
 	memtrim();
+	relay_trim_buf(&r->up);
+	relay_trim_buf(&r->down);
 }
 
 static void
@@ -528,7 +546,9 @@ int
 relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
     int idle, int drain, struct relay_stats *st)
 {
-	static struct relay r;
+	/* On our stack, a page every connection has dirty anyway, not a
+	 * page of its own in the bss: relay_run() outlives every use. */
+	struct relay r;
 	struct timeval tv;
 
 	memset(&r, 0, sizeof(r));
@@ -563,6 +583,7 @@ relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
 	tv.tv_sec = r.idle;
 	tv.tv_usec = 0;
 	evtimer_add(r.ev_idle, &tv);
+	relay_trim_arm(&r);
 
 	relay_active = &r;
 	relay_pump(&r);

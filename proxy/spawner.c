@@ -600,7 +600,7 @@ spawner_settle_heap(void)
 
 	malloc_trim(0);
 	spawner_plug_heap();
-	if ((base = event_base_new()) != NULL)
+	if ((base = child_base_new()) != NULL)
 		event_base_free(base);
 }
 
