@@ -309,7 +309,7 @@ relay_events(struct relay *r)
 
 /*
  * Once traffic stops for RELAY_TRIM_MS, give back what it left dirty (the
- * record buffers OpenSSL frees when they are empty, our stack): an idle
+ * record buffers, freed now that they are empty, our stack): an idle
  * connection then costs what it holds.  Armed at most once per quiet
  * period, not per byte: when it fires early it sleeps for the rest.
  */
@@ -338,6 +338,7 @@ relay_trim_ev(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	r->trim_armed = 0;
+	tlshook_quiet();
 	memtrim();
 }
 
