@@ -11,8 +11,10 @@
  * plaintext that OpenSSL already decrypted but we had no room for (it
  * sits in the SSL object, invisible to epoll) from being forgotten.
  *
- * tls_read() and tls_write() may each want the other readiness than their
- * name says (TLS 1.3 key updates, alerts), so each remembers which one.
+ * Reads and writes go to the SSL object (tlsio.h: libtls' calls without
+ * their per-call error-queue work); tls_close() stays with libtls.  Each
+ * may want the other readiness than its name says (TLS 1.3 key updates,
+ * alerts), so each remembers which one.
  *
  * Half-close: libtls' tls_close() on a context made by tls_accept_socket()
  * only calls SSL_shutdown(), which sends our close_notify; it neither
@@ -25,7 +27,7 @@
  * paths: it marks both directions as read to the end, so what is buffered
  * is written, then the backend gets shutdown(SHUT_WR) and the client our
  * close_notify, and nothing waits for the peers' own.  It never calls
- * tls_close() while a tls_write() is unfinished: OpenSSL would take the
+ * tls_close() while a write is unfinished: OpenSSL would take the
  * alert for a bad retry of the write.
  */
 #include <sys/socket.h>
@@ -42,6 +44,7 @@
 #include "proxy/memtrim.h"
 #include "proxy/relay.h"
 #include "proxy/tlshook.h"
+#include "proxy/tlsio.h"
 
 /* Quiet this long, a connection gives its freed memory back. */
 #define RELAY_TRIM_MS	500
@@ -66,11 +69,12 @@ static unsigned char	relay_downbuf[RELAY_DOWN_BUFSZ];
 struct relay {
 	struct event_base	*base;
 	struct tls		*tls;
+	struct ssl_st		*ssl;	/* tls's: tlsio_read(), tlsio_write() */
 	int			 cfd, bfd;
 
 	/* client -> backend */
 	struct relay_buf	 up;
-	int			 c_rd_want;	/* tls_read() */
+	int			 c_rd_want;	/* tlsio_read() */
 	int			 c_eof;	/* close_notify or EOF */
 	int			 b_wr_want;	/* send() to backend */
 	int			 b_shut;	/* SHUT_WR done */
@@ -79,7 +83,7 @@ struct relay {
 	struct relay_buf	 down;
 	int			 b_rd_want;	/* recv() from it */
 	int			 b_eof;
-	int			 c_wr_want;	/* tls_write() */
+	int			 c_wr_want;	/* tlsio_write() */
 	int			 c_close_want;	/* tls_close() */
 	int			 c_closed;	/* close_notify sent */
 
@@ -159,7 +163,7 @@ relay_client_read(struct relay *r)
 
 	if (r->c_eof || r->c_rd_want != 0 || (room = relay_room(b)) == 0)
 		return 0;
-	n = tls_read(r->tls, b->data + b->off + b->len, room);
+	n = tlsio_read(r->ssl, b->data + b->off + b->len, room);
 	if (n > 0) {
 		b->len += (size_t)n;
 		if (!tlshook_pending())
@@ -176,8 +180,7 @@ relay_client_read(struct relay *r)
 		    "client-eof");
 		return 1;
 	}
-	log_info("client read: %s", tls_error(r->tls) ? tls_error(r->tls) :
-	    "failed");
+	log_info("client read: %s", tlsio_error());
 	relay_fail(r, "client-error");
 	return 0;
 }
@@ -256,7 +259,7 @@ relay_client_write(struct relay *r)
 	int rv;
 
 	if (b->len > 0 && r->c_wr_want == 0) {
-		n = tls_write(r->tls, b->data + b->off, b->len);
+		n = tlsio_write(r->ssl, b->data + b->off, b->len);
 		if (n > 0) {
 			relay_consume(b, (size_t)n);
 			r->st->to_client += (uint64_t)n;
@@ -266,8 +269,8 @@ relay_client_write(struct relay *r)
 			r->c_wr_want = (int)n;
 			return 0;
 		}
-		log_info("client write: %s", tls_error(r->tls) ?
-		    tls_error(r->tls) : "connection closed");
+		log_info("client write: %s", n == 0 ? "connection closed" :
+		    tlsio_error());
 		relay_fail(r, "client-error");
 		return 0;
 	}
@@ -540,6 +543,12 @@ relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
 	memset(st, 0, sizeof(*st));
 	r.base = base;
 	r.tls = tls;
+	if ((r.ssl = tlshook_conn_ssl()) == NULL) {
+		log_warnx("relay: no SSL object");
+		st->end = "internal-error";
+		return -1;
+	}
+	tlsio_start();
 	r.cfd = cfd;
 	r.bfd = bfd;
 	r.st = st;
