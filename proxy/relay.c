@@ -3,8 +3,8 @@
  *
  * The loop is level-triggered and state-driven.  relay_pump() tries every
  * operation that is not known to be blocked, over and over until nothing
- * moves, then registers exactly the events the blocked operations wait
- * for.  An operation is "blocked" when it last returned EAGAIN or
+ * moves; the loop then waits in poll(2) for exactly the events the blocked
+ * operations wait for.  An operation is "blocked" when it last returned EAGAIN or
  * TLS_WANT_POLLIN/TLS_WANT_POLLOUT; the matching event unblocks it.  A full
  * buffer is not a block: the reader is simply not tried, and the pump tries
  * it again as soon as the writer has made room.  That is also what keeps
@@ -23,6 +23,12 @@
  * SSL_shutdown() until the peer's close_notify, so after the backend's EOF
  * we send close_notify and go on reading the client until it is done.
  *
+ * The loop is our own poll(2), not libevent's dispatch: per request that
+ * is two wake-ups and nothing else (no callback dispatch, no event map,
+ * no timer heap), as in bench/forkfloor.  The timers (idle, drain, trim)
+ * are deadlines looked at once per wake-up; the parent's channel stays a
+ * libevent event of the caller's, run when poll(2) says it is readable.
+ *
  * A drain (relay_drain()) ends the relay through the same half-close
  * paths: it marks both directions as read to the end, so what is buffered
  * is written, then the backend gets shutdown(SHUT_WR) and the client our
@@ -34,7 +40,9 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -90,17 +98,19 @@ struct relay {
 	int			 done, failed;
 	struct relay_stats	*st;
 
-	struct event		*ev_cread, *ev_cwrite;
-	struct event		*ev_bread, *ev_bwrite, *ev_idle;
-	int			 on_cread, on_cwrite, on_bread, on_bwrite;
+	int			 ctlfd;	/* its event is on base; -1 */
+	struct timeval		 now;	/* as of the last wake-up */
 	int			 idle;
 	struct timeval		 last;	/* a byte last moved */
+	struct timeval		 idle_at;	/* look at idleness then */
+	int			 idle_armed;
 
 	int			 draining;	/* ending: relay_drain_now() */
 	int			 drain_idle;	/* s, from relay_drain(); 0: off */
 	struct timeval		 drain_from;	/* when it came */
-	struct event		*ev_drain;	/* RELAY_DRAIN_MS: give up */
-	struct event		*ev_trim;	/* RELAY_TRIM_MS quiet: trim */
+	struct timeval		 drain_at;	/* RELAY_DRAIN_MS: give up */
+	int			 drain_armed;
+	struct timeval		 trim_at;	/* RELAY_TRIM_MS quiet: trim */
 	int			 trim_armed;
 };
 
@@ -287,27 +297,37 @@ relay_client_write(struct relay *r)
 	return 0;
 }
 
+/*
+ * What the blocked operations wait for, as poll(2) events; a socket
+ * nothing waits for is left out (poll(2) would report its hang-up or
+ * error whatever it is asked, and wake us for nothing).
+ */
 static void
-relay_set(struct event *ev, int want, int *on)
-{
-	if (want && !*on)
-		event_add(ev, NULL);
-	else if (!want && *on)
-		event_del(ev);
-	*on = want;
-}
-
-static void
-relay_events(struct relay *r)
+relay_events(struct relay *r, struct pollfd *c, struct pollfd *b)
 {
 	int in = TLS_WANT_POLLIN, out = TLS_WANT_POLLOUT;
 
-	relay_set(r->ev_cread, r->c_rd_want == in || r->c_wr_want == in ||
-	    r->c_close_want == in, &r->on_cread);
-	relay_set(r->ev_cwrite, r->c_rd_want == out || r->c_wr_want == out ||
-	    r->c_close_want == out, &r->on_cwrite);
-	relay_set(r->ev_bread, r->b_rd_want, &r->on_bread);
-	relay_set(r->ev_bwrite, r->b_wr_want, &r->on_bwrite);
+	c->events = b->events = 0;
+	if (r->c_rd_want == in || r->c_wr_want == in || r->c_close_want == in)
+		c->events |= POLLIN;
+	if (r->c_rd_want == out || r->c_wr_want == out ||
+	    r->c_close_want == out)
+		c->events |= POLLOUT;
+	if (r->b_rd_want)
+		b->events |= POLLIN;
+	if (r->b_wr_want)
+		b->events |= POLLOUT;
+	c->fd = c->events != 0 ? r->cfd : -1;
+	b->fd = b->events != 0 ? r->bfd : -1;
+}
+
+/* when = now + ms. */
+static void
+relay_after(const struct relay *r, long ms, struct timeval *when)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	timeradd(&r->now, &tv, when);
 }
 
 /*
@@ -319,25 +339,21 @@ relay_events(struct relay *r)
 static void
 relay_trim_arm(struct relay *r)
 {
-	struct timeval tv = { 0, RELAY_TRIM_MS * 1000 };
-
 	if (r->trim_armed)
 		return;
 	r->trim_armed = 1;
-	evtimer_add(r->ev_trim, &tv);
+	relay_after(r, RELAY_TRIM_MS, &r->trim_at);
 }
 
 static void
-relay_trim_ev(evutil_socket_t fd, short what, void *arg)
+relay_trim_due(struct relay *r)
 {
-	struct relay *r = arg;
-	struct timeval now, quiet, limit = { 0, RELAY_TRIM_MS * 1000 };
+	struct timeval quiet, limit = { 0, RELAY_TRIM_MS * 1000 };
 
-	event_gettime_monotonic(r->base, &now);
-	timersub(&now, &r->last, &quiet);
+	timersub(&r->now, &r->last, &quiet);
 	if (timercmp(&quiet, &limit, <)) {
 		timersub(&limit, &quiet, &limit);
-		evtimer_add(r->ev_trim, &limit);
+		timeradd(&r->now, &limit, &r->trim_at);
 		return;
 	}
 	r->trim_armed = 0;
@@ -360,15 +376,10 @@ relay_pump(struct relay *r)
 
 	if (!r->done && r->c_eof && r->b_shut && r->b_eof && r->c_closed)
 		r->done = 1;
-	if (r->done) {
-		event_base_loopbreak(r->base);
-		return;
-	}
-	if (moved) {
-		event_gettime_monotonic(r->base, &r->last);
+	if (!r->done && moved) {
+		r->last = r->now;
 		relay_trim_arm(r);
 	}
-	relay_events(r);
 }
 
 /* The client socket is ready for `want`: whatever waited for it may go. */
@@ -383,28 +394,25 @@ relay_unblock(struct relay *r, int want)
 		r->c_close_want = 0;
 }
 
+/*
+ * What poll(2) said of the two sockets.  An error or a hang-up unblocks
+ * both ways (as libevent did): the next try says what it is.
+ */
 static void
-relay_client_ev(evutil_socket_t fd, short what, void *arg)
+relay_ready(struct relay *r, short c, short b)
 {
-	struct relay *r = arg;
-
-	if (what & EV_READ)
+	if (c & (POLLERR | POLLHUP))
+		c |= POLLIN | POLLOUT;
+	if (b & (POLLERR | POLLHUP))
+		b |= POLLIN | POLLOUT;
+	if (c & POLLIN)
 		relay_unblock(r, TLS_WANT_POLLIN);
-	if (what & EV_WRITE)
+	if (c & POLLOUT)
 		relay_unblock(r, TLS_WANT_POLLOUT);
-	relay_pump(r);
-}
-
-static void
-relay_backend_ev(evutil_socket_t fd, short what, void *arg)
-{
-	struct relay *r = arg;
-
-	if (what & EV_READ)
+	if (b & POLLIN)
 		r->b_rd_want = 0;
-	if (what & EV_WRITE)
+	if (b & POLLOUT)
 		r->b_wr_want = 0;
-	relay_pump(r);
 }
 
 /*
@@ -416,27 +424,23 @@ relay_backend_ev(evutil_socket_t fd, short what, void *arg)
 static void
 relay_drain_now(struct relay *r, const char *end)
 {
-	struct timeval tv = { 0, RELAY_DRAIN_MS * 1000 };
-
 	if (r->draining || r->done)
 		return;
 	r->draining = 1;
 	r->st->end = end;
 	r->c_eof = r->b_eof = 1;
 	r->c_rd_want = r->b_rd_want = 0;
-	evtimer_del(r->ev_idle);
-	evtimer_add(r->ev_drain, &tv);
+	r->idle_armed = 0;
+	r->drain_armed = 1;
+	relay_after(r, RELAY_DRAIN_MS, &r->drain_at);
 	relay_pump(r);
 }
 
 static void
-relay_drain_ev(evutil_socket_t fd, short what, void *arg)
+relay_drain_due(struct relay *r)
 {
-	struct relay *r = arg;
-
 	log_debug("drain: a peer does not read; leaving without a clean end");
 	relay_fail(r, r->st->end);
-	event_base_loopbreak(r->base);
 }
 
 /*
@@ -447,10 +451,9 @@ relay_drain_ev(evutil_socket_t fd, short what, void *arg)
 static const char *
 relay_idle_due(struct relay *r, struct timeval *left)
 {
-	struct timeval now, elapsed, since, limit;
+	struct timeval elapsed, since, limit;
 
-	event_gettime_monotonic(r->base, &now);
-	timersub(&now, &r->last, &elapsed);
+	timersub(&r->now, &r->last, &elapsed);
 	if (elapsed.tv_sec >= r->idle)
 		return "idle-timeout";
 	limit.tv_sec = r->idle;
@@ -460,7 +463,7 @@ relay_idle_due(struct relay *r, struct timeval *left)
 		return NULL;
 	since = timercmp(&r->last, &r->drain_from, >) ? r->last :
 	    r->drain_from;
-	timersub(&now, &since, &elapsed);
+	timersub(&r->now, &since, &elapsed);
 	if (elapsed.tv_sec >= r->drain_idle)
 		return "drain-idle";
 	limit.tv_sec = r->drain_idle;
@@ -471,8 +474,8 @@ relay_idle_due(struct relay *r, struct timeval *left)
 }
 
 /*
- * The idle timer is not re-armed on every byte: when it fires it looks
- * at when a byte last moved and sleeps again for the rest.
+ * The idle deadline is not moved on every byte: when it comes it looks
+ * at when a byte last moved and sets itself again for the rest.
  */
 static void
 relay_idle_check(struct relay *r)
@@ -480,20 +483,13 @@ relay_idle_check(struct relay *r)
 	struct timeval left;
 	const char *end;
 
-	if ((end = relay_idle_due(r, &left)) == NULL)
-		evtimer_add(r->ev_idle, &left);
-	else if (strcmp(end, "drain-idle") == 0)
+	if ((end = relay_idle_due(r, &left)) == NULL) {
+		r->idle_armed = 1;
+		timeradd(&r->now, &left, &r->idle_at);
+	} else if (strcmp(end, "drain-idle") == 0)
 		relay_drain_now(r, end);
-	else {
+	else
 		relay_fail(r, end);
-		event_base_loopbreak(r->base);
-	}
-}
-
-static void
-relay_idle_ev(evutil_socket_t fd, short what, void *arg)
-{
-	relay_idle_check(arg);
 }
 
 void
@@ -510,30 +506,123 @@ relay_drain(int idle)
 	if (r->drain_idle != 0 && r->drain_idle <= idle)
 		return;
 	r->drain_idle = idle;
-	event_gettime_monotonic(r->base, &r->drain_from);
+	r->drain_from = r->now;
 	relay_idle_check(r);
 }
 
 static void
-relay_free_events(struct relay *r)
+relay_clock(struct relay *r)
 {
-	struct event **evs[] = { &r->ev_cread, &r->ev_cwrite, &r->ev_bread,
-	    &r->ev_bwrite, &r->ev_idle, &r->ev_drain, &r->ev_trim };
-	size_t i;
+	struct timespec ts;
 
-	for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
-		if (*evs[i] != NULL)
-			event_free(*evs[i]);
-		*evs[i] = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r->now.tv_sec = ts.tv_sec;
+	r->now.tv_usec = ts.tv_nsec / 1000;
+}
+
+/* ms until when (rounded up, at least 0), at most INT_MAX / 2. */
+static int
+relay_ms_until(const struct relay *r, const struct timeval *when)
+{
+	struct timeval left;
+
+	if (!timercmp(when, &r->now, >))
+		return 0;
+	timersub(when, &r->now, &left);
+	if (left.tv_sec > 86400)
+		return 86400 * 1000;
+	return (int)(left.tv_sec * 1000 + (left.tv_usec + 999) / 1000);
+}
+
+/*
+ * Act on the deadlines that have come (drain first: it ends the relay);
+ * return the ms until the next one, -1 if none.
+ */
+static int
+relay_timers(struct relay *r)
+{
+	int ms = -1, t;
+
+	if (r->drain_armed && !timercmp(&r->drain_at, &r->now, >)) {
+		r->drain_armed = 0;
+		relay_drain_due(r);
+	}
+	if (!r->done && r->idle_armed && !timercmp(&r->idle_at, &r->now, >)) {
+		r->idle_armed = 0;
+		relay_idle_check(r);
+	}
+	if (!r->done && r->trim_armed && !timercmp(&r->trim_at, &r->now, >))
+		relay_trim_due(r);
+	if (r->done)
+		return 0;
+	if (r->drain_armed)
+		ms = relay_ms_until(r, &r->drain_at);
+	if (r->idle_armed && ((t = relay_ms_until(r, &r->idle_at)) < ms ||
+	    ms == -1))
+		ms = t;
+	if (r->trim_armed && ((t = relay_ms_until(r, &r->trim_at)) < ms ||
+	    ms == -1))
+		ms = t;
+	return ms;
+}
+
+/*
+ * The parent's channel is readable (or closed): run base once, without
+ * waiting, so its callback reads it (and may call relay_drain()).  Once
+ * base watches nothing more (the callback let a closed channel go), stop
+ * looking at it.
+ */
+static void
+relay_ctl(struct relay *r)
+{
+	if (event_base_loop(r->base, EVLOOP_NONBLOCK) == -1 ||
+	    event_base_get_num_events(r->base, EVENT_BASE_COUNT_ADDED) == 0)
+		r->ctlfd = -1;
+}
+
+/* Wait, and move bytes, until the relay is done. */
+static void
+relay_loop(struct relay *r)
+{
+	struct pollfd pfd[3];
+	int ms, n;
+
+	pfd[2].events = POLLIN;
+	while (!r->done) {
+		ms = relay_timers(r);
+		if (r->done)
+			break;
+		relay_events(r, &pfd[0], &pfd[1]);
+		pfd[2].fd = r->ctlfd;
+		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
+		n = poll(pfd, 3, ms);
+		relay_clock(r);
+		if (n == -1 && errno != EINTR) {
+			log_warn("relay: poll");
+			relay_fail(r, "internal-error");
+			break;
+		}
+		if (n <= 0)
+			continue;
+		if (pfd[2].revents != 0)
+			relay_ctl(r);
+		if ((pfd[0].revents | pfd[1].revents) & POLLNVAL) {
+			log_warnx("relay: a socket is gone");
+			relay_fail(r, "internal-error");
+			break;
+		}
+		if (!r->done && (pfd[0].revents != 0 || pfd[1].revents != 0)) {
+			relay_ready(r, pfd[0].revents, pfd[1].revents);
+			relay_pump(r);
+		}
 	}
 }
 
 int
 relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
-    int idle, int drain, struct relay_stats *st)
+    int ctlfd, int idle, int drain, struct relay_stats *st)
 {
 	static struct relay r;
-	struct timeval tv;
 
 	memset(&r, 0, sizeof(r));
 	r.up.data = relay_upbuf;
@@ -551,39 +640,20 @@ relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
 	tlsio_start();
 	r.cfd = cfd;
 	r.bfd = bfd;
+	r.ctlfd = ctlfd;
 	r.st = st;
 	r.idle = idle > 0 ? idle : 1;
-	if ((r.ev_cread = event_new(base, cfd, EV_READ | EV_PERSIST,
-	    relay_client_ev, &r)) == NULL ||
-	    (r.ev_cwrite = event_new(base, cfd, EV_WRITE | EV_PERSIST,
-	    relay_client_ev, &r)) == NULL ||
-	    (r.ev_bread = event_new(base, bfd, EV_READ | EV_PERSIST,
-	    relay_backend_ev, &r)) == NULL ||
-	    (r.ev_bwrite = event_new(base, bfd, EV_WRITE | EV_PERSIST,
-	    relay_backend_ev, &r)) == NULL ||
-	    (r.ev_idle = evtimer_new(base, relay_idle_ev, &r)) == NULL ||
-	    (r.ev_drain = evtimer_new(base, relay_drain_ev, &r)) == NULL ||
-	    (r.ev_trim = evtimer_new(base, relay_trim_ev, &r)) == NULL) {
-		log_warnx("relay: cannot make events");
-		relay_free_events(&r);
-		st->end = "internal-error";
-		return -1;
-	}
-	event_gettime_monotonic(base, &r.last);
-	tv.tv_sec = r.idle;
-	tv.tv_usec = 0;
-	evtimer_add(r.ev_idle, &tv);
+	relay_clock(&r);
+	r.last = r.now;
+	r.idle_armed = 1;
+	relay_after(&r, r.idle * 1000L, &r.idle_at);
 
 	relay_active = &r;
 	relay_pump(&r);
 	if (drain >= 0)
 		relay_drain(drain);
-	if (!r.done && event_base_dispatch(base) == -1)
-		relay_fail(&r, "internal-error");
-	if (!r.done)
-		relay_fail(&r, "internal-error");
+	relay_loop(&r);
 	relay_active = NULL;
-	relay_free_events(&r);
 	if (st->end == NULL)
 		st->end = "closed";
 	return r.failed ? -1 : 0;
