@@ -3,8 +3,9 @@
  *
  * The loop is level-triggered and state-driven.  relay_pump() tries every
  * operation that is not known to be blocked, over and over until nothing
- * moves; the loop then waits in poll(2) for exactly the events the blocked
- * operations wait for.  An operation is "blocked" when it last returned EAGAIN or
+ * moves; the loop then waits in epoll for exactly the events the blocked
+ * operations wait for (an epoll_ctl() only when that set changes: on a
+ * keep-alive connection, never between requests).  An operation is "blocked" when it last returned EAGAIN or
  * TLS_WANT_POLLIN/TLS_WANT_POLLOUT; the matching event unblocks it.  A full
  * buffer is not a block: the reader is simply not tried, and the pump tries
  * it again as soon as the writer has made room.  That is also what keeps
@@ -23,11 +24,13 @@
  * SSL_shutdown() until the peer's close_notify, so after the backend's EOF
  * we send close_notify and go on reading the client until it is done.
  *
- * The loop is our own poll(2), not libevent's dispatch: per request that
- * is two wake-ups and nothing else (no callback dispatch, no event map,
- * no timer heap), as in bench/forkfloor.  The timers (idle, drain, trim)
- * are deadlines looked at once per wake-up; the parent's channel stays a
- * libevent event of the caller's, run when poll(2) says it is readable.
+ * The loop is our own, not libevent's dispatch: per request that is two
+ * epoll_wait() wake-ups and nothing else (no callback dispatch, no event
+ * map, no timer heap).  epoll rather than poll(2): poll(2) would hang a
+ * wait-queue entry on each of the three descriptors and take it off again
+ * at every wake-up.  The timers (idle, drain, trim) are deadlines looked
+ * at once per wake-up; the parent's channel stays a libevent event of the
+ * caller's, run when epoll says it is readable.
  *
  * A drain (relay_drain()) ends the relay through the same half-close
  * paths: it marks both directions as read to the end, so what is buffered
@@ -36,11 +39,11 @@
  * tls_close() while a write is unfinished: OpenSSL would take the
  * alert for a bad retry of the write.
  */
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,6 +102,8 @@ struct relay {
 	struct relay_stats	*st;
 
 	int			 ctlfd;	/* its event is on base; -1 */
+	int			 epfd;	/* cfd, bfd, ctlfd */
+	uint32_t		 c_on, b_on;	/* what epfd watches them for */
 	struct timeval		 now;	/* as of the last wake-up */
 	int			 idle;
 	struct timeval		 last;	/* a byte last moved */
@@ -298,27 +303,50 @@ relay_client_write(struct relay *r)
 }
 
 /*
- * What the blocked operations wait for, as poll(2) events; a socket
- * nothing waits for is left out (poll(2) would report its hang-up or
- * error whatever it is asked, and wake us for nothing).
+ * Have epfd watch fd for want (EPOLLIN, EPOLLOUT), *on being what it
+ * watches now.  A socket nothing waits for is taken out: epoll would
+ * report its hang-up or error whatever it is asked, and wake us for
+ * nothing.  Return 0 or -1.
  */
-static void
-relay_events(struct relay *r, struct pollfd *c, struct pollfd *b)
+static int
+relay_watch(struct relay *r, int fd, uint32_t *on, uint32_t want)
+{
+	struct epoll_event ev;
+	int op;
+
+	if (want == *on)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.fd = fd;
+	op = *on == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL :
+	    EPOLL_CTL_MOD;
+	if (epoll_ctl(r->epfd, op, fd, &ev) == -1)
+		return -1;
+	*on = want;
+	return 0;
+}
+
+/* What the blocked operations wait for, given to epfd.  Return 0 or -1. */
+static int
+relay_events(struct relay *r)
 {
 	int in = TLS_WANT_POLLIN, out = TLS_WANT_POLLOUT;
+	uint32_t c = 0, b = 0;
 
-	c->events = b->events = 0;
 	if (r->c_rd_want == in || r->c_wr_want == in || r->c_close_want == in)
-		c->events |= POLLIN;
+		c |= EPOLLIN;
 	if (r->c_rd_want == out || r->c_wr_want == out ||
 	    r->c_close_want == out)
-		c->events |= POLLOUT;
+		c |= EPOLLOUT;
 	if (r->b_rd_want)
-		b->events |= POLLIN;
+		b |= EPOLLIN;
 	if (r->b_wr_want)
-		b->events |= POLLOUT;
-	c->fd = c->events != 0 ? r->cfd : -1;
-	b->fd = b->events != 0 ? r->bfd : -1;
+		b |= EPOLLOUT;
+	if (relay_watch(r, r->cfd, &r->c_on, c) == -1 ||
+	    relay_watch(r, r->bfd, &r->b_on, b) == -1)
+		return -1;
+	return 0;
 }
 
 /* when = now + ms. */
@@ -395,24 +423,25 @@ relay_unblock(struct relay *r, int want)
 }
 
 /*
- * What poll(2) said of the two sockets.  An error or a hang-up unblocks
- * both ways (as libevent did): the next try says what it is.
+ * What epoll said of one of the two sockets.  An error or a hang-up
+ * unblocks both ways (as libevent did): the next try says what it is.
  */
 static void
-relay_ready(struct relay *r, short c, short b)
+relay_ready(struct relay *r, int fd, uint32_t what)
 {
-	if (c & (POLLERR | POLLHUP))
-		c |= POLLIN | POLLOUT;
-	if (b & (POLLERR | POLLHUP))
-		b |= POLLIN | POLLOUT;
-	if (c & POLLIN)
-		relay_unblock(r, TLS_WANT_POLLIN);
-	if (c & POLLOUT)
-		relay_unblock(r, TLS_WANT_POLLOUT);
-	if (b & POLLIN)
-		r->b_rd_want = 0;
-	if (b & POLLOUT)
-		r->b_wr_want = 0;
+	if (what & (EPOLLERR | EPOLLHUP))
+		what |= EPOLLIN | EPOLLOUT;
+	if (fd == r->cfd) {
+		if (what & EPOLLIN)
+			relay_unblock(r, TLS_WANT_POLLIN);
+		if (what & EPOLLOUT)
+			relay_unblock(r, TLS_WANT_POLLOUT);
+	} else {
+		if (what & EPOLLIN)
+			r->b_rd_want = 0;
+		if (what & EPOLLOUT)
+			r->b_wr_want = 0;
+	}
 }
 
 /*
@@ -576,46 +605,66 @@ static void
 relay_ctl(struct relay *r)
 {
 	if (event_base_loop(r->base, EVLOOP_NONBLOCK) == -1 ||
-	    event_base_get_num_events(r->base, EVENT_BASE_COUNT_ADDED) == 0)
+	    event_base_get_num_events(r->base, EVENT_BASE_COUNT_ADDED) == 0) {
+		(void)epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->ctlfd, NULL);
 		r->ctlfd = -1;
+	}
 }
 
 /* Wait, and move bytes, until the relay is done. */
 static void
 relay_loop(struct relay *r)
 {
-	struct pollfd pfd[3];
-	int ms, n;
+	struct epoll_event evs[3];
+	int i, ms, n, moved;
 
-	pfd[2].events = POLLIN;
 	while (!r->done) {
 		ms = relay_timers(r);
 		if (r->done)
 			break;
-		relay_events(r, &pfd[0], &pfd[1]);
-		pfd[2].fd = r->ctlfd;
-		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
-		n = poll(pfd, 3, ms);
+		if (relay_events(r) == -1) {
+			log_warn("relay: epoll_ctl");
+			relay_fail(r, "internal-error");
+			break;
+		}
+		n = epoll_wait(r->epfd, evs, 3, ms);
 		relay_clock(r);
 		if (n == -1 && errno != EINTR) {
-			log_warn("relay: poll");
+			log_warn("relay: epoll_wait");
 			relay_fail(r, "internal-error");
 			break;
 		}
-		if (n <= 0)
-			continue;
-		if (pfd[2].revents != 0)
-			relay_ctl(r);
-		if ((pfd[0].revents | pfd[1].revents) & POLLNVAL) {
-			log_warnx("relay: a socket is gone");
-			relay_fail(r, "internal-error");
-			break;
+		for (i = 0, moved = 0; i < n && !r->done; i++) {
+			if (evs[i].data.fd == r->ctlfd)
+				relay_ctl(r);
+			else {
+				relay_ready(r, evs[i].data.fd, evs[i].events);
+				moved = 1;
+			}
 		}
-		if (!r->done && (pfd[0].revents != 0 || pfd[1].revents != 0)) {
-			relay_ready(r, pfd[0].revents, pfd[1].revents);
+		if (moved && !r->done)
 			relay_pump(r);
-		}
 	}
+}
+
+/* The epoll set, with the parent's channel in it.  Return 0 or -1. */
+static int
+relay_epoll(struct relay *r)
+{
+	struct epoll_event ev;
+
+	if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return -1;
+	if (r->ctlfd == -1)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.fd = r->ctlfd;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ctlfd, &ev) == -1) {
+		close(r->epfd);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -642,6 +691,11 @@ relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
 	r.bfd = bfd;
 	r.ctlfd = ctlfd;
 	r.st = st;
+	if (relay_epoll(&r) == -1) {
+		log_warn("relay: epoll");
+		st->end = "internal-error";
+		return -1;
+	}
 	r.idle = idle > 0 ? idle : 1;
 	relay_clock(&r);
 	r.last = r.now;
@@ -654,6 +708,7 @@ relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
 		relay_drain(drain);
 	relay_loop(&r);
 	relay_active = NULL;
+	close(r.epfd);
 	if (st->end == NULL)
 		st->end = "closed";
 	return r.failed ? -1 : 0;
