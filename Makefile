@@ -26,7 +26,8 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/child.c proxy/relay.c proxy/backend.c proxy/connector.c \
 		proxy/connector_ctl.c proxy/probe.c proxy/certcheck.c \
 		proxy/tlsconf.c proxy/listen.c proxy/notify.c proxy/gen.c \
-		proxy/tlshook.c proxy/parent_check.c proxy/stats.c proxy/metrics.c \
+		proxy/tlshook.c proxy/tlsio.c proxy/parent_check.c proxy/stats.c \
+		proxy/metrics.c \
 		proxy/metrics_ctl.c proxy/route.c proxy/pp.c proxy/pp_parse.c proxy/pp_spawner.c \
 		proxy/pp_child.c proxy/mtls.c proxy/clientcert.c \
 		proxy/resume.c proxy/tickets.c proxy/sni.c proxy/ocsp.c \

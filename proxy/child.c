@@ -522,8 +522,8 @@ child_relay(const struct child_args *args, struct event_base *base,
 	    child_parent_ev, event_self_cbarg());
 	if (ev == NULL || event_add(ev, NULL) == -1)
 		log_warnx("cannot watch the parent's channel");
-	rv = relay_run(base, cctx, cfd, bfd, args->conf->timeout_idle,
-	    child_drain, &c->st);
+	rv = relay_run(base, cctx, cfd, bfd, ev != NULL ? args->parentfd : -1,
+	    args->conf->timeout_idle, child_drain, &c->st);
 	if (ev != NULL)
 		event_free(ev);
 	if (rv == -1 && strcmp(c->st.end, "idle-timeout") == 0)

@@ -1,6 +1,6 @@
 /*
  * Moving bytes between the TLS client and the plaintext backend of one
- * connection child, with libevent.
+ * connection child.
  */
 #ifndef RELAY_H
 #define RELAY_H
@@ -30,11 +30,15 @@ struct relay_stats {
 #define RELAY_DRAIN_MS		500
 
 /*
- * relay_run(base, tls, cfd, bfd, idle, drain, st):
+ * relay_run(base, tls, cfd, bfd, ctlfd, idle, drain, st):
  * Proxy between the client (tls, handshake done, on the nonblocking socket
- * cfd) and the backend (nonblocking connected socket bfd) on base, both
+ * cfd) and the backend (nonblocking connected socket bfd), both
  * directions at once, until both directions are closed, an error, or idle
- * seconds without a byte moving either way.  A client close_notify or EOF
+ * seconds without a byte moving either way.  ctlfd (or -1) is a descriptor
+ * whose event the caller has on base: whenever it is readable base runs
+ * once without waiting, so its callback may call relay_drain(); once base
+ * holds no event any more, ctlfd is no longer watched.  base runs nothing
+ * else meanwhile.  A client close_notify or EOF
  * becomes shutdown(SHUT_WR) on the backend once the bytes before it are
  * written; a backend EOF becomes a close_notify to the client, after which
  * the client is still read until it is done.  drain, unless -1, is a
@@ -44,11 +48,11 @@ struct relay_stats {
  * both directions ended cleanly, -1 otherwise.
  */
 int	relay_run(struct event_base *base, struct tls *tls, int cfd, int bfd,
-	    int idle, int drain, struct relay_stats *st);
+	    int ctlfd, int idle, int drain, struct relay_stats *st);
 
 /*
  * relay_drain(idle):
- * From an event callback on relay_run()'s base, while it runs (the parent
+ * From the callback of relay_run()'s ctlfd, while it runs (the parent
  * drains): with idle 0, end the relay now, cleanly: read nothing more
  * either way, write what is buffered, then close_notify to the client and
  * shutdown(SHUT_WR) to the backend, st->end "drain"; give up writing after

@@ -68,8 +68,22 @@ tlshook_established(void)
 {
 	/* Not before: an EOF in the middle of a handshake would end it
 	 * "cleanly", and libtls would report the handshake a success. */
+	if (tlshook_ssl == NULL)
+		return;
+	SSL_set_options(tlshook_ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* While traffic flows, keep the record buffers: released after
+	 * every record they cost a malloc() and a free() each way per
+	 * request.  A quiet connection lets them go (tlshook_quiet()). */
+	SSL_clear_mode(tlshook_ssl, SSL_MODE_RELEASE_BUFFERS);
+}
+
+void
+tlshook_quiet(void)
+{
+	/* 0 (kept) when a buffer still holds a record: the next quiet
+	 * period tries again. */
 	if (tlshook_ssl != NULL)
-		SSL_set_options(tlshook_ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+		(void)SSL_free_buffers(tlshook_ssl);
 }
 
 int

@@ -8,7 +8,10 @@
  *     a half-close, not a fatal alert that would lose the backend's answer
  *     still in flight;
  *   - read-ahead: one read(2) per record or more, not two (header, body);
- *   - SSL_MODE_RELEASE_BUFFERS: an idle connection holds no record buffers;
+ *   - SSL_MODE_RELEASE_BUFFERS during the handshake, and after it the
+ *     record buffers kept while traffic flows and freed when the
+ *     connection goes quiet (tlshook_quiet()): an idle connection holds
+ *     no record buffers, a busy one does not allocate them per record;
  *   - no session resumption: no TLS 1.3 ticket, no TLS 1.2 ticket, an
  *     empty TLS 1.2 session ID (the connection's process could never find
  *     a session it cached again), unless the listener has session-tickets
@@ -29,9 +32,17 @@ int	tlshook_init(void);
 /*
  * tlshook_established():
  * In a child, after its handshake succeeded: from now on a TCP EOF from
- * the client is a half-close (SSL_OP_IGNORE_UNEXPECTED_EOF).
+ * the client is a half-close (SSL_OP_IGNORE_UNEXPECTED_EOF), and the
+ * record buffers stay between records.
  */
 void	tlshook_established(void);
+
+/*
+ * tlshook_quiet():
+ * In a child whose connection has gone quiet: free the record buffers
+ * if they hold nothing (the next record allocates them again).
+ */
+void	tlshook_quiet(void);
 
 /*
  * tlshook_pending():
