@@ -5,10 +5,11 @@
  * and its servername callback decodes the certificates of the pairs
  * after the default, one by one, at every handshake (tls_check_name()).
  * So the spawner gives libtls the default pair alone, and itself loads
- * the others (leaf, chain, key reference: a few kB each; the pairs of
- * one CA share one parsed chain) and the table of names (snimap.h); it
- * catches the one SSL_CTX libtls makes (an ex_data "new" callback) and
- * puts on it, in place of libtls's:
+ * every pair (key reference, leaf, chain: a few kB each; the pairs of
+ * one CA share one parsed chain, the default's included) and the table
+ * of names (snimap.h); it catches the one SSL_CTX libtls makes (an
+ * ex_data "new" callback) and puts on it, in place of libtls's, its own
+ * objects of the default pair and:
  *   - a servername callback: a table lookup, then the chosen pair's
  *     certificate, chain and key on the connection
  *     (SSL_use_cert_and_key(), after SSL_certs_clear()); the name is kept
@@ -40,8 +41,8 @@ int	snictx_prepare(char *err, size_t errlen);
 
 /*
  * snictx_setup(l, pems, npems, err, errlen):
- * In a spawner, once that context is made: load the pairs after the
- * default of l's npems, build the table of names and install the
+ * In a spawner, once that context is made: load l's npems pairs, build
+ * the table of names, and install the default pair's objects and the
  * callbacks above on libtls's SSL_CTX.  l must live as long as the
  * process (the children read its routes and alpn).  Return 0, or -1
  * with a message in err.
