@@ -44,6 +44,7 @@
 #include "config/conf.h"
 #include "keyproc/kp_provider.h"
 #include "lib/log.h"
+#include "proxy/lockpool.h"
 #include "lib/msg.h"
 #include "lib/sandbox.h"
 #include "lib/wire.h"
@@ -730,6 +731,7 @@ child_start(int kpfd, int chanfd)
 			keep[j] = keep[j - 1];
 			keep[j - 1] = t;
 		}
+	lockpool_seal();
 	/* SPAWNER_FD goes: log lines are the child's own from now on. */
 	log_init("child", log_verbose(), -1);
 	close_all_but(keep, n);
@@ -801,6 +803,9 @@ spawner_main(void)
 
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)prctl(PR_SET_NAME, SPAWNER_ARGV0, 0, 0, 0);
+	/* Before anything allocates through libcrypto. */
+	if (lockpool_install() == -1)
+		log_debug("lockpool: not installed");
 	log_init("spawner", 0, SPAWNER_FD);
 	spawner_receive();
 	spawner_check_fds();
