@@ -29,18 +29,20 @@
  * new ones come from malloc, among the child's own pages, and the
  * region's slots are never written again: a slot the child frees is left
  * as it is (a few bytes, for a process that serves one connection).
+ *
+ * A spawner and its children run one thread (their filters allow no
+ * other), so the region takes no lock of its own.
  */
 
 #include <sys/mman.h>
 
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
-#include "lockpool.h"
+#include "proxy/lockpool.h"
 
 #define LP_SLOT		64
 #define LP_SIZE		(256 * 1024)
@@ -50,6 +52,7 @@ static size_t	 lp_used;	/* bytes handed out from its start */
 static void	*lp_free;	/* freed slots, linked through themselves */
 static int	 lp_sealed;	/* a child: the region is not written */
 
+/* Whether p is a slot of the region. */
 static int
 lp_owns(const void *p)
 {
@@ -57,6 +60,7 @@ lp_owns(const void *p)
 	    (const char *)p < lp_base + LP_SIZE;
 }
 
+/* libcrypto's malloc: a lock's size from the region while there is room. */
 static void *
 lp_malloc(size_t n, const char *file, int line)
 {
@@ -78,6 +82,7 @@ lp_malloc(size_t n, const char *file, int line)
 	return malloc(n);
 }
 
+/* libcrypto's free: a slot back to the region's list (not in a child). */
 static void
 lp_freefn(void *p, const char *file, int line)
 {
@@ -93,6 +98,7 @@ lp_freefn(void *p, const char *file, int line)
 	free(p);
 }
 
+/* libcrypto's realloc: a slot that must grow moves to malloc. */
 static void *
 lp_realloc(void *p, size_t n, const char *file, int line)
 {
@@ -107,6 +113,12 @@ lp_realloc(void *p, size_t n, const char *file, int line)
 	memcpy(q, p, LP_SLOT);
 	lp_freefn(p, file, line);
 	return q;
+}
+
+size_t
+lockpool_slots(void)
+{
+	return lp_used / LP_SLOT;
 }
 
 void

@@ -17,6 +17,8 @@
 #ifndef RECLUSE_LOCKPOOL_H
 #define RECLUSE_LOCKPOOL_H
 
+#include <stddef.h>
+
 /*
  * Have libcrypto allocate its locks (pthread_rwlock_t, by size) from a
  * region of their own (proxy/lockpool.c).  Call first thing in a spawner,
@@ -25,6 +27,9 @@
  * nothing changed: the locks come from malloc, as before).
  */
 int	lockpool_install(void);
+
+/* How many slots of the region libcrypto has been given so far. */
+size_t	lockpool_slots(void);
 
 /*
  * In a child, right after the fork: new locks come from malloc and the

@@ -646,6 +646,8 @@ spawner_build(void)
 		fatalx("%s", err);
 	warmup_handshake(sp.tls);
 	spawner_settle_heap();
+	log_debug("lockpool: %zu of libcrypto's locks in their region",
+	    lockpool_slots());
 }
 
 /*
@@ -805,7 +807,8 @@ spawner_main(void)
 	(void)prctl(PR_SET_NAME, SPAWNER_ARGV0, 0, 0, 0);
 	/* Before anything allocates through libcrypto. */
 	if (lockpool_install() == -1)
-		log_debug("lockpool: not installed");
+		log_warnx("lockpool: not installed: libcrypto's locks stay "
+		    "strewn over the heap (more memory per child)");
 	log_init("spawner", 0, SPAWNER_FD);
 	spawner_receive();
 	spawner_check_fds();

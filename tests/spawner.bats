@@ -140,6 +140,24 @@ spki_file() {
 	[ "$output" = "two" ]
 }
 
+@test "a spawner's libcrypto locks sit in a region of their own" {
+	write_conf
+	start_recluse "$T/recluse.conf" -v
+	wait_for has_spawner "$PORT"
+	run tls_echo "$PORT" <<< "one"
+	[ "$output" = "one" ]
+	# each spawner, once set up, says how many of libcrypto's locks it
+	# gave from the region (proxy/lockpool.c): OpenSSL makes dozens
+	wait_for grep -q "lockpool: [0-9]* of libcrypto's locks" "$T/recluse.log"
+	grep "lockpool:" "$T/recluse.log"
+	[ "$(grep -c "lockpool: [0-9]* of libcrypto's locks" "$T/recluse.log")" -eq 2 ]
+	for n in $(sed -n "s/.*lockpool: \([0-9]*\) of libcrypto's locks.*/\1/p" \
+	    "$T/recluse.log"); do
+		[ "$n" -ge 20 ]
+	done
+	! grep -q "lockpool: not installed" "$T/recluse.log" || false
+}
+
 @test "a spawner keeps only CAP_SETUID, CAP_SETGID and CAP_SYS_CHROOT, with no_new_privs, seccomp, and is not dumpable" {
 	write_conf
 	start_recluse "$T/recluse.conf"
