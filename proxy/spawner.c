@@ -44,11 +44,11 @@
 #include "config/conf.h"
 #include "keyproc/kp_provider.h"
 #include "lib/log.h"
-#include "proxy/lockpool.h"
 #include "lib/msg.h"
 #include "lib/sandbox.h"
 #include "lib/wire.h"
 #include "proxy/child.h"
+#include "proxy/lockpool.h"
 #include "proxy/pp_spawner.h"
 #include "proxy/mtls.h"
 #include "proxy/resume.h"
@@ -646,7 +646,7 @@ spawner_build(void)
 		fatalx("%s", err);
 	warmup_handshake(sp.tls);
 	spawner_settle_heap();
-	log_debug("lockpool: %zu of libcrypto's locks in their region",
+	log_debug("lockpool: %zu slots of libcrypto's lock region in use",
 	    lockpool_slots());
 }
 

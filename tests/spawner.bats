@@ -146,12 +146,12 @@ spki_file() {
 	wait_for has_spawner "$PORT"
 	run tls_echo "$PORT" <<< "one"
 	[ "$output" = "one" ]
-	# each spawner, once set up, says how many of libcrypto's locks it
-	# gave from the region (proxy/lockpool.c): OpenSSL makes dozens
-	wait_for grep -q "lockpool: [0-9]* of libcrypto's locks" "$T/recluse.log"
+	# each spawner, once set up, says how many slots of the region
+	# (proxy/lockpool.c) libcrypto took: OpenSSL makes hundreds of locks
+	wait_for grep -q "lockpool: [0-9]* slots" "$T/recluse.log"
 	grep "lockpool:" "$T/recluse.log"
-	[ "$(grep -c "lockpool: [0-9]* of libcrypto's locks" "$T/recluse.log")" -eq 2 ]
-	for n in $(sed -n "s/.*lockpool: \([0-9]*\) of libcrypto's locks.*/\1/p" \
+	[ "$(grep -c "lockpool: [0-9]* slots" "$T/recluse.log")" -eq 2 ]
+	for n in $(sed -n "s/.*lockpool: \([0-9]*\) slots.*/\1/p" \
 	    "$T/recluse.log"); do
 		[ "$n" -ge 20 ]
 	done
