@@ -801,15 +801,17 @@ spawner_main(void)
 	    SPAWNER_TICKET_KEYS_MAX * SPAWNER_TICKET_KEY_LEN];
 	struct msg_hdr hdr;
 	ssize_t n;
-	int kpfd;
+	int kpfd, pooled;
 
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)prctl(PR_SET_NAME, SPAWNER_ARGV0, 0, 0, 0);
-	/* Before anything allocates through libcrypto. */
-	if (lockpool_install() == -1)
+	/* Before anything allocates through libcrypto; said once the log
+	 * reaches the parent. */
+	pooled = lockpool_install();
+	log_init("spawner", 0, SPAWNER_FD);
+	if (pooled == -1)
 		log_warnx("lockpool: not installed: libcrypto's locks stay "
 		    "strewn over the heap (more memory per child)");
-	log_init("spawner", 0, SPAWNER_FD);
 	spawner_receive();
 	spawner_check_fds();
 	spawner_build();
