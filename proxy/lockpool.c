@@ -121,6 +121,13 @@ lockpool_slots(void)
 	return lp_used / LP_SLOT;
 }
 
+void *
+lockpool_region(size_t *len)
+{
+	*len = LP_SIZE;
+	return lp_base;
+}
+
 void
 lockpool_seal(void)
 {

@@ -31,6 +31,9 @@ int	lockpool_install(void);
 /* How many slots of the region libcrypto has been given so far. */
 size_t	lockpool_slots(void);
 
+/* The region (NULL if not installed), and its length in *len. */
+void	*lockpool_region(size_t *len);
+
 /*
  * In a child, right after the fork: new locks come from malloc and the
  * region's pages, shared with the spawner, are no longer written by the

@@ -53,6 +53,7 @@
 #include <tls.h>
 
 #include "lib/log.h"
+#include "proxy/heapfile.h"
 #include "proxy/memtrim.h"
 #include "proxy/relay.h"
 #include "proxy/tlshook.h"
@@ -214,7 +215,11 @@ relay_backend_write(struct relay *r)
 	ssize_t n;
 
 	if (b->len > 0 && r->b_wr_want == 0) {
-		n = send(r->bfd, b->data + b->off, b->len, MSG_NOSIGNAL);
+		/* write(2), not send(MSG_NOSIGNAL): a child ignores SIGPIPE,
+		 * and the kernel allows write(2) from its filter's cache,
+		 * where sendto(2), checked argument by argument, runs both
+		 * filters (the spawner's and the child's) every time. */
+		n = write(r->bfd, b->data + b->off, b->len);
 		if (n > 0) {
 			relay_consume(b, (size_t)n);
 			r->st->from_client += (uint64_t)n;
@@ -403,6 +408,7 @@ relay_trim_due(struct relay *r)
 	r->trim_armed = 0;
 	tlshook_quiet();
 	memtrim();
+	(void)heapfile_return();
 	relay_trim_buf(&r->up);
 	relay_trim_buf(&r->down);
 }

@@ -48,6 +48,7 @@
 #include "lib/sandbox.h"
 #include "lib/wire.h"
 #include "proxy/child.h"
+#include "proxy/heapfile.h"
 #include "proxy/lockpool.h"
 #include "proxy/pp_spawner.h"
 #include "proxy/mtls.h"
@@ -605,6 +606,27 @@ spawner_settle_heap(void)
 		event_base_free(base);
 }
 
+/*
+ * The heap and libcrypto's lock region on sealed files of their own
+ * (proxy/heapfile.c), so that a child can give back the pages it copied
+ * and no longer changes.  Last before the first fork: what the spawner
+ * writes after this is its own.
+ */
+static void
+spawner_freeze(void)
+{
+	void *region;
+	size_t len;
+
+	if (heapfile_freeze_heap() == -1)
+		log_warnx("heapfile: the heap stays anonymous (more memory per "
+		    "child): %s", strerror(errno));
+	if ((region = lockpool_region(&len)) != NULL &&
+	    heapfile_freeze(region, len) == -1)
+		log_warnx("heapfile: the lock region stays anonymous: %s",
+		    strerror(errno));
+}
+
 /* The listener's libtls context, and what its children load. */
 static void
 spawner_build(void)
@@ -646,6 +668,7 @@ spawner_build(void)
 		fatalx("%s", err);
 	warmup_handshake(sp.tls);
 	spawner_settle_heap();
+	spawner_freeze();
 	log_debug("lockpool: %zu slots of libcrypto's lock region in use",
 	    lockpool_slots());
 }

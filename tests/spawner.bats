@@ -158,6 +158,40 @@ spki_file() {
 	! grep -q "lockpool: not installed" "$T/recluse.log" || false
 }
 
+# conn_child PORT: the child holding the (one) connection to PORT.
+conn_child() {
+	ss -Htnp state established "( sport = :$1 )" |
+	    grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u | head -n 1
+}
+
+# no_same_copy PID: PID holds copies of the spawner's frozen pages
+# (proxy/heapfile.c), and none of them holds the file's own bytes.
+no_same_copy() {
+	out=$(python3 "$HELPERS/cowsame.py" "$1")
+	echo "$out"
+	set -- $out
+	[ "$2" -gt 0 ] && [ "$4" -eq 0 ] && [ "$6" -ge 2 ]
+}
+
+@test "a quiet child gives back the spawner's pages it copied and left as they were" {
+	write_conf
+	start_recluse "$T/recluse.conf"
+	wait_for has_spawner "$PORT"
+	hold_conn held "$PORT"
+	echo "one" > "$T/held.in"
+	wait_for grep -q one "$T/held.out"
+	wait_for holds '[ -n "$(conn_child "$PORT")" ]'
+	child=$(conn_child "$PORT")
+	# The heap and the lock region are mappings of the spawner's sealed
+	# files; once the connection has been quiet for 500 ms, every copy the
+	# child still holds differs from the file (a copy with the file's
+	# bytes went back), and it holds some (the harness sees copies).
+	wait_for no_same_copy "$child"
+	# and the connection still works: the pages read back as they were
+	echo "two" > "$T/held.in"
+	wait_for grep -q two "$T/held.out"
+}
+
 @test "a spawner keeps only CAP_SETUID, CAP_SETGID and CAP_SYS_CHROOT, with no_new_privs, seccomp, and is not dumpable" {
 	write_conf
 	start_recluse "$T/recluse.conf"
