@@ -259,21 +259,19 @@ hf_mapped(const struct hf_range *r)
 	return (brk - (uintptr_t)r->start) / HF_PAGE;
 }
 
-size_t
+void
 heapfile_return(void)
 {
 	const struct hf_range *r;
-	size_t i, k, n, run, same = 0;
+	size_t i, k, n, run;
 
 	for (k = 0; k < hf_nrange; k++) {
 		r = &hf_range[k];
 		n = hf_mapped(r);
 		for (i = 0, run = 0; i < n; i++) {
 			if (r->data[i] && memcmp(r->start + i * HF_PAGE,
-			    r->ref + i * HF_PAGE, HF_PAGE) == 0) {
-				same++;
+			    r->ref + i * HF_PAGE, HF_PAGE) == 0)
 				continue;
-			}
 			hf_drop(r, run, i);
 			run = i + 1;
 		}
@@ -283,5 +281,4 @@ heapfile_return(void)
 		(void)madvise((void *)r->ref, r->pages * HF_PAGE,
 		    MADV_DONTNEED);
 	}
-	return same;
 }

@@ -24,8 +24,8 @@
  * anonymous private range [addr, addr + len) (page-aligned outwards) on a
  * sealed memfd holding its pages that are not all zeros (the others are
  * holes, which read as zeros), mapped privately at the same place, the
- * bytes unchanged (proxy/heapfile.c).  Return 0, or -1 with
- * the range as it was.  Aborts if the range cannot be mapped again once
+ * bytes unchanged (proxy/heapfile.c).  Return 0, or -1 with the range
+ * as it was.  Aborts if the range cannot be mapped again once
  * taken down (the kernel refusing a mapping it just let go).
  */
 int	heapfile_freeze(void *addr, size_t len);
@@ -36,8 +36,8 @@ int	heapfile_freeze_heap(void);
 /*
  * In a child, when its connection is quiet: give back every page of the
  * frozen ranges whose bytes are those of the file (MADV_DONTNEED); it
- * reads the shared page again.  Return how many pages were the same.
+ * reads the shared page again.
  */
-size_t	heapfile_return(void);
+void	heapfile_return(void);
 
 #endif

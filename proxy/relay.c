@@ -408,7 +408,7 @@ relay_trim_due(struct relay *r)
 	r->trim_armed = 0;
 	tlshook_quiet();
 	memtrim();
-	(void)heapfile_return();
+	heapfile_return();
 	relay_trim_buf(&r->up);
 	relay_trim_buf(&r->down);
 }
