@@ -221,9 +221,14 @@ uninstall:
 
 # bench: recluse beside hitch (bench/run, docs/PERFORMANCE.md).
 BENCH_PROGS =	bench/tlsload bench/kpsign bench/forkfloor bench/statsloop
-bench/tlsload bench/forkfloor: %: %.c
+bench/tlsload: %: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< $(LDFLAGS) \
 	    $(shell pkg-config --libs libssl libcrypto)
+# bench/forkfloor: the floor of the design; -i adds bench/floor_iso.c.
+bench/forkfloor: bench/forkfloor.c bench/floor_iso.c bench/floor_iso.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -o $@ bench/forkfloor.c \
+	    bench/floor_iso.c $(LDFLAGS) \
+	    $(shell pkg-config --libs libssl libcrypto libseccomp)
 
 # bench/statsloop: what the parent's counting costs per connection.
 STATSLOOP_OBJS = proxy/stats.o proxy/backend.o proxy/route.o lib/log.o \

@@ -11,10 +11,13 @@
  * and exits.
  *
  * Whatever this costs per handshake beside hitch in the same run is the
- * least a fork-per-connection proxy pays on this machine; bench/floor
- * measures it.  Not part of recluse, never installed.
+ * least a fork-per-connection proxy pays on this machine; bench/run
+ * measures it.  With -i ROOT it adds the least isolation recluse promises
+ * (floor_iso.c: the key in a key server, the backend connection from a
+ * connector, each child sandboxed and chrooted to ROOT): "isofloor" in
+ * bench/run.  Not part of recluse, never installed.
  *
- * usage: forkfloor BACKEND-PORT PORT CERT KEY [PORT CERT KEY ...]
+ * usage: forkfloor [-i ROOT] BACKEND-PORT PORT CERT KEY [PORT CERT KEY ...]
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -32,6 +35,8 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "floor_iso.h"
 
 #define SPARES		16
 #define MAX_PORTS	4
@@ -66,15 +71,21 @@ tcp_socket(int port, int do_listen)
 	return fd;
 }
 
+static int isolated;
+
 static SSL_CTX *
 server_ctx(const char *cert, const char *key)
 {
 	SSL_CTX *ctx;
+	EVP_PKEY *standin;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
 		die("certificate/key");
+	if (isolated && ((standin = iso_add_key(SSL_CTX_get0_privatekey(ctx)))
+	    == NULL || SSL_CTX_use_PrivateKey(ctx, standin) != 1))
+		die("stand-in key");
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	return ctx;
@@ -98,12 +109,15 @@ relay_step(SSL *ssl, int tls_to_plain, int plain)
 }
 
 static void
-child_main(int lfd, SSL_CTX *ctx, int backend_port, int report, char index)
+child_main(int lfd, SSL_CTX *ctx, int backend_port, int report, char index,
+    int kfd, int connfd)
 {
 	struct pollfd pfd[2];
 	SSL *ssl;
 	int cfd, bfd;
 
+	if (isolated)
+		iso_child(kfd);
 	if ((cfd = accept(lfd, NULL, NULL)) == -1)
 		_exit(1);
 	if (write(report, &index, 1) != 1)
@@ -113,7 +127,8 @@ child_main(int lfd, SSL_CTX *ctx, int backend_port, int report, char index)
 	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, cfd) != 1 ||
 	    SSL_accept(ssl) != 1)
 		_exit(1);
-	if ((bfd = tcp_socket(backend_port, 0)) == -1)
+	if ((bfd = isolated ? iso_connect(connfd) :
+	    tcp_socket(backend_port, 0)) == -1)
 		_exit(1);
 	pfd[0].fd = cfd;
 	pfd[1].fd = bfd;
@@ -139,12 +154,20 @@ static void
 spawn(int i)
 {
 	pid_t pid;
+	int kfd = -1, cfd = -1;
 
+	if (isolated && iso_channels(i, &kfd, &cfd) == -1)
+		die("channels");
 	if ((pid = fork()) == -1)
 		die("fork");
 	if (pid == 0) {
 		close(report[0]);
-		child_main(lfd[i], ctx[i], backend_port, report[1], (char)i);
+		child_main(lfd[i], ctx[i], backend_port, report[1], (char)i,
+		    kfd, cfd);
+	}
+	if (isolated) {
+		close(kfd);
+		close(cfd);
 	}
 }
 
@@ -153,9 +176,17 @@ main(int argc, char *argv[])
 {
 	int nports, i, s;
 	char index;
+	const char *root = NULL;
 
+	if (argc > 2 && strcmp(argv[1], "-i") == 0) {
+		root = argv[2];
+		isolated = 1;
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 5 || (argc - 2) % 3 != 0 || (argc - 2) / 3 > MAX_PORTS) {
-		fprintf(stderr, "usage: forkfloor BACKEND-PORT PORT CERT KEY ...\n");
+		fprintf(stderr, "usage: forkfloor [-i ROOT] BACKEND-PORT "
+		    "PORT CERT KEY ...\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -165,6 +196,8 @@ main(int argc, char *argv[])
 		lfd[i] = tcp_socket(atoi(argv[2 + 3 * i]), 1);
 		ctx[i] = server_ctx(argv[3 + 3 * i], argv[4 + 3 * i]);
 	}
+	if (isolated)
+		iso_start(root, backend_port);
 	if (pipe(report) == -1)
 		die("pipe");
 	for (i = 0; i < nports; i++)

@@ -344,6 +344,26 @@ stop_floor() {
 	CG_FLOOR=
 }
 
+# start_isofloor: bench/forkfloor -i, the floor with the least isolation
+# recluse promises (bench/floor_iso.c): a key server, a connector, each
+# child chrooted to the empty dir, as nobody, under a seccomp filter.
+start_isofloor() {
+	CG_ISOFLOOR=$(cg_new isofloor)
+	sh -c "$CG_EXEC" sh "$CG_ISOFLOOR" "$TOP/bench/forkfloor" -i "$B/empty" \
+	    "$NGX" "$I_RSA" "$B/rsa.crt" "$B/rsa.key" \
+	    "$I_EC" "$B/ec.crt" "$B/ec.key" >> "$B/isofloor.log" 2>&1 &
+	ISOFLOOR_PID=$!
+	wait_port "$I_RSA" && wait_port "$I_EC" ||
+	    die "forkfloor -i did not start: $(tail "$B/isofloor.log")"
+}
+
+stop_isofloor() {
+	stop_pid "${ISOFLOOR_PID:-}"
+	ISOFLOOR_PID=
+	[ -z "${CG_ISOFLOOR:-}" ] || cg_destroy "$CG_ISOFLOOR"
+	CG_ISOFLOOR=
+}
+
 # ---- titus ----------------------------------------------------------------
 
 # start_titus: titus (github.com/AGWA/titus, built outside the tree, named
@@ -390,6 +410,7 @@ proxy_cg() {
 	hitch)	echo "$CG_HITCH" ;;
 	recluse) echo "$CG_RECLUSE" ;;
 	floor)	echo "$CG_FLOOR" ;;
+	isofloor) echo "$CG_ISOFLOOR" ;;
 	titus)	echo "$CG_TITUS" ;;
 	esac
 }
@@ -401,6 +422,8 @@ proxy_port() {
 	recluse.ec)	echo "$R_EC" ;;
 	floor.rsa)	echo "$F_RSA" ;;
 	floor.ec)	echo "$F_EC" ;;
+	isofloor.rsa)	echo "$I_RSA" ;;
+	isofloor.ec)	echo "$I_EC" ;;
 	titus.*)	echo "$T_RSA" ;;
 	esac
 }
