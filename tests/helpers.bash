@@ -61,12 +61,19 @@ port_in_use() {
 }
 
 # free_port: print a TCP port no socket uses, below the kernel's ephemeral
-# range (32768 and up) so that no outgoing connection takes it meanwhile.
+# range (32768 and up) so that no outgoing connection takes it meanwhile,
+# and never one it printed before in this run: a port handed out but not
+# yet bound (a listener's, before recluse starts) is not in use, and a
+# backend started meanwhile must not take it.
 free_port() {
-	local p
+	local p given="${BATS_RUN_TMPDIR:-${T:-/tmp}}/ports.given"
 	while :; do
 		p=$(( (RANDOM * 32768 + RANDOM) % 22000 + 10000 ))
-		port_in_use "$p" || { echo "$p"; return 0; }
+		grep -qx "$p" "$given" 2>/dev/null && continue
+		port_in_use "$p" && continue
+		echo "$p" >> "$given"
+		echo "$p"
+		return 0
 	done
 }
 
