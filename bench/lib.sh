@@ -122,6 +122,16 @@ cg_usec() {
 	fi
 }
 
+# machine_snap: "CTXT STEAL" of the whole machine, from /proc/stat: context
+# switches since boot, and time stolen by the hypervisor in clock ticks
+# (getconf CLK_TCK a second).  Differences of two give a test's context
+# switches (the client's, the backend's and the kernel's included: the
+# same for every proxy) and the cores its vCPUs waited for.
+machine_snap() {
+	awk '$1 == "cpu" { st = $9 } $1 == "ctxt" { c = $2 }
+	    END { print c, st }' /proc/stat
+}
+
 # cg_pids CG: the processes in CG.
 cg_pids() {
 	cat "$1/cgroup.procs"
