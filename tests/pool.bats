@@ -28,6 +28,12 @@ test_access_lines() {
 	[ "$(grep -c 'end=' "$T/recluse.log")" -ge "$1" ]
 }
 
+# test_backend_conns N: true once N connections to the echo backend are
+# established.
+test_backend_conns() {
+	[ "$(ss -Htn state established "( sport = :$BPORT )" | wc -l)" -eq "$1" ]
+}
+
 # test_workers_at_most N: true once recluse has at most N children besides
 # keyproc.
 test_workers_at_most() {
@@ -202,4 +208,21 @@ fd_targets() {
 	# the dead one was reaped, not left a zombie
 	! ps -o stat= -p "$sp" 2>/dev/null | grep -q Z || false
 	kill -0 "$RECLUSE_PID"
+}
+
+@test "clients that connect and leave at once leave no slot behind" {
+	write_conf 8
+	start_recluse "$T/recluse.conf"
+	wait_for workers_at_least 4
+	# each takes a spare that finds only an EOF, and fails its handshake;
+	# the spares forked meanwhile find more of them in the backlog
+	for i in $(seq 1 300); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || true
+	done
+	wait_for test_workers_at_most 8
+	# every one of the 8 slots still serves a connection
+	for c in a b c d e f g h; do
+		hold_conn "$c" "$PORT"
+	done
+	wait_for test_backend_conns 8
 }
