@@ -219,8 +219,12 @@ allowed_syscalls() {
 	[ -s "$T/allowed.list" ]
 	PORT=$(free_port)
 	conf "web:$PORT" > "$T/recluse.conf"
-	# Signals go to recluse itself, not to strace (which would detach).
-	strace -f -qq -o "$T/strace.out" bash -c 'echo $$ > "$1"; shift; exec "$@"' \
+	# Signals go to recluse itself, not to strace (which would detach);
+	# under the unit's CPUSchedulingPolicy=, as systemd starts it.
+	policy=$(unit_value CPUSchedulingPolicy)
+	[ -n "$policy" ]
+	chrt "--$policy" 0 strace -f -qq -o "$T/strace.out" \
+	    bash -c 'echo $$ > "$1"; shift; exec "$@"' \
 	    - "$T/recluse.pid" "$RECLUSE" -f "$T/recluse.conf" \
 	    >> "$T/recluse.log" 2>&1 3>&- &
 	track $!

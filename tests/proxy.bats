@@ -571,3 +571,44 @@ server_random() {
 	wait_for log_count_is 1000 'listener=web .*end=client-close$'
 	no_child_killed
 }
+
+# policies_under PID: the scheduling policy (as chrt names it: SCHED_BATCH,
+# ...) of PID and of each of its children, one a line.
+policies_under() {
+	local p
+	for p in "$1" $(children_of "$1"); do
+		chrt -p "$p" 2>/dev/null | sed -n 's/.*scheduling policy: //p'
+	done
+}
+
+@test "every process of recluse runs under SCHED_BATCH; a policy the operator chose stays" {
+	# The control: chrt reads this shell's default policy as SCHED_OTHER.
+	[ "$(policies_under $$ | head -1)" = SCHED_OTHER ]
+	backend echo
+	proxy "$BADDR"
+	"$TLSPIPE" -C "$T/ca.crt" -t 60 -c 2 -H 60 127.0.0.1 "$PORT" \
+	    > "$T/held.out" 2> "$T/tlspipe.log" 3>&- &
+	track $!
+	wait_for grep -q "ready 2/2" "$T/held.out"
+	[ "$(conn_children | wc -l)" -eq 2 ]
+	policies_under "$RECLUSE_PID" > "$T/policies"
+	cat "$T/policies"
+	# parent, keyproc, the connector, the spawner, 2 busy children, spares
+	[ "$(wc -l < "$T/policies")" -ge 7 ]
+	[ "$(sort -u "$T/policies")" = SCHED_BATCH ]
+	kill "$RECLUSE_PID"
+	wait_for eval '! kill -0 "$RECLUSE_PID" 2>/dev/null'
+	# proxy() waits for "ready" in recluse.log: the next run's own.
+	mv "$T/recluse.log" "$T/recluse-first.log"
+
+	# Started under SCHED_IDLE (chrt -i, or a unit's CPUSchedulingPolicy=):
+	# recluse leaves it so, and so do the processes it starts.
+	printf '#!/bin/sh\nexec chrt -i 0 "%s" "$@"\n' "$RECLUSE" > "$T/idle-recluse"
+	chmod +x "$T/idle-recluse"
+	RECLUSE="$T/idle-recluse" proxy "$BADDR"
+	[ "$(echo hello | tls_echo "$PORT")" = hello ]
+	policies_under "$RECLUSE_PID" > "$T/policies"
+	cat "$T/policies"
+	[ "$(wc -l < "$T/policies")" -ge 5 ]
+	[ "$(sort -u "$T/policies")" = SCHED_IDLE ]
+}
