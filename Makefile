@@ -44,7 +44,8 @@ OBJS =		$(SRCS:.c=.o)
 HOSTILE =	tests/helpers/recluse-hostile tests/helpers/hostile-control
 HOSTILE_OBJS =	tests/helpers/child-hostile.o tests/helpers/hostile.o
 HELPERS =	tests/helpers/echod tests/helpers/kpdriver tests/helpers/tlspipe \
-		tests/helpers/sandboxprobe $(HOSTILE) tests/helpers/recluse-rotate
+		tests/helpers/sandboxprobe $(HOSTILE) tests/helpers/recluse-rotate \
+		tests/helpers/nosched
 DEPS =		$(OBJS:.o=.d) $(HELPERS:=.d) $(HOSTILE_OBJS:.o=.d) \
 		tests/helpers/tickets-rotate.d
 
@@ -75,6 +76,11 @@ tests/helpers/kpdriver: tests/helpers/kpdriver.c $(KPDRIVER_OBJS)
 tests/helpers/sandboxprobe: tests/helpers/sandboxprobe.c lib/sandbox.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
 	    lib/sandbox.o $(LDFLAGS) $(LDLIBS)
+
+# nosched: a command under a filter that kills sched_setscheduler(2).
+tests/helpers/nosched: tests/helpers/nosched.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) $(DEPFLAGS) -o $@ $< \
+	    $(LDFLAGS) $(LDLIBS)
 
 # The test-only build of tests/isolation.bats, never installed: recluse
 # with the hooks proxy/child.c has under RECLUSE_HOSTILE, which run the

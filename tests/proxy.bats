@@ -612,3 +612,19 @@ policies_under() {
 	[ "$(wc -l < "$T/policies")" -ge 5 ]
 	[ "$(sort -u "$T/policies")" = SCHED_IDLE ]
 }
+
+@test "under a seccomp filter that kills sched_setscheduler (the unit's), recluse starts, serves and keeps the policy" {
+	# The control: the helper's filter does kill a process that asks.
+	run "$HELPERS/nosched" chrt -b 0 true
+	[ "$status" -eq 159 ]	# 128 + SIGSYS
+	backend echo
+	printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$HELPERS/nosched" "$RECLUSE" \
+	    > "$T/filtered-recluse"
+	chmod +x "$T/filtered-recluse"
+	RECLUSE="$T/filtered-recluse" proxy "$BADDR"
+	[ "$(echo hello | tls_echo "$PORT")" = hello ]
+	policies_under "$RECLUSE_PID" > "$T/policies"
+	cat "$T/policies"
+	[ "$(wc -l < "$T/policies")" -ge 5 ]
+	[ "$(sort -u "$T/policies")" = SCHED_OTHER ]
+}
