@@ -581,6 +581,20 @@ policies_under() {
 	done
 }
 
+# proxy_under CMD...: proxy "$BADDR" with recluse started as CMD... recluse
+# ARGS (a wrapper that execs it); check it serves, and write the policies
+# of its processes to $T/policies.
+proxy_under() {
+	printf '#!/bin/sh\nexec' > "$T/wrapped-recluse"
+	printf ' "%s"' "$@" "$RECLUSE" >> "$T/wrapped-recluse"
+	printf ' "$@"\n' >> "$T/wrapped-recluse"
+	chmod +x "$T/wrapped-recluse"
+	RECLUSE="$T/wrapped-recluse" proxy "$BADDR"
+	[ "$(echo hello | tls_echo "$PORT")" = hello ]
+	policies_under "$RECLUSE_PID" > "$T/policies"
+	cat "$T/policies"
+}
+
 @test "every process of recluse runs under SCHED_BATCH; a policy the operator chose stays" {
 	# The control: chrt reads this shell's default policy as SCHED_OTHER.
 	[ "$(policies_under $$ | head -1)" = SCHED_OTHER ]
@@ -603,12 +617,7 @@ policies_under() {
 
 	# Started under SCHED_IDLE (chrt -i, or a unit's CPUSchedulingPolicy=):
 	# recluse leaves it so, and so do the processes it starts.
-	printf '#!/bin/sh\nexec chrt -i 0 "%s" "$@"\n' "$RECLUSE" > "$T/idle-recluse"
-	chmod +x "$T/idle-recluse"
-	RECLUSE="$T/idle-recluse" proxy "$BADDR"
-	[ "$(echo hello | tls_echo "$PORT")" = hello ]
-	policies_under "$RECLUSE_PID" > "$T/policies"
-	cat "$T/policies"
+	proxy_under chrt -i 0
 	[ "$(wc -l < "$T/policies")" -ge 5 ]
 	[ "$(sort -u "$T/policies")" = SCHED_IDLE ]
 }
@@ -618,13 +627,7 @@ policies_under() {
 	run "$HELPERS/nosched" chrt -b 0 true
 	[ "$status" -eq 159 ]	# 128 + SIGSYS
 	backend echo
-	printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$HELPERS/nosched" "$RECLUSE" \
-	    > "$T/filtered-recluse"
-	chmod +x "$T/filtered-recluse"
-	RECLUSE="$T/filtered-recluse" proxy "$BADDR"
-	[ "$(echo hello | tls_echo "$PORT")" = hello ]
-	policies_under "$RECLUSE_PID" > "$T/policies"
-	cat "$T/policies"
+	proxy_under "$HELPERS/nosched"
 	[ "$(wc -l < "$T/policies")" -ge 5 ]
 	[ "$(sort -u "$T/policies")" = SCHED_OTHER ]
 }
