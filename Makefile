@@ -32,7 +32,7 @@ SRCS =		proxy/main.c proxy/spawn.c proxy/spawner.c proxy/spawner_ctl.c \
 		proxy/pp_child.c proxy/mtls.c proxy/clientcert.c \
 		proxy/resume.c proxy/tickets.c proxy/sni.c proxy/ocsp.c \
 		proxy/snimap.c proxy/snictx.c proxy/lockpool.c proxy/heapfile.c \
-		proxy/memtrim.c proxy/warmup.c \
+		proxy/memtrim.c proxy/warmup.c proxy/textmap.c \
 		lib/log.c lib/sandbox.c lib/msg.c lib/role.c lib/title.c \
 		config/parse.c config/conf.c config/cidr.c config/clientca.c \
 		config/conf_tickets.c \

@@ -56,6 +56,7 @@
 #include "proxy/sni.h"
 #include "proxy/snictx.h"
 #include "proxy/spawner.h"
+#include "proxy/textmap.h"
 #include "proxy/warmup.h"
 #include "proxy/tlsconf.h"
 #include "proxy/tlshook.h"
@@ -627,6 +628,23 @@ spawner_freeze(void)
 		    strerror(errno));
 }
 
+/*
+ * The program's and its libraries' text and constants copied at each fork
+ * (proxy/textmap.c): before the warm-up, so that what it maps is what a
+ * child starts with.
+ */
+static void
+spawner_map_text(void)
+{
+	int n;
+
+	if ((n = textmap_prepare()) == -1)
+		log_debug("textmap: children map their text themselves: %s",
+		    strerror(errno));
+	else
+		log_debug("textmap: %d read-only segments copied at fork", n);
+}
+
 /* The listener's libtls context, and what its children load. */
 static void
 spawner_build(void)
@@ -666,6 +684,7 @@ spawner_build(void)
 	if (sandbox_prepare(SANDBOX_CHILD, err, sizeof(err)) == -1 ||
 	    sandbox_prepare(SANDBOX_SPAWNER, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	spawner_map_text();
 	warmup_handshake(sp.tls);
 	spawner_settle_heap();
 	spawner_freeze();
