@@ -36,6 +36,7 @@
 #include "lib/wire.h"
 #include "lib/deadline.h"
 #include "proxy/child.h"
+#include "proxy/heapfile.h"
 #include "proxy/pp_child.h"
 #include "lib/log.h"
 #include "lib/msg.h"
@@ -678,6 +679,7 @@ child_main(const struct child_args *args)
 
 	cfd = child_accept(args, &ss);
 	clock_gettime(CLOCK_MONOTONIC, &c.start);
+	heapfile_prefault();
 	child_accepted(args);
 #ifdef RECLUSE_HOSTILE
 	hostile_accepted(cfd, args->kpfd, args->parentfd);

@@ -40,4 +40,19 @@ int	heapfile_freeze_heap(void);
  */
 void	heapfile_return(void);
 
+/*
+ * In a spawner, after the freeze and before its sandbox: fork a probe that
+ * runs work(arg), as a child would, and note the pages of the frozen
+ * ranges it copied (/proc/self/pagemap), for heapfile_prefault().  Returns
+ * how many, or -1 (no probe, or it failed) with none noted.
+ */
+long	heapfile_learn(void (*work)(void *), void *arg);
+
+/*
+ * In a child, when its connection arrives: copy the pages
+ * heapfile_learn() noted, one system call per run of them
+ * (MADV_POPULATE_WRITE), rather than a page fault each as it writes them.
+ */
+void	heapfile_prefault(void);
+
 #endif

@@ -645,6 +645,31 @@ spawner_map_text(void)
 		log_debug("textmap: %d read-only segments copied at fork", n);
 }
 
+/*
+ * heapfile_learn()'s probe: what a child does with the spawner's heap
+ * before its relay, its event base and a handshake.
+ */
+static void
+spawner_probe(void *arg)
+{
+	(void)child_base_new();
+	warmup_handshake(sp.tls);
+}
+
+/* The pages of the frozen heap a child writes, copied at once. */
+static void
+spawner_learn(void)
+{
+	long n;
+
+	if ((n = heapfile_learn(spawner_probe, NULL)) == -1)
+		log_debug("heapfile: no probe: a child copies the pages it "
+		    "writes one fault at a time");
+	else
+		log_debug("heapfile: %ld pages a child writes, copied when "
+		    "its connection arrives", n);
+}
+
 /* The listener's libtls context, and what its children load. */
 static void
 spawner_build(void)
@@ -688,6 +713,7 @@ spawner_build(void)
 	warmup_handshake(sp.tls);
 	spawner_settle_heap();
 	spawner_freeze();
+	spawner_learn();
 	log_debug("lockpool: %zu slots of libcrypto's lock region in use",
 	    lockpool_slots());
 }

@@ -192,6 +192,39 @@ no_same_copy() {
 	wait_for grep -q two "$T/held.out"
 }
 
+# copies PID: how many pages of the spawner's frozen heap and lock region
+# PID holds copies of (tests/helpers/cowsame.py).
+copies() {
+	python3 "$HELPERS/cowsame.py" "$1" | awk '{ print $2 }'
+}
+
+@test "a child copies the heap pages a child writes as soon as its connection arrives, not one fault at a time" {
+	write_conf
+	start_recluse "$T/recluse.conf" -v
+	wait_for has_spawner "$PORT"
+	sp=$(spawner_for "$PORT")
+	# the spawner's probe (heapfile_learn()) found the pages a child
+	# writes of its heap and lock region
+	wait_for grep -q "spawner $sp: heapfile: [0-9]* pages a child writes" \
+	    "$T/recluse.log"
+	n=$(sed -n "s/.*spawner $sp: heapfile: \([0-9]*\) pages a child writes.*/\1/p" \
+	    "$T/recluse.log")
+	echo "pages a child writes: $n"
+	[ "$n" -ge 16 ]
+	# a connection that sends nothing: its child has copied them all
+	# before any byte of a handshake (a child that copies as it writes
+	# holds only what its own setup wrote)
+	bash -c 'exec 8<>"/dev/tcp/127.0.0.1/$1"; exec sleep 30' sh "$PORT" &
+	track $!
+	wait_for holds '[ -n "$(conn_child "$PORT")" ]'
+	child=$(conn_child "$PORT")
+	wait_for holds "[ \"\$(copies $child)\" -ge $n ]"
+	echo "copies: $(copies "$child")"
+	# and the listener still serves
+	run tls_echo "$PORT" <<< "one"
+	[ "$output" = "one" ]
+}
+
 # text_rss PID: kB of PID's read-only mappings of libcrypto (text and
 # constants) that are mapped in its page table.
 text_rss() {
