@@ -434,14 +434,12 @@ heapfile_prefault(void)
 	for (k = 0; k < hf_nrange; k++) {
 		r = &hf_range[k];
 		n = hf_mapped(r);
-		for (i = 0; i < n; i = j) {
+		for (i = 0; i < n; i = j + 1) {
 			for (j = i; j < n && (r->data[j] & HF_HOT); j++)
 				;
 			if (j > i)
 				(void)madvise(r->start + i * HF_PAGE,
 				    (j - i) * HF_PAGE, MADV_POPULATE_WRITE);
-			else
-				j++;
 		}
 	}
 }
