@@ -33,8 +33,8 @@
  * plus once more read-only as the reference.  Nothing moves, nothing
  * reads differently: the spawner and its children see the bytes they
  * saw.  A child, once its connection is quiet (heapfile_return()),
- * compares each page with the reference and drops those that are the
- * same.
+ * compares the pages it copied with the reference and drops those that
+ * are the same.
  *
  * Which of those pages a child writes hardly changes from one child to the
  * next, and where a page fault costs a trap to a hypervisor (~20 us with
@@ -42,7 +42,9 @@
  * cheaper than a fault each.  So the spawner forks a probe that does what
  * a child does with the heap (its event base, a handshake), reads which
  * pages it copied (/proc/self/pagemap), and each child copies those when
- * its connection arrives (MADV_POPULATE_WRITE).
+ * its connection arrives (MADV_POPULATE_WRITE).  Those are also the pages
+ * a quiet child compares: dropping a page it never copied gives back
+ * nothing and costs a page table update now and a fault on its next use.
  */
 
 #include <sys/mman.h>
@@ -79,6 +81,7 @@ struct hf_range {
 
 static struct hf_range	hf_range[HF_RANGES];
 static size_t		hf_nrange;
+static int		hf_learned;	/* some HF_HOT pages: the probe ran */
 
 /* Whether the page at p holds only zeros (a hole of the file reads so). */
 static int
@@ -277,28 +280,34 @@ hf_mapped(const struct hf_range *r)
 	return (brk - (uintptr_t)r->start) / HF_PAGE;
 }
 
+/*
+ * Whether a child gives back page i of r: one it copied (a page the
+ * probe learned it writes, copied at once; every page of the file if
+ * nothing was learned), holding the bytes of the file still.
+ */
+static int
+hf_returnable(const struct hf_range *r, size_t i)
+{
+	uint8_t want = hf_learned ? HF_DATA | HF_HOT : HF_DATA;
+
+	return (r->data[i] & want) == want &&
+	    memcmp(r->start + i * HF_PAGE, r->ref + i * HF_PAGE, HF_PAGE) == 0;
+}
+
 void
 heapfile_return(void)
 {
 	const struct hf_range *r;
-	size_t i, k, n, run;
+	size_t k, i, j, n;
 
 	for (k = 0; k < hf_nrange; k++) {
 		r = &hf_range[k];
 		n = hf_mapped(r);
-		for (i = 0, run = 0; i < n; i++) {
-			if ((r->data[i] & HF_DATA) &&
-			    memcmp(r->start + i * HF_PAGE, r->ref + i * HF_PAGE,
-			    HF_PAGE) == 0)
-				continue;
-			hf_drop(r, run, i);
-			run = i + 1;
+		for (i = 0; i < n; i = j + 1) {
+			for (j = i; j < n && hf_returnable(r, j); j++)
+				;
+			hf_drop(r, i, j);
 		}
-		hf_drop(r, run, n);
-		/* The reference's page table entries too: the next
-		 * comparison maps them again. */
-		(void)madvise((void *)r->ref, r->pages * HF_PAGE,
-		    MADV_DONTNEED);
 	}
 }
 
@@ -422,6 +431,7 @@ heapfile_learn(void (*work)(void *), void *arg)
 		;
 	if (hot == -1)
 		hf_forget_hot();
+	hf_learned = hot > 0;
 	return hot;
 }
 

@@ -35,8 +35,10 @@ int	heapfile_freeze_heap(void);
 
 /*
  * In a child, when its connection is quiet: give back every page of the
- * frozen ranges whose bytes are those of the file (MADV_DONTNEED); it
- * reads the shared page again.
+ * frozen ranges it copied at once (heapfile_prefault()) whose bytes are
+ * those of the file (MADV_DONTNEED); it reads the shared page again.
+ * Pages it never copied stay mapped.  If the probe learned nothing, every
+ * page is compared.
  */
 void	heapfile_return(void);
 

@@ -173,6 +173,13 @@ no_same_copy() {
 	[ "$2" -gt 0 ] && [ "$4" -eq 0 ] && [ "$6" -ge 2 ]
 }
 
+# frozen_rss PID: kB of the spawner's frozen heap and lock region that PID
+# has mapped (its writable mappings of the spawner's sealed files).
+frozen_rss() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { m = ($2 ~ /^rw/ && /memfd:recluse-spawner/) }
+	    m && $1 == "Rss:" { s += $2 } END { print s + 0 }' "/proc/$1/smaps"
+}
+
 @test "a quiet child gives back the spawner's pages it copied and left as they were" {
 	write_conf
 	start_recluse "$T/recluse.conf"
@@ -187,6 +194,13 @@ no_same_copy() {
 	# child still holds differs from the file (a copy with the file's
 	# bytes went back), and it holds some (the harness sees copies).
 	wait_for no_same_copy "$child"
+	# and it gave back only copies: the pages it read and never copied
+	# stay mapped, shared (dropping them too would cost a fault each on
+	# the next request), more of them than it holds copies
+	mapped=$(frozen_rss "$child")
+	copied=$(( $(copies "$child") * 4 ))
+	echo "frozen pages mapped by the quiet child: $mapped kB, $copied kB of them copies"
+	[ $(( mapped - copied )) -gt "$copied" ]
 	# and the connection still works: the pages read back as they were
 	echo "two" > "$T/held.in"
 	wait_for grep -q two "$T/held.out"
